@@ -1,0 +1,1 @@
+//! `autograd`: a reverse-mode tape (Wengert list) over the ops of the `tensor` crate.

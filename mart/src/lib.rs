@@ -1,0 +1,1 @@
+//! `mart`: data sets, attacks, defenses, training and evaluation of robust models.

@@ -1,0 +1,1 @@
+//! `nn`: layers, models, optimisers, schedules and checkpoints, built on `autograd`.

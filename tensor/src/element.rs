@@ -1,0 +1,102 @@
+//! The element types kernels are generic over: `f32` and `f64`.
+
+use num_traits::{Float, FromPrimitive, ToPrimitive};
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+
+/// A floating-point element: `f32` (training, the GPU) or `f64` (exact gradient checks).
+///
+/// Besides num-traits' `Float`, it knows how to run a GEMM through `matrixmultiply`, so that
+/// generic code reaches `sgemm` or `dgemm` without a type switch.
+pub trait Element:
+    Float + FromPrimitive + ToPrimitive + Sum + Send + Sync + Debug + Display + Default + 'static
+{
+    /// The type's name as PyTorch spells it, for messages.
+    const NAME: &'static str;
+
+    /// Converts from f64 (rounding for f32).
+    fn from_f64_lossy(v: f64) -> Self;
+
+    /// `C = alpha * A B + beta * C` on strided row/column layouts, as `matrixmultiply::sgemm`.
+    ///
+    /// # Safety
+    /// The pointers and strides must describe matrices of the stated sizes inside live buffers,
+    /// and `c` must not alias `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+impl Element for f32 {
+    const NAME: &'static str = "float32";
+
+    fn from_f64_lossy(v: f64) -> Self {
+        v as f32
+    }
+
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
+}
+
+impl Element for f64 {
+    const NAME: &'static str = "float64";
+
+    fn from_f64_lossy(v: f64) -> Self {
+        v
+    }
+
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
+}

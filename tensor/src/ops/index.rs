@@ -1,0 +1,89 @@
+//! Indexing by integer tensors: gather, scatter-add, one-hot.
+
+use crate::element::Element;
+use crate::shape::Shape;
+use crate::tensor::{IndexTensor, Tensor};
+
+/// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
+/// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
+fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
+    target.check_axis(axis, op);
+    let fits = index.rank() == target.rank()
+        && index
+            .dims()
+            .iter()
+            .zip(target.dims())
+            .enumerate()
+            .all(|(i, (&a, &b))| i == axis || a <= b);
+    assert!(
+        fits,
+        "{op}: index {:?} does not fit shape {target:?} on axis {axis}",
+        index.shape()
+    );
+    let (tstrides, idims) = (target.strides(), index.dims());
+    index
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(flat, &v)| {
+            let v = v as usize;
+            assert!(
+                v < target.dims()[axis],
+                "{op}: index {v} out of range for axis {axis} of shape {target:?}"
+            );
+            let mut rest = flat;
+            let mut at = 0;
+            for a in (0..idims.len()).rev() {
+                let coord = if a == axis { v } else { rest % idims[a] };
+                rest /= idims[a];
+                at += coord * tstrides[a];
+            }
+            at
+        })
+        .collect()
+}
+
+impl<T: Element> Tensor<T> {
+    /// `out[..., i, ...] = self[..., index[..., i, ...], ...]` along `axis`, as `torch.gather`;
+    /// the result has `index`'s shape.
+    pub fn gather(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
+        let at = offsets_along("gather", self.shape(), axis, index);
+        Tensor::from_vec(
+            at.iter().map(|&o| self.data()[o]).collect(),
+            index.shape().clone(),
+        )
+    }
+
+    /// A copy of `self` with `src` added at the positions `index` names along `axis`, as
+    /// `torch.Tensor.scatter_add`: the adjoint of [`Tensor::gather`].
+    pub fn scatter_add(&self, axis: usize, index: &IndexTensor, src: &Tensor<T>) -> Tensor<T> {
+        assert_eq!(
+            index.shape(),
+            src.shape(),
+            "scatter_add: index {:?} and source {:?} differ",
+            index.shape(),
+            src.shape()
+        );
+        let at = offsets_along("scatter_add", self.shape(), axis, index);
+        let mut out = self.to_vec();
+        for (&o, &v) in at.iter().zip(src.data()) {
+            out[o] = out[o] + v;
+        }
+        Tensor::from_vec(out, self.shape().clone())
+    }
+
+    /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
+    pub fn one_hot(labels: &IndexTensor, classes: usize) -> Tensor<T> {
+        let mut out = vec![T::zero(); labels.numel() * classes];
+        for (row, &l) in labels.data().iter().enumerate() {
+            assert!(
+                (l as usize) < classes,
+                "one_hot: label {l} out of range for {classes} classes"
+            );
+            out[row * classes + l as usize] = T::one();
+        }
+        let mut dims = labels.dims().to_vec();
+        dims.push(classes);
+        Tensor::from_vec(out, dims)
+    }
+}

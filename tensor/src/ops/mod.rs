@@ -1,0 +1,12 @@
+//! The op set, one file per family. Every op is a method on [`crate::Tensor`].
+
+pub mod compare;
+pub mod conv;
+pub mod elementwise;
+pub mod index;
+pub mod matmul;
+pub mod movement;
+pub mod pool;
+pub mod reduce;
+pub mod softmax;
+pub mod stats;

@@ -1,0 +1,200 @@
+//! 2-D max and average pooling over NCHW tensors, and their gradients.
+
+use crate::element::Element;
+use crate::parallel::for_each_row_mut;
+use crate::shape::Shape;
+use crate::tensor::{IndexTensor, Tensor};
+
+/// Window size, stride and padding of a pooling op, the same on both spatial axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeometry {
+    /// Window height and width.
+    pub kernel: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Implicit padding on every side (-inf for max, 0 counted in the mean for average).
+    pub padding: usize,
+}
+
+impl Pool2dGeometry {
+    /// A square window of `kernel` with the given stride and padding.
+    pub fn new(kernel: usize, stride: usize, padding: usize) -> Self {
+        assert!(
+            kernel > 0 && stride > 0,
+            "pool2d: kernel and stride must be positive"
+        );
+        assert!(
+            padding * 2 <= kernel,
+            "pool2d: padding {padding} exceeds half the kernel {kernel}"
+        );
+        Pool2dGeometry {
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    /// Output height and width for an `h x w` input (floor mode, as PyTorch's default).
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let (ph, pw) = (h + 2 * self.padding, w + 2 * self.padding);
+        assert!(
+            self.kernel <= ph && self.kernel <= pw,
+            "pool2d: window {} larger than padded input {ph}x{pw}",
+            self.kernel
+        );
+        (
+            (ph - self.kernel) / self.stride + 1,
+            (pw - self.kernel) / self.stride + 1,
+        )
+    }
+
+    /// Input coordinates `(y, x)` inside an `h x w` plane covered by window `(oy, ox)`.
+    fn window(
+        &self,
+        oy: usize,
+        ox: usize,
+        h: usize,
+        w: usize,
+    ) -> impl Iterator<Item = (usize, usize)> {
+        let (y0, x0) = (oy * self.stride, ox * self.stride);
+        let (k, pad) = (self.kernel, self.padding);
+        (y0..y0 + k)
+            .filter_map(move |y| y.checked_sub(pad).filter(|&y| y < h))
+            .flat_map(move |y| {
+                (x0..x0 + k)
+                    .filter_map(move |x| x.checked_sub(pad).filter(|&x| x < w))
+                    .map(move |x| (y, x))
+            })
+    }
+}
+
+/// Checks a rank-4 NCHW tensor.
+fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
+    let d = shape.dims();
+    assert_eq!(
+        d.len(),
+        4,
+        "{op}: expected an NCHW tensor, got shape {shape:?}"
+    );
+    (d[0], d[1], d[2], d[3])
+}
+
+impl<T: Element> Tensor<T> {
+    /// Max pooling; also returns, for each output, the flat index `y * W + x` of the chosen
+    /// input inside its plane (the first maximum in scan order on ties, as PyTorch).
+    pub fn max_pool2d(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
+        let (n, c, h, w) = check_nchw("max_pool2d", self.shape());
+        let (oh, ow) = geom.output_size(h, w);
+        let mut out = vec![T::zero(); n * c * oh * ow];
+        let mut idx = vec![0u32; n * c * oh * ow];
+        let src = self.data();
+        // Interleave value and index work per plane so both outputs are written together.
+        let mut planes: Vec<(&mut [T], &mut [u32])> = out
+            .chunks_mut(oh * ow)
+            .zip(idx.chunks_mut(oh * ow))
+            .collect();
+        let work = |p: usize, (vals, inds): &mut (&mut [T], &mut [u32])| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                    for (y, x) in geom.window(oy, ox, h, w) {
+                        let v = plane[y * w + x];
+                        if at == usize::MAX || v > best || v.is_nan() {
+                            best = v;
+                            at = y * w + x;
+                        }
+                    }
+                    vals[oy * ow + ox] = best;
+                    inds[oy * ow + ox] = at as u32;
+                }
+            }
+        };
+        if crate::parallel::worth_splitting(self.numel()) {
+            use rayon::prelude::*;
+            planes
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(p, pl)| work(p, pl));
+        } else {
+            planes
+                .iter_mut()
+                .enumerate()
+                .for_each(|(p, pl)| work(p, pl));
+        }
+        (
+            Tensor::from_vec(out, [n, c, oh, ow]),
+            Tensor::from_vec(idx, [n, c, oh, ow]),
+        )
+    }
+
+    /// Gradient of [`Tensor::max_pool2d`]: sends each output gradient (`self`) to its recorded
+    /// input position, summing where windows overlap.
+    pub fn max_pool2d_backward(&self, indices: &IndexTensor, input_shape: &Shape) -> Tensor<T> {
+        let (_, _, h, w) = check_nchw("max_pool2d_backward", input_shape);
+        assert_eq!(
+            self.shape(),
+            indices.shape(),
+            "max_pool2d_backward: gradient {:?} and indices {:?} differ",
+            self.shape(),
+            indices.shape()
+        );
+        let per_plane = self.dims()[2] * self.dims()[3];
+        let mut dx = vec![T::zero(); input_shape.numel()];
+        for_each_row_mut(&mut dx, h * w, 1, |p, plane| {
+            let g = &self.data()[p * per_plane..(p + 1) * per_plane];
+            let at = &indices.data()[p * per_plane..(p + 1) * per_plane];
+            for (&gv, &i) in g.iter().zip(at) {
+                plane[i as usize] = plane[i as usize] + gv;
+            }
+        });
+        Tensor::from_vec(dx, input_shape.clone())
+    }
+
+    /// Average pooling; padding counts as zeros in the mean (PyTorch's `count_include_pad`).
+    pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Tensor<T> {
+        let (n, c, h, w) = check_nchw("avg_pool2d", self.shape());
+        let (oh, ow) = geom.output_size(h, w);
+        let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
+        let mut out = vec![T::zero(); n * c * oh * ow];
+        for_each_row_mut(&mut out, oh * ow, geom.kernel * geom.kernel, |p, dst| {
+            let plane = &self.data()[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let sum = geom
+                        .window(oy, ox, h, w)
+                        .fold(T::zero(), |s, (y, x)| s + plane[y * w + x]);
+                    dst[oy * ow + ox] = sum * scale;
+                }
+            }
+        });
+        Tensor::from_vec(out, [n, c, oh, ow])
+    }
+
+    /// Gradient of [`Tensor::avg_pool2d`]: spreads each output gradient (`self`) evenly over
+    /// its window.
+    pub fn avg_pool2d_backward(&self, input_shape: &Shape, geom: Pool2dGeometry) -> Tensor<T> {
+        let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
+        let (oh, ow) = geom.output_size(h, w);
+        assert_eq!(
+            self.dims(),
+            &[n, c, oh, ow],
+            "avg_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
+            self.shape()
+        );
+        let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
+        let mut dx = vec![T::zero(); input_shape.numel()];
+        for_each_row_mut(&mut dx, h * w, geom.kernel * geom.kernel, |p, plane| {
+            let g = &self.data()[p * oh * ow..(p + 1) * oh * ow];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let share = g[oy * ow + ox] * scale;
+                    for (y, x) in geom.window(oy, ox, h, w) {
+                        plane[y * w + x] = plane[y * w + x] + share;
+                    }
+                }
+            }
+        });
+        Tensor::from_vec(dx, input_shape.clone())
+    }
+}

@@ -1,0 +1,206 @@
+//! Reductions along one axis or over all elements: sum, mean, max, min, argmax, top-2.
+//!
+//! A tensor reduced along `axis` is viewed as `[outer, len, inner]`; the result is
+//! `[outer, inner]`, reshaped to the input's shape without (or, with `keepdim`, with a size-1)
+//! `axis`.
+
+use crate::element::Element;
+use crate::parallel::{GRAIN, for_each_row_mut, worth_splitting};
+use crate::shape::Shape;
+use crate::simd::vectorized;
+use crate::tensor::{IndexTensor, Tensor};
+use rayon::prelude::*;
+
+/// The shape left after reducing `axis` of `shape`.
+fn reduced_shape(shape: &Shape, axis: usize, keepdim: bool) -> Shape {
+    let mut dims = shape.dims().to_vec();
+    if keepdim {
+        dims[axis] = 1;
+    } else {
+        dims.remove(axis);
+    }
+    Shape::new(&dims)
+}
+
+/// Folds `x` along `axis` with `fold`, starting every output from `init`.
+fn fold_axis<T: Element>(
+    x: &Tensor<T>,
+    axis: usize,
+    keepdim: bool,
+    op: &str,
+    init: T,
+    fold: impl Fn(T, T) -> T + Sync + Send,
+) -> Tensor<T> {
+    x.shape().check_axis(axis, op);
+    let (outer, len, inner) = x.shape().split_at_axis(axis);
+    let src = x.data();
+    let mut out = vec![init; outer * inner];
+    for_each_row_mut(&mut out, inner, len, |o, dst| {
+        let block = &src[o * len * inner..(o + 1) * len * inner];
+        vectorized(|| {
+            if inner == 1 {
+                dst[0] = block.iter().fold(init, |acc, &v| fold(acc, v));
+            } else {
+                for row in block.chunks_exact(inner) {
+                    for (d, &v) in dst.iter_mut().zip(row) {
+                        *d = fold(*d, v);
+                    }
+                }
+            }
+        })
+    });
+    Tensor::from_vec(out, reduced_shape(x.shape(), axis, keepdim))
+}
+
+/// Indices of the best and (optionally) second-best element along `axis` by `better(a, b)`
+/// (a strictly better than b); ties keep the lower index, as PyTorch's argmax.
+fn best_two_along<T: Element>(
+    x: &Tensor<T>,
+    axis: usize,
+    op: &str,
+    want_second: bool,
+) -> (Vec<u32>, Vec<u32>) {
+    x.shape().check_axis(axis, op);
+    let (outer, len, inner) = x.shape().split_at_axis(axis);
+    assert!(
+        len > 0,
+        "{op}: axis {axis} of shape {:?} is empty",
+        x.shape()
+    );
+    assert!(
+        !want_second || len > 1,
+        "{op}: axis {axis} of shape {:?} has fewer than two elements",
+        x.shape()
+    );
+    let src = x.data();
+    let pick = |pos: usize| -> (u32, u32) {
+        let (o, i) = (pos / inner, pos % inner);
+        let at = |l: usize| src[(o * len + l) * inner + i];
+        let (mut best, mut second) = (0usize, usize::MAX);
+        for l in 1..len {
+            let v = at(l);
+            if v > at(best) {
+                second = best;
+                best = l;
+            } else if want_second && (second == usize::MAX || v > at(second)) {
+                second = l;
+            }
+        }
+        (best as u32, second as u32)
+    };
+    let pairs: Vec<(u32, u32)> = if worth_splitting(outer * len * inner) {
+        (0..outer * inner).into_par_iter().map(pick).collect()
+    } else {
+        (0..outer * inner).map(pick).collect()
+    };
+    pairs.into_iter().unzip()
+}
+
+impl<T: Element> Tensor<T> {
+    /// Sum along `axis`.
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        fold_axis(self, axis, keepdim, "sum_axis", T::zero(), |a, b| a + b)
+    }
+
+    /// Mean along `axis`.
+    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        let len = T::from_usize(self.shape().dims().get(axis).copied().unwrap_or(1)).unwrap();
+        self.sum_axis(axis, keepdim).mul_scalar(T::one() / len)
+    }
+
+    /// Maximum along `axis`.
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        fold_axis(
+            self,
+            axis,
+            keepdim,
+            "max_axis",
+            T::neg_infinity(),
+            |a, b| {
+                if b > a { b } else { a }
+            },
+        )
+    }
+
+    /// Minimum along `axis`.
+    pub fn min_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        fold_axis(self, axis, keepdim, "min_axis", T::infinity(), |a, b| {
+            if b < a { b } else { a }
+        })
+    }
+
+    /// Index of the maximum along `axis` (the first one on ties), with `axis` removed.
+    pub fn argmax_axis(&self, axis: usize) -> IndexTensor {
+        let (best, _) = best_two_along(self, axis, "argmax_axis", false);
+        Tensor::from_vec(best, reduced_shape(self.shape(), axis, false))
+    }
+
+    /// Indices of the largest and second-largest elements along `axis` (lower index first on
+    /// ties), each with `axis` removed.
+    pub fn top2_axis(&self, axis: usize) -> (IndexTensor, IndexTensor) {
+        let (best, second) = best_two_along(self, axis, "top2_axis", true);
+        let shape = reduced_shape(self.shape(), axis, false);
+        (
+            Tensor::from_vec(best, shape.clone()),
+            Tensor::from_vec(second, shape),
+        )
+    }
+
+    /// Sum of all elements, as a scalar tensor.
+    pub fn sum_all(&self) -> Tensor<T> {
+        let data = self.data();
+        let partial = |chunk: &[T]| vectorized(|| chunk.iter().fold(T::zero(), |a, &b| a + b));
+        let total = if worth_splitting(data.len()) {
+            data.par_chunks(GRAIN)
+                .map(partial)
+                .reduce(T::zero, |a, b| a + b)
+        } else {
+            partial(data)
+        };
+        Tensor::scalar(total)
+    }
+
+    /// Mean of all elements, as a scalar tensor.
+    pub fn mean_all(&self) -> Tensor<T> {
+        let n = T::from_usize(self.numel()).unwrap();
+        Tensor::scalar(self.sum_all().item() / n)
+    }
+
+    /// Largest element, as a scalar tensor.
+    pub fn max_all(&self) -> Tensor<T> {
+        Tensor::scalar(self.data().iter().fold(T::neg_infinity(), |a, &b| a.max(b)))
+    }
+
+    /// Smallest element, as a scalar tensor.
+    pub fn min_all(&self) -> Tensor<T> {
+        Tensor::scalar(self.data().iter().fold(T::infinity(), |a, &b| a.min(b)))
+    }
+
+    /// Sums away the axes that broadcasting added or stretched, giving `target`'s shape: the
+    /// gradient of `broadcast_to`.
+    pub fn sum_to(&self, target: &Shape) -> Tensor<T> {
+        if self.shape() == target {
+            return self.clone();
+        }
+        let extra = self
+            .rank()
+            .checked_sub(target.rank())
+            .unwrap_or_else(|| panic!("sum_to: cannot reduce {:?} to {target:?}", self.shape()));
+        let mut out = self.clone();
+        for _ in 0..extra {
+            out = out.sum_axis(0, false);
+        }
+        for (axis, &d) in target.dims().iter().enumerate() {
+            if d == 1 && out.dims()[axis] != 1 {
+                out = out.sum_axis(axis, true);
+            }
+        }
+        assert_eq!(
+            out.shape(),
+            target,
+            "sum_to: cannot reduce {:?} to {target:?}",
+            self.shape()
+        );
+        out
+    }
+}

@@ -1,0 +1,37 @@
+//! Per-channel statistics of NCHW tensors (what batch normalisation needs).
+
+use crate::element::Element;
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+impl<T: Element> Tensor<T> {
+    /// Mean and biased variance of each channel of an NCHW (or NC) tensor over the batch and
+    /// spatial axes, each shaped `[C]`. Two passes (mean, then squared deviations), so the
+    /// variance does not lose precision to cancellation.
+    pub fn channel_mean_var(&self) -> (Tensor<T>, Tensor<T>) {
+        let d = self.dims();
+        assert!(
+            d.len() == 2 || d.len() == 4,
+            "channel_mean_var: expected NC or NCHW, got shape {:?}",
+            self.shape()
+        );
+        let (n, c) = (d[0], d[1]);
+        let plane: usize = d[2..].iter().product();
+        let count = T::from_usize(n * plane).unwrap();
+        let src = self.data();
+        let channel = |ch: usize| {
+            let values =
+                || (0..n).flat_map(move |i| &src[(i * c + ch) * plane..(i * c + ch + 1) * plane]);
+            let mean = values().fold(T::zero(), |s, &v| s + v) / count;
+            let var = values().fold(T::zero(), |s, &v| s + (v - mean) * (v - mean)) / count;
+            (mean, var)
+        };
+        let stats: Vec<(T, T)> = if crate::parallel::worth_splitting(self.numel()) {
+            (0..c).into_par_iter().map(channel).collect()
+        } else {
+            (0..c).map(channel).collect()
+        };
+        let (mean, var) = stats.into_iter().unzip();
+        (Tensor::from_vec(mean, [c]), Tensor::from_vec(var, [c]))
+    }
+}

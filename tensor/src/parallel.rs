@@ -1,0 +1,58 @@
+//! When and how kernels split work across rayon's threads.
+//!
+//! Tiny tensors stay on the calling thread: below [`GRAIN`] elements the cost of waking a worker
+//! is larger than the work.
+
+use rayon::prelude::*;
+
+/// Elements per parallel task for streaming (elementwise, reduction) work.
+pub const GRAIN: usize = 1 << 15;
+
+/// True when `work` elements are worth splitting across threads.
+pub fn worth_splitting(work: usize) -> bool {
+    work >= 2 * GRAIN && rayon::current_num_threads() > 1
+}
+
+/// Calls `f(start, chunk)` on consecutive chunks of `dst` of `grain` elements (the last may be
+/// shorter), in parallel when the slice is large enough.
+pub fn for_each_chunk_mut<T: Send>(
+    dst: &mut [T],
+    grain: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    let grain = grain.max(1);
+    if worth_splitting(dst.len()) {
+        dst.par_chunks_mut(grain)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i * grain, chunk));
+    } else {
+        f(0, dst);
+    }
+}
+
+/// Calls `f(row_index, row)` for every `row_len`-element row of `dst`, in parallel when the total
+/// work (`dst.len() * cost_per_element`) is large enough.
+pub fn for_each_row_mut<T: Send>(
+    dst: &mut [T],
+    row_len: usize,
+    cost_per_element: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if row_len == 0 {
+        return;
+    }
+    if worth_splitting(dst.len() * cost_per_element.max(1)) {
+        let rows_per_task = (GRAIN / (row_len * cost_per_element.max(1))).max(1);
+        dst.par_chunks_mut(rows_per_task * row_len)
+            .enumerate()
+            .for_each(|(t, block)| {
+                for (r, row) in block.chunks_mut(row_len).enumerate() {
+                    f(t * rows_per_task + r, row);
+                }
+            });
+    } else {
+        for (r, row) in dst.chunks_mut(row_len).enumerate() {
+            f(r, row);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Shapes, row-major strides and numpy broadcasting.
+
+use std::fmt;
+
+/// The dimensions of a tensor, outermost first. A rank-0 shape is a scalar with one element.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Shape(Vec<usize>);
+
+impl Shape {
+    /// A shape from its dimensions.
+    pub fn new(dims: &[usize]) -> Self {
+        Shape(dims.to_vec())
+    }
+
+    /// The scalar shape `[]`.
+    pub fn scalar() -> Self {
+        Shape(Vec::new())
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Number of elements (1 for a scalar).
+    pub fn numel(&self) -> usize {
+        self.0.iter().product()
+    }
+
+    /// Row-major strides in elements.
+    pub fn strides(&self) -> Vec<usize> {
+        let mut strides = vec![1; self.0.len()];
+        for i in (0..self.0.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * self.0[i + 1];
+        }
+        strides
+    }
+
+    /// Checks `axis < rank`, panicking with the op's name otherwise.
+    pub fn check_axis(&self, axis: usize, op: &str) {
+        assert!(
+            axis < self.rank(),
+            "{op}: axis {axis} out of range for shape {self:?}"
+        );
+    }
+
+    /// Splits the shape around `axis` into (outer, axis length, inner) element counts.
+    pub fn split_at_axis(&self, axis: usize) -> (usize, usize, usize) {
+        let outer = self.0[..axis].iter().product();
+        let inner = self.0[axis + 1..].iter().product();
+        (outer, self.0[axis], inner)
+    }
+
+    /// The numpy broadcast of two shapes, or `None` when they are incompatible.
+    pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
+        let rank = self.rank().max(other.rank());
+        let mut dims = vec![0; rank];
+        for (i, d) in dims.iter_mut().enumerate() {
+            let a = self.dim_from_right(rank - 1 - i);
+            let b = other.dim_from_right(rank - 1 - i);
+            *d = match (a, b) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => return None,
+            };
+        }
+        Some(Shape(dims))
+    }
+
+    /// The broadcast of two shapes; panics naming `op` when they are incompatible.
+    pub fn broadcast_or_panic(&self, other: &Shape, op: &str) -> Shape {
+        self.broadcast(other)
+            .unwrap_or_else(|| panic!("{op}: cannot broadcast shapes {self:?} and {other:?}"))
+    }
+
+    /// Strides for reading this shape as if broadcast to `target`: 0 on broadcast axes.
+    /// `target` must have rank >= self's rank and be a valid broadcast of it.
+    pub fn broadcast_strides(&self, target: &Shape) -> Vec<usize> {
+        let own = self.strides();
+        let offset = target.rank() - self.rank();
+        (0..target.rank())
+            .map(|i| {
+                if i < offset || self.0[i - offset] == 1 {
+                    0
+                } else {
+                    own[i - offset]
+                }
+            })
+            .collect()
+    }
+
+    /// The dimension `i` places from the right, 1 past the left edge (broadcasting's padding).
+    fn dim_from_right(&self, i: usize) -> usize {
+        if i < self.rank() {
+            self.0[self.rank() - 1 - i]
+        } else {
+            1
+        }
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl From<&[usize]> for Shape {
+    fn from(d: &[usize]) -> Self {
+        Shape::new(d)
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for Shape {
+    fn from(d: [usize; N]) -> Self {
+        Shape(d.to_vec())
+    }
+}
+
+impl From<Vec<usize>> for Shape {
+    fn from(d: Vec<usize>) -> Self {
+        Shape(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_follows_numpy() {
+        let a = Shape::new(&[4, 1, 3]);
+        let b = Shape::new(&[5, 1]);
+        assert_eq!(a.broadcast(&b).unwrap(), Shape::new(&[4, 5, 3]));
+        assert_eq!(Shape::scalar().broadcast(&b).unwrap(), b);
+        assert!(Shape::new(&[2, 3]).broadcast(&Shape::new(&[4])).is_none());
+    }
+
+    #[test]
+    fn strides_are_row_major() {
+        assert_eq!(Shape::new(&[2, 3, 4]).strides(), vec![12, 4, 1]);
+        assert_eq!(
+            Shape::new(&[3, 1]).broadcast_strides(&Shape::new(&[2, 3, 4])),
+            vec![0, 1, 0]
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! `tests`: cross-crate property tests (gradient checks) and end-to-end runs; see `tests/`.
