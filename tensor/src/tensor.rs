@@ -99,6 +99,11 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         self.data[0]
     }
 
+    /// How many tensors (and saved copies, e.g. on an autograd tape) share this storage.
+    pub fn storage_ref_count(&self) -> usize {
+        Arc::strong_count(&self.data)
+    }
+
     /// True when both tensors share the same storage allocation.
     pub fn shares_storage(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.data, &other.data)

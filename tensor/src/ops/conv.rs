@@ -5,6 +5,7 @@
 //! with stride 1 and no padding skips im2col: the image is already the column matrix. Images run
 //! in parallel, each with a single-threaded GEMM.
 
+use crate::counters::{self, CountedOp};
 use crate::element::Element;
 use crate::ops::matmul::gemm_strided;
 use crate::shape::Shape;
@@ -257,6 +258,7 @@ impl<T: Element> Tensor<T> {
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
         check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
+        counters::record(CountedOp::Conv2dGradInput);
         let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
         let (n, out_ch, rows, positions) = (
             input_shape.dims()[0],
@@ -323,6 +325,7 @@ impl<T: Element> Tensor<T> {
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
         check_conv_shapes("conv2d_grad_weight", input.dims(), weight_shape.dims());
+        counters::record(CountedOp::Conv2dGradWeight);
         let u = Unfold::new(input.dims(), weight_shape.dims(), geom);
         let (n, out_ch, rows, positions) = (
             input.dims()[0],

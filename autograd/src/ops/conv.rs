@@ -1,0 +1,46 @@
+//! Convolution and pooling, whose gradients are the tensor crate's dedicated kernels.
+
+use tensor::{Conv2dGeometry, Element, Pool2dGeometry};
+
+use crate::var::Var;
+
+impl<'t, T: Element> Var<'t, T> {
+    /// 2-D convolution of NCHW `self` with OIHW `weight` and an optional bias `[O]`.
+    /// Asking only for the input's gradient runs no weight-gradient kernel.
+    pub fn conv2d(
+        &self,
+        weight: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        geom: Conv2dGeometry,
+    ) -> Var<'t, T> {
+        let (x, w) = (self.value().clone(), weight.value().clone());
+        let value = x.conv2d(&w, bias.map(|b| b.value()), geom);
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Var::from_op("conv2d", &inputs, value, move |g, need| {
+            let mut grads = vec![
+                need[0].then(|| g.conv2d_grad_input(&w, x.shape(), geom)),
+                need[1].then(|| g.conv2d_grad_weight(&x, w.shape(), geom)),
+            ];
+            if need.len() == 3 {
+                grads.push(need[2].then(|| g.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false)));
+            }
+            grads
+        })
+    }
+
+    /// Max pooling; the gradient goes to the recorded position of each window's maximum.
+    pub fn max_pool2d(&self, geom: Pool2dGeometry) -> Var<'t, T> {
+        let shape = self.shape().clone();
+        let (value, index) = self.value().max_pool2d(geom);
+        self.unary_op("max_pool2d", value, move |g| g.max_pool2d_backward(&index, &shape))
+    }
+
+    /// Average pooling; the gradient is spread evenly over each window.
+    pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Var<'t, T> {
+        let shape = self.shape().clone();
+        self.unary_op("avg_pool2d", self.value().avg_pool2d(geom), move |g| {
+            g.avg_pool2d_backward(&shape, geom)
+        })
+    }
+}
