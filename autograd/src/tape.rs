@@ -121,18 +121,22 @@ impl<T: Element> Tape<T> {
             }
             let node = &nodes[id];
             let Some(rule) = &node.rule else { continue };
-            let needed: Vec<bool> = node.inputs.iter().map(|i| i.is_some_and(|i| needs[i])).collect();
+            let needed: Vec<bool> = node
+                .inputs
+                .iter()
+                .map(|i| i.is_some_and(|i| needs[i]))
+                .collect();
             if !needed.iter().any(|&n| n) {
                 continue;
             }
             for (input, g) in node.inputs.iter().zip(rule(&grad, &needed)) {
-                if let (Some(i), Some(g)) = (input, g) {
-                    if needs[*i] {
-                        grads[*i] = Some(match grads[*i].take() {
-                            Some(acc) => acc.add(&g),
-                            None => g,
-                        });
-                    }
+                if let (Some(i), Some(g)) = (input, g)
+                    && needs[*i]
+                {
+                    grads[*i] = Some(match grads[*i].take() {
+                        Some(acc) => acc.add(&g),
+                        None => g,
+                    });
                 }
             }
         }

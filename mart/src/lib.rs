@@ -1,1 +1,6 @@
 //! `mart`: data sets, attacks, defenses, training and evaluation of robust models.
+pub mod attack;
+pub mod defense;
+pub mod eval;
+pub mod objective;
+pub mod report;

@@ -1,0 +1,77 @@
+//! White-box attacks in the torchattacks vocabulary (eps, alpha, steps, random_start).
+//!
+//! Images are in [0, 1]; the model runs in attack mode (running statistics untouched) and only
+//! the input's gradient is asked for, so no weight-gradient work is done.
+
+mod fgsm;
+mod pgd;
+mod spec;
+
+pub use fgsm::Fgsm;
+pub use pgd::{Pgd, Start};
+pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
+
+use autograd::Tape;
+use nn::{Forward, Module};
+use tensor::{IndexTensor, Rng, Tensor};
+
+use crate::objective::Objective;
+
+/// An attack: turns clean images into adversarial ones within its L-inf budget.
+pub trait Attack {
+    /// A short name for tables (e.g. `pgd20`).
+    fn name(&self) -> String;
+
+    /// Adversarial versions of `images` (NCHW in [0, 1]) for `labels`.
+    fn perturb(
+        &self,
+        model: &dyn Module<f32>,
+        images: &Tensor<f32>,
+        labels: &IndexTensor,
+        rng: &mut Rng,
+    ) -> Tensor<f32>;
+}
+
+/// The gradient of `objective` with respect to the input `x`, with the model in attack mode.
+pub fn input_gradient(
+    model: &dyn Module<f32>,
+    x: &Tensor<f32>,
+    labels: &IndexTensor,
+    objective: &Objective,
+    natural_probs: Option<&Tensor<f32>>,
+) -> Tensor<f32> {
+    let tape = Tape::new();
+    let xv = tape.var(x.clone());
+    let logits = model.forward(&xv, &mut Forward::attack());
+    let loss = objective.value(&logits, labels, natural_probs);
+    tape.backward(&loss, &[&xv]).remove(0)
+}
+
+/// One projected step: `x + alpha * sign(g)`, projected into the eps-ball around `natural`,
+/// then clamped to [0, 1].
+pub fn projected_step(
+    x: &Tensor<f32>,
+    grad: &Tensor<f32>,
+    natural: &Tensor<f32>,
+    alpha: f32,
+    eps: f32,
+) -> Tensor<f32> {
+    let stepped = x.zip_map(grad, "attack step", |v, g| {
+        let s = if g > 0.0 {
+            1.0
+        } else if g < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        v + alpha * s
+    });
+    project(&stepped, natural, eps)
+}
+
+/// Projects `x` into the L-inf ball of radius `eps` around `natural`, then into [0, 1].
+pub fn project(x: &Tensor<f32>, natural: &Tensor<f32>, eps: f32) -> Tensor<f32> {
+    x.zip_map(natural, "project", |v, n| {
+        v.min(n + eps).max(n - eps).clamp(0.0, 1.0)
+    })
+}

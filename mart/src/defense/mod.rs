@@ -1,0 +1,45 @@
+//! Defenses: each gives the training loss of a batch, crafting the adversarial examples it needs
+//! with the model in attack mode, then running the training forwards in train mode.
+
+mod mart;
+pub mod mma;
+mod standard;
+mod trades;
+
+pub use mart::{Mart, MartOptions, mart_loss};
+pub use mma::{Mma, MmaOptions};
+pub use standard::Standard;
+pub use trades::{Trades, trades_loss};
+
+use autograd::Var;
+use nn::{Forward, Module};
+use tensor::{IndexTensor, Rng, Tensor};
+
+/// One training batch: images, labels, and the examples' positions in the training set (MMA
+/// keeps a margin estimate per example).
+pub struct Batch<'a> {
+    /// Images `[B, C, H, W]` in [0, 1].
+    pub images: &'a Tensor<f32>,
+    /// Labels `[B]`.
+    pub labels: &'a IndexTensor,
+    /// Index of each example in the training set.
+    pub indices: &'a [usize],
+}
+
+/// A training objective that may craft adversarial examples first.
+pub trait Defense {
+    /// The name used on the command line.
+    fn name(&self) -> &'static str;
+
+    /// The loss of `batch`, recorded on `fwd`'s tape (a train-mode context).
+    fn loss<'t>(
+        &mut self,
+        model: &dyn Module<f32>,
+        batch: &Batch<'_>,
+        fwd: &mut Forward<'t, f32>,
+        rng: &mut Rng,
+    ) -> Var<'t, f32>;
+
+    /// Sets the L-inf radius for the coming epoch (an eps ramp calls this).
+    fn set_eps(&mut self, eps: f32);
+}
