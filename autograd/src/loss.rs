@@ -61,16 +61,27 @@ pub fn kl_div<'t, T: Element>(
 ) -> Var<'t, T> {
     let (x, t) = (input.value().clone(), target.value().clone());
     let value = t.zip_map(&x, "kl_div", |t, x| {
-        if t > T::zero() { t * (t.ln() - x) } else { T::zero() }
+        if t > T::zero() {
+            t * (t.ln() - x)
+        } else {
+            T::zero()
+        }
     });
     let pointwise = Var::from_op("kl_div", &[input, target], value, move |g, need| {
         let grad_t = || {
             let local = t.zip_map(&x, "kl_div", |t, x| {
-                if t > T::zero() { t.ln() + T::one() - x } else { T::zero() }
+                if t > T::zero() {
+                    t.ln() + T::one() - x
+                } else {
+                    T::zero()
+                }
             });
             g.mul(&local).sum_to(t.shape())
         };
-        vec![need[0].then(|| g.mul(&t).neg().sum_to(x.shape())), need[1].then(grad_t)]
+        vec![
+            need[0].then(|| g.mul(&t).neg().sum_to(x.shape())),
+            need[1].then(grad_t),
+        ]
     });
     reduction.apply(pointwise)
 }
@@ -83,6 +94,11 @@ pub fn mse_loss<'t, T: Element>(a: &Var<'t, T>, b: &Var<'t, T>) -> Var<'t, T> {
 /// Fraction of rows of `logits` `[B, C]` whose argmax equals the label.
 pub fn accuracy<T: Element>(logits: &Tensor<T>, labels: &IndexTensor) -> f64 {
     let predicted = logits.argmax_axis(1);
-    let correct = predicted.data().iter().zip(labels.data()).filter(|(p, l)| p == l).count();
+    let correct = predicted
+        .data()
+        .iter()
+        .zip(labels.data())
+        .filter(|(p, l)| p == l)
+        .count();
     correct as f64 / labels.numel().max(1) as f64
 }

@@ -49,8 +49,15 @@ fn input_only_backward_runs_no_weight_gradient_kernel() {
     let w = tape.var(Tensor::<f64>::ones([4, 3, 3, 3]));
     let w2 = tape.var(Tensor::<f64>::ones([2, 4, 3, 3]));
     let geom = Conv2dGeometry::new(1, 1);
-    let loss = x.conv2d(&w, None, geom).relu().conv2d(&w2, None, geom).sum_all();
-    let (inputs, weights) = (count(CountedOp::Conv2dGradInput), count(CountedOp::Conv2dGradWeight));
+    let loss = x
+        .conv2d(&w, None, geom)
+        .relu()
+        .conv2d(&w2, None, geom)
+        .sum_all();
+    let (inputs, weights) = (
+        count(CountedOp::Conv2dGradInput),
+        count(CountedOp::Conv2dGradWeight),
+    );
     let _ = tape.backward(&loss, &[&x]);
     assert_eq!(count(CountedOp::Conv2dGradInput) - inputs, 2);
     assert_eq!(count(CountedOp::Conv2dGradWeight) - weights, 0);

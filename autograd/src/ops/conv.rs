@@ -23,7 +23,9 @@ impl<'t, T: Element> Var<'t, T> {
                 need[1].then(|| g.conv2d_grad_weight(&x, w.shape(), geom)),
             ];
             if need.len() == 3 {
-                grads.push(need[2].then(|| g.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false)));
+                grads.push(
+                    need[2].then(|| g.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false)),
+                );
             }
             grads
         })
@@ -33,7 +35,9 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn max_pool2d(&self, geom: Pool2dGeometry) -> Var<'t, T> {
         let shape = self.shape().clone();
         let (value, index) = self.value().max_pool2d(geom);
-        self.unary_op("max_pool2d", value, move |g| g.max_pool2d_backward(&index, &shape))
+        self.unary_op("max_pool2d", value, move |g| {
+            g.max_pool2d_backward(&index, &shape)
+        })
     }
 
     /// Average pooling; the gradient is spread evenly over each window.

@@ -16,7 +16,10 @@ impl<'t, T: Element> Var<'t, T> {
         let (sa, sb) = (self.shape().clone(), other.shape().clone());
         let value = self.value().add(other.value());
         Var::from_op("add", &[self, other], value, move |g, need| {
-            vec![need[0].then(|| g.sum_to(&sa)), need[1].then(|| g.sum_to(&sb))]
+            vec![
+                need[0].then(|| g.sum_to(&sa)),
+                need[1].then(|| g.sum_to(&sb)),
+            ]
         })
     }
 
@@ -25,7 +28,10 @@ impl<'t, T: Element> Var<'t, T> {
         let (sa, sb) = (self.shape().clone(), other.shape().clone());
         let value = self.value().sub(other.value());
         Var::from_op("sub", &[self, other], value, move |g, need| {
-            vec![need[0].then(|| g.sum_to(&sa)), need[1].then(|| g.neg().sum_to(&sb))]
+            vec![
+                need[0].then(|| g.sum_to(&sa)),
+                need[1].then(|| g.neg().sum_to(&sb)),
+            ]
         })
     }
 
@@ -71,7 +77,13 @@ impl<'t, T: Element> Var<'t, T> {
         wins: fn(T, T) -> bool,
     ) -> Var<'t, T> {
         let (a, b) = (self.value().clone(), other.value().clone());
-        let value = a.zip_map(&b, op, move |x, y| if wins(x, y) || x == y || x.is_nan() { x } else { y });
+        let value = a.zip_map(&b, op, move |x, y| {
+            if wins(x, y) || x == y || x.is_nan() {
+                x
+            } else {
+                y
+            }
+        });
         let half = T::from_f64_lossy(0.5);
         let share = move |x: T, y: T| {
             if wins(x, y) {
@@ -112,7 +124,9 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// `self * s`.
     pub fn mul_scalar(&self, s: T) -> Var<'t, T> {
-        self.unary_op("mul_scalar", self.value().mul_scalar(s), move |g| g.mul_scalar(s))
+        self.unary_op("mul_scalar", self.value().mul_scalar(s), move |g| {
+            g.mul_scalar(s)
+        })
     }
 
     /// `-self`.
@@ -137,7 +151,9 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn sqrt(&self) -> Var<'t, T> {
         let out = self.value().sqrt();
         let saved = out.clone();
-        self.unary_op("sqrt", out, move |g| g.div(&saved.mul_scalar(T::from_f64_lossy(2.0))))
+        self.unary_op("sqrt", out, move |g| {
+            g.div(&saved.mul_scalar(T::from_f64_lossy(2.0)))
+        })
     }
 
     /// Absolute value; the subgradient at 0 is 0, as PyTorch.
@@ -149,13 +165,17 @@ impl<'t, T: Element> Var<'t, T> {
     /// Sign (-1, 0, 1); its gradient is 0 everywhere, as PyTorch.
     pub fn sign(&self) -> Var<'t, T> {
         let shape = self.shape().clone();
-        self.unary_op("sign", self.value().sign(), move |_| Tensor::zeros(shape.clone()))
+        self.unary_op("sign", self.value().sign(), move |_| {
+            Tensor::zeros(shape.clone())
+        })
     }
 
     /// `max(x, 0)`; the subgradient at 0 is 0, as PyTorch.
     pub fn relu(&self) -> Var<'t, T> {
         let x = self.value().clone();
-        self.unary_op("relu", x.relu(), move |g| g.mul(&indicator(&x, |v| v > T::zero())))
+        self.unary_op("relu", x.relu(), move |g| {
+            g.mul(&indicator(&x, |v| v > T::zero()))
+        })
     }
 
     /// `x * x`.
@@ -169,7 +189,9 @@ impl<'t, T: Element> Var<'t, T> {
     /// `x^p` for a scalar exponent.
     pub fn powf(&self, p: T) -> Var<'t, T> {
         let x = self.value().clone();
-        self.unary_op("powf", x.powf(p), move |g| g.mul(&x.powf(p - T::one()).mul_scalar(p)))
+        self.unary_op("powf", x.powf(p), move |g| {
+            g.mul(&x.powf(p - T::one()).mul_scalar(p))
+        })
     }
 
     /// Clamps into `[min, max]`; the gradient passes where `min <= x <= max` (bounds included),

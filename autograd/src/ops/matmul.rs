@@ -19,7 +19,11 @@ impl<'t, T: Element> Var<'t, T> {
             let grad_a = || {
                 // G op(B)^T is d op(A); transpose it back when A was used transposed.
                 let d = g.matmul_t(false, &b, !tb);
-                if ta { d.transpose(d.rank() - 2, d.rank() - 1) } else { d }
+                if ta {
+                    d.transpose(d.rank() - 2, d.rank() - 1)
+                } else {
+                    d
+                }
             };
             let grad_b = || {
                 if a.rank() == 3 && b.rank() == 2 {
@@ -28,7 +32,11 @@ impl<'t, T: Element> Var<'t, T> {
                     let g2 = g.reshape([batch * m, g.dims()[2]]);
                     let a2 = if ta { a.transpose(1, 2) } else { a.clone() };
                     let a2 = a2.reshape([batch * m, a2.dims()[2]]);
-                    if tb { g2.matmul_t(true, &a2, false) } else { a2.matmul_t(true, &g2, false) }
+                    if tb {
+                        g2.matmul_t(true, &a2, false)
+                    } else {
+                        a2.matmul_t(true, &g2, false)
+                    }
                 } else if tb {
                     g.matmul_t(true, &a, ta)
                 } else {

@@ -9,7 +9,9 @@ impl<'t, T: Element> Var<'t, T> {
     /// The same elements under a new shape.
     pub fn reshape(&self, shape: impl Into<Shape>) -> Var<'t, T> {
         let from = self.shape().clone();
-        self.unary_op("reshape", self.value().reshape(shape), move |g| g.reshape(from.clone()))
+        self.unary_op("reshape", self.value().reshape(shape), move |g| {
+            g.reshape(from.clone())
+        })
     }
 
     /// Reorders axes: output axis `i` is input axis `perm[i]`.
@@ -18,12 +20,16 @@ impl<'t, T: Element> Var<'t, T> {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        self.unary_op("permute", self.value().permute(perm), move |g| g.permute(&inverse))
+        self.unary_op("permute", self.value().permute(perm), move |g| {
+            g.permute(&inverse)
+        })
     }
 
     /// Swaps two axes.
     pub fn transpose(&self, a: usize, b: usize) -> Var<'t, T> {
-        self.unary_op("transpose", self.value().transpose(a, b), move |g| g.transpose(a, b))
+        self.unary_op("transpose", self.value().transpose(a, b), move |g| {
+            g.transpose(a, b)
+        })
     }
 
     /// Elements `start..end` along `axis`; the gradient is zero-padded back.
@@ -71,16 +77,22 @@ impl<'t, T: Element> Var<'t, T> {
     /// Repeats size-1 axes up to `shape`; the gradient is summed back.
     pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Var<'t, T> {
         let from = self.shape().clone();
-        self.unary_op("broadcast_to", self.value().broadcast_to(shape), move |g| g.sum_to(&from))
+        self.unary_op("broadcast_to", self.value().broadcast_to(shape), move |g| {
+            g.sum_to(&from)
+        })
     }
 
     /// Inserts a size-1 axis.
     pub fn unsqueeze(&self, axis: usize) -> Var<'t, T> {
-        self.unary_op("unsqueeze", self.value().unsqueeze(axis), move |g| g.squeeze(axis))
+        self.unary_op("unsqueeze", self.value().unsqueeze(axis), move |g| {
+            g.squeeze(axis)
+        })
     }
 
     /// Removes a size-1 axis.
     pub fn squeeze(&self, axis: usize) -> Var<'t, T> {
-        self.unary_op("squeeze", self.value().squeeze(axis), move |g| g.unsqueeze(axis))
+        self.unary_op("squeeze", self.value().squeeze(axis), move |g| {
+            g.unsqueeze(axis)
+        })
     }
 }

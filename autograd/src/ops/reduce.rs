@@ -7,7 +7,11 @@ use crate::var::Var;
 
 /// Brings a reduced gradient back to rank `rank` by re-inserting `axis` when it was dropped.
 fn restore_axis<T: Element>(g: &Tensor<T>, axis: usize, keepdim: bool) -> Tensor<T> {
-    if keepdim { g.clone() } else { g.unsqueeze(axis) }
+    if keepdim {
+        g.clone()
+    } else {
+        g.unsqueeze(axis)
+    }
 }
 
 impl<'t, T: Element> Var<'t, T> {
@@ -23,15 +27,23 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Var<'t, T> {
         let shape = self.shape().clone();
         let scale = T::one() / T::from_usize(shape.dims()[axis]).unwrap();
-        self.unary_op("mean_axis", self.value().mean_axis(axis, keepdim), move |g| {
-            restore_axis(g, axis, keepdim).broadcast_to(shape.clone()).mul_scalar(scale)
-        })
+        self.unary_op(
+            "mean_axis",
+            self.value().mean_axis(axis, keepdim),
+            move |g| {
+                restore_axis(g, axis, keepdim)
+                    .broadcast_to(shape.clone())
+                    .mul_scalar(scale)
+            },
+        )
     }
 
     /// Sum of all elements (a scalar).
     pub fn sum_all(&self) -> Var<'t, T> {
         let shape = self.shape().clone();
-        self.unary_op("sum_all", self.value().sum_all(), move |g| g.broadcast_to(shape.clone()))
+        self.unary_op("sum_all", self.value().sum_all(), move |g| {
+            g.broadcast_to(shape.clone())
+        })
     }
 
     /// Mean of all elements (a scalar).
@@ -59,11 +71,17 @@ impl<'t, T: Element> Var<'t, T> {
     fn pick_along(&self, axis: usize, keepdim: bool, index: IndexTensor, op: &str) -> Var<'t, T> {
         let index = index.unsqueeze(axis);
         let picked = self.value().gather(axis, &index);
-        let value = if keepdim { picked } else { picked.squeeze(axis) };
+        let value = if keepdim {
+            picked
+        } else {
+            picked.squeeze(axis)
+        };
         let shape = self.shape().clone();
         Var::from_op(op, &[self], value, move |g, _| {
             let g = restore_axis(g, axis, keepdim);
-            vec![Some(Tensor::zeros(shape.clone()).scatter_add(axis, &index, &g))]
+            vec![Some(
+                Tensor::zeros(shape.clone()).scatter_add(axis, &index, &g),
+            )]
         })
     }
 }

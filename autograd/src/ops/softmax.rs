@@ -31,7 +31,11 @@ impl<'t, T: Element> Var<'t, T> {
         let saved = out.clone();
         let value = if keepdim { out } else { out.squeeze(axis) };
         self.unary_op("logsumexp", value, move |g| {
-            let g = if keepdim { g.clone() } else { g.unsqueeze(axis) };
+            let g = if keepdim {
+                g.clone()
+            } else {
+                g.unsqueeze(axis)
+            };
             g.mul(&x.sub(&saved).exp())
         })
     }
