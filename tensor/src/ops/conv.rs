@@ -107,11 +107,18 @@ impl Unfold {
         }
     }
 
-    /// Input column for output column `ox` and kernel column `kj`, if inside the image.
-    fn input_x(&self, ox: usize, kj: usize) -> Option<usize> {
-        (ox * self.stride + kj)
-            .checked_sub(self.padding)
-            .filter(|&x| x < self.w)
+    /// The output columns `lo..hi` whose input column `ox * stride + kj - padding` lies inside
+    /// the image, for kernel column `kj`.
+    fn valid_columns(&self, kj: usize) -> (usize, usize) {
+        let s = self.stride;
+        // ox * s + kj >= padding  <=>  ox >= ceil((padding - kj) / s)
+        let lo = self.padding.saturating_sub(kj).div_ceil(s);
+        // ox * s + kj - padding <= w - 1  <=>  ox <= (w - 1 + padding - kj) / s
+        let hi = match (self.w + self.padding).checked_sub(kj + 1) {
+            Some(last) => (last / s + 1).min(self.ow),
+            None => 0,
+        };
+        (lo.min(hi), hi)
     }
 
     /// Input row for output row `oy` and kernel row `ki`, if inside the image.
@@ -125,20 +132,32 @@ impl Unfold {
     /// (`[rows, p1 - p0]`, row-major), zeros where the kernel hangs over the padding.
     fn fill<T: Element>(&self, x: &[T], p0: usize, p1: usize, col: &mut [T]) {
         let len = p1 - p0;
+        let s = self.stride;
         for c in 0..self.channels {
             let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
                     let r = (c * self.kh + ki) * self.kw + kj;
                     let dst = &mut col[r * len..(r + 1) * len];
+                    let (lo, hi) = self.valid_columns(kj);
                     self.for_each_run(p0, p1, |oy, ox0, count, at| {
                         let out = &mut dst[at..at + count];
-                        match self.input_y(oy, ki) {
-                            None => out.fill(T::zero()),
-                            Some(iy) => {
-                                let row = &plane[iy * self.w..(iy + 1) * self.w];
-                                for (i, o) in out.iter_mut().enumerate() {
-                                    *o = self.input_x(ox0 + i, kj).map_or(T::zero(), |ix| row[ix]);
+                        let Some(iy) = self.input_y(oy, ki) else {
+                            out.fill(T::zero());
+                            return;
+                        };
+                        let row = &plane[iy * self.w..(iy + 1) * self.w];
+                        let (a, b) = (lo.clamp(ox0, ox0 + count), hi.clamp(ox0, ox0 + count));
+                        out[..a - ox0].fill(T::zero());
+                        out[b - ox0..].fill(T::zero());
+                        let inside = &mut out[a - ox0..b - ox0];
+                        if a < b {
+                            let first = a * s + kj - self.padding;
+                            if s == 1 {
+                                inside.copy_from_slice(&row[first..first + inside.len()]);
+                            } else {
+                                for (i, o) in inside.iter_mut().enumerate() {
+                                    *o = row[first + i * s];
                                 }
                             }
                         }
@@ -152,19 +171,32 @@ impl Unfold {
     /// (the adjoint of [`Unfold::fill`]).
     fn scatter_add<T: Element>(&self, col: &[T], p0: usize, p1: usize, dx: &mut [T]) {
         let len = p1 - p0;
+        let s = self.stride;
         for c in 0..self.channels {
             let plane = &mut dx[c * self.h * self.w..(c + 1) * self.h * self.w];
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
                     let r = (c * self.kh + ki) * self.kw + kj;
                     let src = &col[r * len..(r + 1) * len];
+                    let (lo, hi) = self.valid_columns(kj);
                     self.for_each_run(p0, p1, |oy, ox0, count, at| {
-                        if let Some(iy) = self.input_y(oy, ki) {
-                            let row = &mut plane[iy * self.w..(iy + 1) * self.w];
-                            for (i, &v) in src[at..at + count].iter().enumerate() {
-                                if let Some(ix) = self.input_x(ox0 + i, kj) {
-                                    row[ix] = row[ix] + v;
-                                }
+                        let Some(iy) = self.input_y(oy, ki) else {
+                            return;
+                        };
+                        let (a, b) = (lo.clamp(ox0, ox0 + count), hi.clamp(ox0, ox0 + count));
+                        if a >= b {
+                            return;
+                        }
+                        let row = &mut plane[iy * self.w..(iy + 1) * self.w];
+                        let first = a * s + kj - self.padding;
+                        let values = &src[at + a - ox0..at + b - ox0];
+                        if s == 1 {
+                            for (d, &v) in row[first..first + values.len()].iter_mut().zip(values) {
+                                *d = *d + v;
+                            }
+                        } else {
+                            for (i, &v) in values.iter().enumerate() {
+                                row[first + i * s] = row[first + i * s] + v;
                             }
                         }
                     });

@@ -169,6 +169,29 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         Tensor::from_vec(out, out_shape)
     }
 
+    /// The rows `rows` of axis 0, in that order (PyTorch's `index_select(0, rows)`): how a
+    /// batch is cut from a data set.
+    pub fn select_rows(&self, rows: &[usize]) -> Tensor<T> {
+        assert!(
+            self.rank() > 0,
+            "select_rows: cannot select rows of a scalar"
+        );
+        let count = self.dims()[0];
+        let row_len = self.numel() / count.max(1);
+        let mut out = Vec::with_capacity(rows.len() * row_len);
+        for &r in rows {
+            assert!(
+                r < count,
+                "select_rows: row {r} out of range for shape {:?}",
+                self.shape()
+            );
+            out.extend_from_slice(&self.data()[r * row_len..(r + 1) * row_len]);
+        }
+        let mut dims = self.dims().to_vec();
+        dims[0] = rows.len();
+        Tensor::from_vec(out, dims)
+    }
+
     /// Inserts a size-1 axis at `axis` (free).
     pub fn unsqueeze(&self, axis: usize) -> Tensor<T> {
         assert!(

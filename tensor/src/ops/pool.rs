@@ -1,5 +1,7 @@
 //! 2-D max and average pooling over NCHW tensors, and their gradients.
 
+use std::ops::Range;
+
 use crate::element::Element;
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
@@ -48,23 +50,15 @@ impl Pool2dGeometry {
         )
     }
 
-    /// Input coordinates `(y, x)` inside an `h x w` plane covered by window `(oy, ox)`.
-    fn window(
-        &self,
-        oy: usize,
-        ox: usize,
-        h: usize,
-        w: usize,
-    ) -> impl Iterator<Item = (usize, usize)> {
-        let (y0, x0) = (oy * self.stride, ox * self.stride);
-        let (k, pad) = (self.kernel, self.padding);
-        (y0..y0 + k)
-            .filter_map(move |y| y.checked_sub(pad).filter(|&y| y < h))
-            .flat_map(move |y| {
-                (x0..x0 + k)
-                    .filter_map(move |x| x.checked_sub(pad).filter(|&x| x < w))
-                    .map(move |x| (y, x))
-            })
+    /// The input rows and columns inside an `h x w` plane covered by window `(oy, ox)`
+    /// (padding positions left out).
+    fn window(&self, oy: usize, ox: usize, h: usize, w: usize) -> (Range<usize>, Range<usize>) {
+        let clip = |start: usize, len: usize| {
+            let lo = start.max(self.padding) - self.padding;
+            let hi = (start + self.kernel).min(len + self.padding) - self.padding;
+            lo..hi.max(lo)
+        };
+        (clip(oy * self.stride, h), clip(ox * self.stride, w))
     }
 }
 
@@ -98,11 +92,14 @@ impl<T: Element> Tensor<T> {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
-                    for (y, x) in geom.window(oy, ox, h, w) {
-                        let v = plane[y * w + x];
-                        if at == usize::MAX || v > best || v.is_nan() {
-                            best = v;
-                            at = y * w + x;
+                    let (rows, cols) = geom.window(oy, ox, h, w);
+                    for y in rows {
+                        for x in cols.clone() {
+                            let v = plane[y * w + x];
+                            if at == usize::MAX || v > best || v.is_nan() {
+                                best = v;
+                                at = y * w + x;
+                            }
                         }
                     }
                     vals[oy * ow + ox] = best;
@@ -161,9 +158,12 @@ impl<T: Element> Tensor<T> {
             let plane = &self.data()[p * h * w..(p + 1) * h * w];
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let sum = geom
-                        .window(oy, ox, h, w)
-                        .fold(T::zero(), |s, (y, x)| s + plane[y * w + x]);
+                    let (rows, cols) = geom.window(oy, ox, h, w);
+                    let sum = rows.fold(T::zero(), |s, y| {
+                        plane[y * w + cols.start..y * w + cols.end]
+                            .iter()
+                            .fold(s, |s, &v| s + v)
+                    });
                     dst[oy * ow + ox] = sum * scale;
                 }
             }
@@ -189,8 +189,11 @@ impl<T: Element> Tensor<T> {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let share = g[oy * ow + ox] * scale;
-                    for (y, x) in geom.window(oy, ox, h, w) {
-                        plane[y * w + x] = plane[y * w + x] + share;
+                    let (rows, cols) = geom.window(oy, ox, h, w);
+                    for y in rows {
+                        for v in &mut plane[y * w + cols.start..y * w + cols.end] {
+                            *v = *v + share;
+                        }
                     }
                 }
             }
