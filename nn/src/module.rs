@@ -91,7 +91,11 @@ pub trait Module<T: Element> {
 
 /// `prefix.name`, or `name` at the top level.
 pub fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 /// Number of trainable parameter elements of a module.
@@ -189,7 +193,9 @@ impl<'t, T: Element> Forward<'t, T> {
 
     /// Gradients of `loss` with respect to every parameter this pass recorded.
     pub fn param_grads(&self, loss: &Var<'t, T>) -> ParamGrads<T> {
-        let tape = self.tape.expect("param_grads: this forward pass recorded no parameters");
+        let tape = self
+            .tape
+            .expect("param_grads: this forward pass recorded no parameters");
         let leaves = self.leaves.borrow();
         let vars: Vec<&Var<'t, T>> = leaves.iter().map(|(_, v)| v).collect();
         let grads = tape.backward(loss, &vars);

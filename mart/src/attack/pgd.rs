@@ -87,13 +87,12 @@ impl Attack for Pgd {
 }
 
 impl Pgd {
-    /// Changes the radius, scaling the step size with it (so `alpha / eps` stays as configured).
-    pub fn set_eps(&mut self, eps: f32) {
-        assert!(
-            eps > 0.0 && self.eps > 0.0,
-            "Pgd::set_eps: radii must be positive"
-        );
-        self.alpha *= eps / self.eps;
-        self.eps = eps;
+    /// The same attack with radius and step size scaled by `fraction` (an eps ramp).
+    pub fn scaled(&self, fraction: f32) -> Pgd {
+        Pgd {
+            eps: self.eps * fraction,
+            alpha: self.alpha * fraction,
+            ..self.clone()
+        }
     }
 }

@@ -6,7 +6,7 @@ use autograd::loss::{Reduction, cross_entropy, kl_div, nll_loss};
 use nn::{Forward, Module};
 use tensor::{Element, IndexTensor, Rng, Tensor};
 
-use super::{Batch, Defense};
+use super::{Batch, Defense, StepLoss};
 use crate::attack::Pgd;
 
 /// The MART loss and the ablations of the paper's Figure 2. The defaults are the published
@@ -123,6 +123,19 @@ pub struct Mart {
     pub attack: Pgd,
     /// Loss options.
     pub options: MartOptions,
+    /// Fraction of the attack's radius in use (an eps ramp), 1 by default.
+    pub fraction: f32,
+}
+
+impl Mart {
+    /// MART with this attack at its full radius and these options.
+    pub fn new(attack: Pgd, options: MartOptions) -> Self {
+        Mart {
+            attack,
+            options,
+            fraction: 1.0,
+        }
+    }
 }
 
 impl Defense for Mart {
@@ -136,7 +149,7 @@ impl Defense for Mart {
         batch: &Batch<'_>,
         fwd: &mut Forward<'t, f32>,
         rng: &mut Rng,
-    ) -> Var<'t, f32> {
+    ) -> StepLoss<'t> {
         let natural_probs = matches!(
             self.attack.objective,
             crate::objective::Objective::KlFromNatural
@@ -147,7 +160,7 @@ impl Defense for Mart {
                 .value()
                 .softmax(1)
         });
-        let adv = self.attack.run(
+        let adv = self.attack.scaled(self.fraction).run(
             model,
             batch.images,
             batch.labels,
@@ -156,10 +169,13 @@ impl Defense for Mart {
         );
         let logits_nat = model.forward(&Var::constant(batch.images.clone()), fwd);
         let logits_adv = model.forward(&Var::constant(adv), fwd);
-        mart_loss(&logits_nat, &logits_adv, batch.labels, &self.options, rng)
+        StepLoss {
+            loss: mart_loss(&logits_nat, &logits_adv, batch.labels, &self.options, rng),
+            logits: logits_nat.value().clone(),
+        }
     }
 
-    fn set_eps(&mut self, eps: f32) {
-        self.attack.set_eps(eps);
+    fn set_radius_fraction(&mut self, fraction: f32) {
+        self.fraction = fraction;
     }
 }

@@ -6,7 +6,7 @@ use autograd::loss::cross_entropy;
 use nn::{Forward, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
-use super::{Batch, Defense};
+use super::{Batch, Defense, StepLoss};
 
 /// MMA's constants.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,8 +49,10 @@ pub fn soft_logit_margin<'t>(logits: &Var<'t, f32>, labels: &IndexTensor) -> Var
 
 /// MMA training state: the margin estimate of every training example.
 pub struct Mma {
-    /// Constants.
+    /// Constants at the full radius.
     pub options: MmaOptions,
+    /// Fraction of `d_max` and `min_eps` in use (an eps ramp), 1 by default.
+    pub fraction: f32,
     margins: Vec<f32>,
 }
 
@@ -59,7 +61,17 @@ impl Mma {
     pub fn new(options: MmaOptions, train_size: usize) -> Self {
         Mma {
             options,
+            fraction: 1.0,
             margins: vec![0.0; train_size],
+        }
+    }
+
+    /// The constants scaled by the current radius fraction.
+    fn current_options(&self) -> MmaOptions {
+        MmaOptions {
+            d_max: self.options.d_max * self.fraction,
+            min_eps: self.options.min_eps * self.fraction,
+            ..self.options.clone()
         }
     }
 
@@ -72,7 +84,7 @@ impl Mma {
     /// AN-PGD at per-example radii `eps` maximising the soft logit margin; returns the unit
     /// direction `(x_adv - x) / eps` of each example.
     fn directions(
-        &self,
+        options: &MmaOptions,
         model: &dyn Module<f32>,
         x: &Tensor<f32>,
         y: &IndexTensor,
@@ -80,7 +92,7 @@ impl Mma {
         rng: &mut Rng,
     ) -> Tensor<f32> {
         let radius = Tensor::from_vec(eps.to_vec(), [eps.len(), 1, 1, 1]);
-        let steps = self.options.attack_steps;
+        let steps = options.attack_steps;
         let alpha = radius.mul_scalar(2.5 / steps as f32);
         let start: Tensor<f32> = rng.uniform(x.shape().clone(), -1.0, 1.0);
         let mut adv = x.add(&start.mul(&radius)).clamp(0.0, 1.0);
@@ -101,7 +113,7 @@ impl Mma {
     /// Smallest radius along `direction` in `[min_eps, max_eps]` at which each example is
     /// misclassified (soft logit margin >= 0), by bisection; `max_eps` when none is.
     fn bisect(
-        &self,
+        options: &MmaOptions,
         model: &dyn Module<f32>,
         x: &Tensor<f32>,
         y: &IndexTensor,
@@ -113,8 +125,8 @@ impl Mma {
             let radius = Tensor::from_vec(t.to_vec(), [n, 1, 1, 1]);
             x.add(&direction.mul(&radius)).clamp(0.0, 1.0)
         };
-        let mut low = vec![self.options.min_eps; n];
-        let mut high = vec![self.options.attack_max_eps(); n];
+        let mut low = vec![options.min_eps; n];
+        let mut high = vec![options.attack_max_eps(); n];
         let found = Self::margins_of(model, &at(start), y);
         for i in 0..n {
             if found[i] >= 0.0 {
@@ -124,7 +136,7 @@ impl Mma {
             }
         }
         let reachable = Self::margins_of(model, &at(&high), y);
-        for _ in 0..self.options.bisection_steps {
+        for _ in 0..options.bisection_steps {
             let mid: Vec<f32> = low.iter().zip(&high).map(|(l, h)| 0.5 * (l + h)).collect();
             let margins = Self::margins_of(model, &at(&mid), y);
             for i in 0..n {
@@ -141,7 +153,7 @@ impl Mma {
                 if r >= 0.0 {
                     h
                 } else {
-                    self.options.attack_max_eps()
+                    options.attack_max_eps()
                 }
             })
             .collect()
@@ -174,8 +186,9 @@ impl Defense for Mma {
         batch: &Batch<'_>,
         fwd: &mut Forward<'t, f32>,
         rng: &mut Rng,
-    ) -> Var<'t, f32> {
+    ) -> StepLoss<'t> {
         let (images, labels) = (batch.images, batch.labels);
+        let options = self.current_options();
         let size = labels.numel();
         let clean_margins = Self::margins_of(model, images, labels);
         let correct: Vec<usize> = (0..size).filter(|&i| clean_margins[i] < 0.0).collect();
@@ -196,17 +209,16 @@ impl Defense for Mma {
             let eps: Vec<f32> = correct
                 .iter()
                 .map(|&i| {
-                    self.margins[batch.indices[i]]
-                        .clamp(self.options.min_eps, self.options.attack_max_eps())
+                    self.margins[batch.indices[i]].clamp(options.min_eps, options.attack_max_eps())
                 })
                 .collect();
-            let direction = self.directions(model, &x, &y, &eps, rng);
-            let radii = self.bisect(model, &x, &y, &direction, &eps);
+            let direction = Self::directions(&options, model, &x, &y, &eps, rng);
+            let radii = Self::bisect(&options, model, &x, &y, &direction, &eps);
             for (k, &i) in correct.iter().enumerate() {
                 self.margins[batch.indices[i]] = radii[k];
             }
             let hinge: Vec<usize> = (0..correct.len())
-                .filter(|&k| radii[k] < self.options.d_max)
+                .filter(|&k| radii[k] < options.d_max)
                 .collect();
             if !hinge.is_empty() {
                 let r: Vec<f32> = hinge.iter().map(|&k| radii[k]).collect();
@@ -235,13 +247,31 @@ impl Defense for Mma {
             main = main.add(&per_example_ce(&adv_logits, &adv_labels).sum_all());
         }
         let clean = cross_entropy(&clean_logits, labels);
-        main.mul_scalar(batch_size * 2.0 / 3.0)
-            .add(&clean.mul_scalar(1.0 / 3.0))
+        StepLoss {
+            loss: main
+                .mul_scalar(batch_size * 2.0 / 3.0)
+                .add(&clean.mul_scalar(1.0 / 3.0)),
+            logits: clean_logits.value().clone(),
+        }
     }
 
-    /// Ramps `d_max` (and `min_eps` with it, keeping their ratio).
-    fn set_eps(&mut self, eps: f32) {
-        self.options.min_eps *= eps / self.options.d_max;
-        self.options.d_max = eps;
+    fn set_radius_fraction(&mut self, fraction: f32) {
+        self.fraction = fraction;
+    }
+
+    fn state(&self) -> Vec<f32> {
+        self.margins.clone()
+    }
+
+    fn restore(&mut self, state: Vec<f32>) -> Result<(), String> {
+        if state.len() != self.margins.len() {
+            return Err(format!(
+                "MMA kept {} margins but the training set has {} examples",
+                state.len(),
+                self.margins.len()
+            ));
+        }
+        self.margins = state;
+        Ok(())
     }
 }

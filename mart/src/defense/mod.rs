@@ -26,6 +26,15 @@ pub struct Batch<'a> {
     pub indices: &'a [usize],
 }
 
+/// A batch's training loss and the train-mode logits that describe how the batch went (natural
+/// logits for TRADES, MART and MMA; adversarial ones for Standard, which has no natural pass).
+pub struct StepLoss<'t> {
+    /// The loss, recorded on the training tape.
+    pub loss: Var<'t, f32>,
+    /// Logits whose accuracy the progress bar shows.
+    pub logits: Tensor<f32>,
+}
+
 /// A training objective that may craft adversarial examples first.
 pub trait Defense {
     /// The name used on the command line.
@@ -38,8 +47,27 @@ pub trait Defense {
         batch: &Batch<'_>,
         fwd: &mut Forward<'t, f32>,
         rng: &mut Rng,
-    ) -> Var<'t, f32>;
+    ) -> StepLoss<'t>;
 
-    /// Sets the L-inf radius for the coming epoch (an eps ramp calls this).
-    fn set_eps(&mut self, eps: f32);
+    /// Scales the configured radius by `fraction` in (0, 1] for the coming epoch (an eps ramp).
+    fn set_radius_fraction(&mut self, fraction: f32);
+
+    /// State carried from batch to batch that a resumed run needs (MMA's per-example
+    /// margins); empty for stateless defenses.
+    fn state(&self) -> Vec<f32> {
+        Vec::new()
+    }
+
+    /// Restores [`Defense::state`]; an error names what does not fit.
+    fn restore(&mut self, state: Vec<f32>) -> Result<(), String> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} keeps no state, but {} values were saved",
+                self.name(),
+                state.len()
+            ))
+        }
+    }
 }

@@ -6,7 +6,7 @@ use autograd::loss::{Reduction, cross_entropy, kl_div};
 use nn::{Forward, Module};
 use tensor::{Element, IndexTensor, Rng};
 
-use super::{Batch, Defense};
+use super::{Batch, Defense, StepLoss};
 use crate::attack::Pgd;
 
 /// `CE(f(x), y) + beta * (1/B) * sum KL(softmax(f(x)) || softmax(f(x')))`, gradients through
@@ -34,6 +34,19 @@ pub struct Trades {
     pub attack: Pgd,
     /// Weight of the KL term (6 on CIFAR-10, 1 on MNIST in TRADES' code).
     pub beta: f64,
+    /// Fraction of the attack's radius in use (an eps ramp), 1 by default.
+    pub fraction: f32,
+}
+
+impl Trades {
+    /// TRADES with this attack at its full radius and this beta.
+    pub fn new(attack: Pgd, beta: f64) -> Self {
+        Trades {
+            attack,
+            beta,
+            fraction: 1.0,
+        }
+    }
 }
 
 impl Defense for Trades {
@@ -47,7 +60,7 @@ impl Defense for Trades {
         batch: &Batch<'_>,
         fwd: &mut Forward<'t, f32>,
         rng: &mut Rng,
-    ) -> Var<'t, f32> {
+    ) -> StepLoss<'t> {
         let natural_probs = model
             .forward(&Var::constant(batch.images.clone()), &mut Forward::attack())
             .value()
@@ -57,10 +70,13 @@ impl Defense for Trades {
             .run(model, batch.images, batch.labels, Some(&natural_probs), rng);
         let logits_nat = model.forward(&Var::constant(batch.images.clone()), fwd);
         let logits_adv = model.forward(&Var::constant(adv), fwd);
-        trades_loss(&logits_nat, &logits_adv, batch.labels, self.beta)
+        StepLoss {
+            loss: trades_loss(&logits_nat, &logits_adv, batch.labels, self.beta),
+            logits: logits_nat.value().clone(),
+        }
     }
 
-    fn set_eps(&mut self, eps: f32) {
-        self.attack.set_eps(eps);
+    fn set_radius_fraction(&mut self, fraction: f32) {
+        self.fraction = fraction;
     }
 }

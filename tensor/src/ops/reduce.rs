@@ -104,7 +104,8 @@ impl<T: Element> Tensor<T> {
 
     /// Mean along `axis`.
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        let len = T::from_usize(self.shape().dims().get(axis).copied().unwrap_or(1)).unwrap();
+        self.shape().check_axis(axis, "mean_axis");
+        let len = T::from_usize(self.dims()[axis]).unwrap();
         self.sum_axis(axis, keepdim).mul_scalar(T::one() / len)
     }
 

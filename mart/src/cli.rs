@@ -1,0 +1,228 @@
+//! The command line: `mart train`, `mart eval`, and the default run with no arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::train::config::{DefenseKind, OptimizerKind, TrainConfig};
+
+/// MART adversarial training from the tensor up.
+#[derive(Parser, Debug)]
+#[command(name = "mart", version, about)]
+pub struct Cli {
+    /// What to do; with none, train MART on the embedded MNIST sample and print its robustness.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model with a defense, evaluating natural and PGD-20 accuracy every epoch.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint under a table of attacks.
+    Eval(EvalArgs),
+}
+
+/// Flags of `mart train`. Unset flags come from `--preset` (or the default run).
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Start from a preset: paper-mnist, paper-cifar-resnet18, paper-cifar-wrn34.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Data set: mnist-sample (embedded), mnist, cifar10.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the data set's files (mnist: the four IDX files, raw or .gz; cifar10: the binary batches).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Defense: standard, trades, mart, mma.
+    #[arg(long)]
+    pub defense: Option<String>,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long, alias = "batch")]
+    pub batch_size: Option<usize>,
+    /// L-inf radius of the training attack.
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// Epochs over which eps ramps up linearly (0: none).
+    #[arg(long)]
+    pub eps_ramp_epochs: Option<usize>,
+    /// Steps of the training attack.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Step size of the training attack.
+    #[arg(long)]
+    pub step_size: Option<f32>,
+    /// Weight of the robust term (MART, TRADES).
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Optimiser: sgd or adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Initial learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule: piecewise:E1,E2,... (divide by 10 at each), cosine, constant.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Random crop and flip on/off (default: on for CIFAR-10).
+    #[arg(long)]
+    pub augment: Option<bool>,
+    /// Seed of every random stream.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Test images evaluated after each epoch.
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+    /// Training images used (a prefix of the training set).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Output folder for checkpoints, metrics and the plot.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder exactly where it stopped.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Compute device: auto or cpu (the CUDA backend is a separate issue and not built yet).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "cpu"])]
+    pub device: String,
+    /// MART ablation: drop the (1 - p_y) weight of the KL term.
+    #[arg(long)]
+    pub mart_no_weight: bool,
+    /// MART ablation: drop the KL term.
+    #[arg(long)]
+    pub mart_no_kl: bool,
+    /// MART ablation: plain CE instead of the boosted CE.
+    #[arg(long)]
+    pub mart_ce: bool,
+    /// MART ablation: boosted CE on natural instead of adversarial examples.
+    #[arg(long)]
+    pub mart_bce_natural: bool,
+    /// MART ablation: KL instead of CE in the inner maximisation.
+    #[arg(long)]
+    pub mart_kl_inner: bool,
+    /// MART ablation: apply the weighted KL to this random fraction of each batch.
+    #[arg(long)]
+    pub mart_kl_fraction: Option<f64>,
+    /// MMA's largest trained margin d_max (default: 0.45 on MNIST, 12/255 on CIFAR-10).
+    #[arg(long)]
+    pub mma_dmax: Option<f32>,
+}
+
+/// Flags of `mart eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The checkpoint (safetensors with PyTorch state_dict names).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Its model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
+    #[arg(long)]
+    pub model: String,
+    /// Data set: mnist-sample, mnist, cifar10.
+    #[arg(long)]
+    pub dataset: String,
+    /// Folder with the data set's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Comma-separated attacks: natural, fgsm, pgdK (e.g. pgd20), cw.
+    #[arg(long, default_value = "natural,fgsm,pgd20,cw")]
+    pub attacks: String,
+    /// Evaluate the first N test images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// L-inf radius (default: 0.3 on MNIST, 8/255 on CIFAR-10).
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// CW-inf confidence kappa.
+    #[arg(long, default_value_t = crate::attack::CW_KAPPA)]
+    pub cw_kappa: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Seed of the attacks' random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object (attack name -> accuracy in percent) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TrainArgs {
+    /// The configuration: the preset (or the default run), overridden by every flag given.
+    pub fn to_config(&self) -> Result<TrainConfig, String> {
+        let mut c = match &self.preset {
+            Some(p) => TrainConfig::preset(p)?,
+            None => TrainConfig::default_run(),
+        };
+        if let Some(d) = &self.dataset {
+            if !["mnist-sample", "mnist", "cifar10"].contains(&d.as_str()) {
+                return Err(format!("unknown dataset '{d}': expected mnist-sample, mnist or cifar10"));
+            }
+            c.augment = d == "cifar10";
+            c.dataset = d.clone();
+        }
+        if let Some(m) = &self.model {
+            c.model = m.clone();
+        }
+        if let Some(d) = &self.defense {
+            c.defense = DefenseKind::from_name(d)?;
+        }
+        if let Some(o) = &self.optimizer {
+            c.optimizer = match o.as_str() {
+                "sgd" => OptimizerKind::Sgd,
+                "adam" => OptimizerKind::Adam,
+                other => return Err(format!("unknown optimizer '{other}': expected sgd or adam")),
+            };
+        }
+        if let Some(s) = &self.schedule {
+            nn::schedule::Schedule::parse(s, c.lr, c.epochs).map_err(|e| e.to_string())?;
+            c.schedule = s.clone();
+        }
+        macro_rules! set {
+            ($($field:ident <- $flag:ident),* $(,)?) => { $(if let Some(v) = self.$flag { c.$field = v; })* };
+        }
+        set!(epochs <- epochs, batch_size <- batch_size, eps <- eps, eps_ramp_epochs <- eps_ramp_epochs,
+            attack_steps <- steps, step_size <- step_size, beta <- beta, lr <- lr, momentum <- momentum,
+            weight_decay <- weight_decay, augment <- augment, seed <- seed);
+        if self.eval_limit.is_some() {
+            c.eval_limit = self.eval_limit;
+        }
+        if self.train_limit.is_some() {
+            c.train_limit = self.train_limit;
+        }
+        if self.eps.is_some() && self.step_size.is_none() {
+            c.step_size = c.eps / 4.0;
+        }
+        c.mart.no_weight |= self.mart_no_weight;
+        c.mart.no_kl |= self.mart_no_kl;
+        c.mart.ce_instead_of_bce |= self.mart_ce;
+        c.mart.bce_on_natural |= self.mart_bce_natural;
+        c.mart.kl_inner |= self.mart_kl_inner;
+        if self.mart_kl_fraction.is_some() {
+            c.mart.kl_fraction = self.mart_kl_fraction;
+        }
+        if self.mma_dmax.is_some() {
+            c.mma_dmax = self.mma_dmax;
+        }
+        if c.epochs == 0 || c.batch_size == 0 {
+            return Err("--epochs and --batch-size must be positive".into());
+        }
+        if !(c.eps > 0.0) {
+            return Err(format!("--eps must be positive, got {}", c.eps));
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,230 @@
+//! Everything a training run is configured by, with the paper's presets and the default run.
+
+use serde::{Deserialize, Serialize};
+
+/// Which training objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DefenseKind {
+    /// Madry's PGD adversarial training.
+    Standard,
+    /// TRADES.
+    Trades,
+    /// MART.
+    Mart,
+    /// MMA.
+    Mma,
+}
+
+impl DefenseKind {
+    /// Parses `standard|trades|mart|mma`.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "standard" => Ok(DefenseKind::Standard),
+            "trades" => Ok(DefenseKind::Trades),
+            "mart" => Ok(DefenseKind::Mart),
+            "mma" => Ok(DefenseKind::Mma),
+            other => Err(format!("unknown defense '{other}': expected standard, trades, mart or mma")),
+        }
+    }
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefenseKind::Standard => "standard",
+            DefenseKind::Trades => "trades",
+            DefenseKind::Mart => "mart",
+            DefenseKind::Mma => "mma",
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// `torch.optim.SGD` with momentum and coupled weight decay (the paper's).
+    Sgd,
+    /// `torch.optim.Adam` (the short default run on the MNIST sample).
+    Adam,
+}
+
+/// MART's ablations (the paper's Figure 2); all off is the published method.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MartAblations {
+    /// Drop the `(1 - p_y)` weight of the KL term.
+    pub no_weight: bool,
+    /// Drop the KL term.
+    pub no_kl: bool,
+    /// Plain CE instead of the boosted CE.
+    pub ce_instead_of_bce: bool,
+    /// Boosted CE on natural instead of adversarial examples.
+    pub bce_on_natural: bool,
+    /// KL instead of CE in the inner maximisation.
+    pub kl_inner: bool,
+    /// Apply the weighted KL to this random fraction of each batch.
+    pub kl_fraction: Option<f64>,
+}
+
+/// A full training configuration. Every constant of MART.md is a field, so a flag can set it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// `mnist-sample`, `mnist` or `cifar10`.
+    pub dataset: String,
+    /// Model name (`smallcnn`, `resnet18`, ...).
+    pub model: String,
+    /// Training objective.
+    pub defense: DefenseKind,
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// L-inf radius of the training attack.
+    pub eps: f32,
+    /// Epochs over which eps ramps linearly up to `eps` (0: full eps from the start).
+    pub eps_ramp_epochs: usize,
+    /// Steps of the training attack.
+    pub attack_steps: usize,
+    /// Step size of the training attack.
+    pub step_size: f32,
+    /// Weight of the robust term (MART, TRADES).
+    pub beta: f64,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay (coupled, as torch.optim.SGD).
+    pub weight_decay: f64,
+    /// Learning-rate schedule as `nn::schedule::Schedule::parse` reads it: `constant`,
+    /// `cosine` or `piecewise:E1,E2,...` (divide by 10 from each epoch, counted from 1).
+    pub schedule: String,
+    /// Random crop and flip (CIFAR-10).
+    pub augment: bool,
+    /// Seed of every random stream of the run.
+    pub seed: u64,
+    /// Test images evaluated after each epoch (natural and PGD-20); `None` for all.
+    pub eval_limit: Option<usize>,
+    /// Training images used (a prefix of the training set); `None` for all.
+    pub train_limit: Option<usize>,
+    /// MART's ablation switches.
+    pub mart: MartAblations,
+    /// MMA's largest trained margin; `None` for the data set's default.
+    pub mma_dmax: Option<f32>,
+}
+
+impl TrainConfig {
+    /// The default run: MART on the embedded MNIST sample with SmallCNN at eps 0.3, with a
+    /// schedule measured to finish within 10 minutes on a 2-core CPU (see the README).
+    pub fn default_run() -> Self {
+        TrainConfig {
+            dataset: "mnist-sample".into(),
+            model: "smallcnn".into(),
+            defense: DefenseKind::Mart,
+            epochs: 8,
+            batch_size: 128,
+            eps: 0.3,
+            eps_ramp_epochs: 4,
+            attack_steps: 10,
+            step_size: 0.075,
+            beta: 5.0,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            schedule: "constant".into(),
+            augment: false,
+            seed: 0,
+            eval_limit: Some(1000),
+            train_limit: None,
+            mart: MartAblations::default(),
+            mma_dmax: None,
+        }
+    }
+
+    /// A preset of MART.md's settings table: `paper-mnist`, `paper-cifar-resnet18`,
+    /// `paper-cifar-wrn34`.
+    pub fn preset(name: &str) -> Result<Self, String> {
+        let base = TrainConfig::default_run();
+        match name {
+            "paper-mnist" => Ok(TrainConfig {
+                dataset: "mnist".into(),
+                epochs: 100,
+                eps_ramp_epochs: 0,
+                step_size: 0.3 / 4.0,
+                optimizer: OptimizerKind::Sgd,
+                lr: 0.01,
+                schedule: "piecewise:20,40".into(),
+                eval_limit: None,
+                ..base
+            }),
+            "paper-cifar-resnet18" => Ok(TrainConfig {
+                dataset: "cifar10".into(),
+                model: "resnet18".into(),
+                epochs: 120,
+                eps: 0.031,
+                eps_ramp_epochs: 0,
+                step_size: 0.007,
+                optimizer: OptimizerKind::Sgd,
+                lr: 0.01,
+                weight_decay: 3.5e-3,
+                schedule: "piecewise:75,90,100".into(),
+                augment: true,
+                eval_limit: None,
+                ..base
+            }),
+            "paper-cifar-wrn34" => Ok(TrainConfig {
+                dataset: "cifar10".into(),
+                model: "wrn-34-10".into(),
+                epochs: 100,
+                eps: 0.031,
+                eps_ramp_epochs: 0,
+                step_size: 0.007,
+                beta: 6.0,
+                optimizer: OptimizerKind::Sgd,
+                lr: 0.1,
+                weight_decay: 7e-4,
+                schedule: "piecewise:75,90".into(),
+                augment: true,
+                eval_limit: None,
+                ..base
+            }),
+            other => Err(format!(
+                "unknown preset '{other}': expected paper-mnist, paper-cifar-resnet18 or paper-cifar-wrn34"
+            )),
+        }
+    }
+
+    /// The training attack's radius in `epoch` (0-based): a linear ramp over
+    /// `eps_ramp_epochs`, never 0.
+    pub fn eps_at(&self, epoch: usize) -> f32 {
+        if self.eps_ramp_epochs == 0 {
+            self.eps
+        } else {
+            self.eps * ((epoch + 1).min(self.eps_ramp_epochs) as f32 / self.eps_ramp_epochs as f32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_follow_the_settings_table() {
+        let r18 = TrainConfig::preset("paper-cifar-resnet18").unwrap();
+        assert_eq!((r18.lr, r18.weight_decay, r18.beta), (0.01, 3.5e-3, 5.0));
+        assert_eq!((r18.eps, r18.step_size, r18.attack_steps), (0.031, 0.007, 10));
+        let wrn = TrainConfig::preset("paper-cifar-wrn34").unwrap();
+        assert_eq!((wrn.lr, wrn.weight_decay, wrn.beta), (0.1, 7e-4, 6.0));
+        assert!(TrainConfig::preset("paper-imagenet").is_err());
+    }
+
+    #[test]
+    fn eps_ramps_linearly_and_never_hits_zero() {
+        let c = TrainConfig::default_run();
+        let ramp: Vec<f32> = (0..6).map(|e| c.eps_at(e)).collect();
+        for (got, want) in ramp.iter().zip([0.075, 0.15, 0.225, 0.3, 0.3, 0.3]) {
+            assert!((got - want).abs() < 1e-6, "{ramp:?}");
+        }
+    }
+}

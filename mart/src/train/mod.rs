@@ -1,0 +1,10 @@
+//! Training: the configuration, the epoch loop with per-epoch evaluation, checkpoints, resume.
+
+pub mod config;
+mod defenses;
+mod run;
+mod state;
+
+pub use defenses::build_defense;
+pub use run::{Outcome, TrainRun};
+pub use state::RunState;

@@ -1,0 +1,337 @@
+//! The epoch loop: train, evaluate, checkpoint, and stop cleanly on Ctrl-C or a NaN loss.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use autograd::Tape;
+use autograd::loss::accuracy;
+use indicatif::{ProgressBar, ProgressStyle};
+use nn::checkpoint::{self, Extras};
+use nn::optim::{Optimizer, Sgd, SgdConfig};
+use nn::schedule::Schedule;
+use nn::{Forward, ModelKind, Module};
+use tensor::{IndexTensor, Rng, Tensor};
+
+use crate::attack::AttackSpec;
+use crate::defense::{Batch, Defense};
+use crate::eval::{EvalSettings, robust_accuracy};
+use crate::report::{EpochMetrics, append_metrics, plot_accuracy};
+use crate::train::config::{OptimizerKind, TrainConfig};
+use crate::train::defenses::build_defense;
+use crate::train::state::{EpochTotals, RunState};
+
+/// Independent random streams of a run, each forked from the seed.
+#[derive(Clone, Copy)]
+enum Stream {
+    Init = 1,
+    Order = 2,
+    Attack = 3,
+    Dropout = 4,
+    Augment = 5,
+    Eval = 6,
+}
+
+/// The stream `which` at position `at` (an epoch or a step): a pure function of the seed, so a
+/// resumed run draws exactly what the uninterrupted run would have.
+fn stream(seed: u64, which: Stream, at: u64) -> Rng {
+    Rng::new(seed).fork(which as u64).fork(at)
+}
+
+/// Images and labels of one split.
+pub type Split<'a> = (&'a Tensor<f32>, &'a IndexTensor);
+
+/// Metadata key of the run state in `resume.safetensors`.
+const RUN_STATE_KEY: &str = "mart.run_state";
+/// Metadata key of the defense's state in `resume.safetensors`.
+const DEFENSE_STATE_KEY: &str = "mart.defense_state";
+/// Images per evaluation batch.
+const EVAL_BATCH: usize = 250;
+
+/// How a call to [`TrainRun::run`] ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Every epoch ran.
+    Finished {
+        /// Best PGD-20 accuracy and its epoch.
+        best: Option<(f64, usize)>,
+    },
+    /// Ctrl-C: a resumable checkpoint was written.
+    Interrupted {
+        /// Where the run will continue.
+        epoch: usize,
+        /// The batch of that epoch it continues at.
+        batch: usize,
+    },
+}
+
+/// One training run writing into `out`.
+pub struct TrainRun<'a> {
+    /// Output folder: `best.safetensors`, `last.safetensors`, `resume.safetensors`,
+    /// `metrics.jsonl`, `accuracy.svg`.
+    pub out: PathBuf,
+    /// Training split.
+    pub train: Split<'a>,
+    /// Test split (evaluated after each epoch, up to `eval_limit` images).
+    pub test: Split<'a>,
+    /// Random crop and flip, applied to each batch when the configuration asks for it.
+    pub augment: Option<&'a dyn Fn(&Tensor<f32>, &mut Rng) -> Tensor<f32>>,
+    /// Set (e.g. by Ctrl-C) to stop after the current batch with a resumable checkpoint.
+    pub stop: Arc<AtomicBool>,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Stop after this many batches in total (tests of resume); `None` to run to the end.
+    pub stop_after_steps: Option<u64>,
+}
+
+/// The model, optimiser and defense of a run, built from its configuration.
+struct Parts {
+    model: Box<dyn Module<f32>>,
+    optimizer: Box<dyn Optimizer<f32>>,
+    defense: Box<dyn Defense>,
+    schedule: Schedule,
+}
+
+fn build_parts(config: &TrainConfig, train_size: usize) -> Result<Parts> {
+    let kind = ModelKind::from_name(&config.model).map_err(anyhow::Error::msg)?;
+    let model = kind.build::<f32>(&mut stream(config.seed, Stream::Init, 0));
+    let optimizer: Box<dyn Optimizer<f32>> = match config.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(SgdConfig {
+            momentum: config.momentum,
+            weight_decay: config.weight_decay,
+            ..SgdConfig::new(config.lr)
+        })?),
+        OptimizerKind::Adam => Box::new(nn::optim::Adam::new(nn::optim::AdamConfig {
+            weight_decay: config.weight_decay,
+            ..nn::optim::AdamConfig::new(config.lr)
+        })?),
+    };
+    let schedule = Schedule::parse(&config.schedule, config.lr, config.epochs)?;
+    Ok(Parts {
+        model,
+        optimizer,
+        defense: build_defense(config, train_size),
+        schedule,
+    })
+}
+
+impl TrainRun<'_> {
+    /// Trains from scratch with `config`, or continues the run in `out` when `resume` is set.
+    pub fn run(&self, config: TrainConfig, resume: bool) -> Result<Outcome> {
+        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create the output folder {}", self.out.display()))?;
+        let train_size = self.train.1.numel().min(config.train_limit.unwrap_or(usize::MAX));
+        let (mut parts, mut state) = if resume {
+            self.load_resume()?
+        } else {
+            let metrics = self.out.join("metrics.jsonl");
+            if metrics.exists() {
+                bail!(
+                    "{} already holds a run (metrics.jsonl exists): continue it with --resume {}, or choose another --out",
+                    self.out.display(),
+                    self.out.display()
+                );
+            }
+            std::fs::write(self.out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+            (build_parts(&config, train_size)?, RunState::start(config))
+        };
+        let config = state.config.clone();
+        let batches = train_size.div_ceil(config.batch_size);
+        while state.epoch < config.epochs {
+            let epoch = state.epoch;
+            parts.optimizer.set_lr(parts.schedule.lr_at(epoch + 1));
+            parts.defense.set_radius_fraction(config.eps_at(epoch) / config.eps);
+            let mut order: Vec<usize> = (0..self.train.1.numel()).collect();
+            stream(config.seed, Stream::Order, epoch as u64).shuffle(&mut order);
+            order.truncate(train_size);
+            let bar = self.bar(train_size, state.batch * config.batch_size, &format!("epoch {}/{}", epoch + 1, config.epochs));
+            while state.batch < batches {
+                let rows = &order[state.batch * config.batch_size..((state.batch + 1) * config.batch_size).min(train_size)];
+                let loss = self.train_step(&mut parts, &config, rows, &mut state)?;
+                bar.inc(rows.len() as u64);
+                let t = &state.partial;
+                bar.set_message(format!(
+                    "epoch {}/{} loss {:.4} acc {:.1}%",
+                    epoch + 1,
+                    config.epochs,
+                    loss,
+                    100.0 * t.correct as f64 / t.seen.max(1) as f64
+                ));
+                let stop_now = self.stop.load(Ordering::SeqCst) || self.stop_after_steps.is_some_and(|n| state.step >= n);
+                if stop_now && !(state.batch == batches) {
+                    bar.abandon();
+                    self.save_resume(&parts, &state)?;
+                    return Ok(Outcome::Interrupted { epoch: state.epoch, batch: state.batch });
+                }
+            }
+            bar.finish_and_clear();
+            self.end_epoch(&mut parts, &mut state)?;
+            if self.stop.load(Ordering::SeqCst) || self.stop_after_steps.is_some_and(|n| state.step >= n) {
+                if state.epoch < config.epochs {
+                    return Ok(Outcome::Interrupted { epoch: state.epoch, batch: 0 });
+                }
+            }
+        }
+        Ok(Outcome::Finished { best: state.best })
+    }
+
+    /// One optimiser step on the training rows `rows`; returns the batch loss.
+    fn train_step(&self, parts: &mut Parts, config: &TrainConfig, rows: &[usize], state: &mut RunState) -> Result<f64> {
+        let started = Instant::now();
+        let step = state.step;
+        let images = self.train.0.select_rows(rows);
+        let labels = self.train.1.select_rows(rows);
+        let images = match (config.augment, self.augment) {
+            (true, Some(augment)) => augment(&images, &mut stream(config.seed, Stream::Augment, step)),
+            _ => images,
+        };
+        let tape = Tape::new();
+        let mut fwd = Forward::train(&tape, stream(config.seed, Stream::Dropout, step));
+        let batch = Batch { images: &images, labels: &labels, indices: rows };
+        let out = parts.defense.loss(&*parts.model, &batch, &mut fwd, &mut stream(config.seed, Stream::Attack, step));
+        let loss = f64::from(out.loss.value().item());
+        if !loss.is_finite() {
+            drop((out, fwd, tape));
+            self.save_resume(parts, state)?;
+            bail!(
+                "the training loss became {loss} at epoch {}, batch {}: the model before this step is saved in {}; \
+                 lower --lr (or check the data) and continue with --resume {}",
+                state.epoch + 1,
+                state.batch + 1,
+                self.out.join("resume.safetensors").display(),
+                self.out.display()
+            );
+        }
+        let grads = fwd.param_grads(&out.loss);
+        let correct = (accuracy(&out.logits, &labels) * rows.len() as f64).round() as usize;
+        drop((out, fwd, tape));
+        parts.optimizer.step(&mut *parts.model, &grads);
+        state.step += 1;
+        state.batch += 1;
+        let t = &mut state.partial;
+        t.loss += loss * rows.len() as f64;
+        t.correct += correct;
+        t.seen += rows.len();
+        t.seconds += started.elapsed().as_secs_f64();
+        Ok(loss)
+    }
+
+    /// Evaluates natural and PGD-20 accuracy, writes metrics and checkpoints, and moves the
+    /// state to the next epoch.
+    fn end_epoch(&self, parts: &mut Parts, state: &mut RunState) -> Result<()> {
+        let config = state.config.clone();
+        let limit = config.eval_limit.unwrap_or(usize::MAX).min(self.test.1.numel());
+        let images = self.test.0.slice(0, 0, limit);
+        let labels = self.test.1.slice(0, 0, limit);
+        let specs = [AttackSpec::Natural, AttackSpec::Pgd { steps: 20 }];
+        let eps = crate::attack::default_eps(&config.dataset);
+        let bar = self.bar(2 * limit, 0, "evaluating natural, PGD-20");
+        let table = robust_accuracy(
+            &*parts.model,
+            (&images, &labels),
+            &specs,
+            EvalSettings { eps, batch: EVAL_BATCH },
+            &mut stream(config.seed, Stream::Eval, state.epoch as u64),
+            |_, n| bar.inc(n as u64),
+        );
+        bar.finish_and_clear();
+        let t = state.partial;
+        let metrics = EpochMetrics {
+            epoch: state.epoch + 1,
+            lr: parts.optimizer.lr(),
+            eps: config.eps_at(state.epoch),
+            train_loss: t.loss / t.seen.max(1) as f64,
+            train_accuracy: 100.0 * t.correct as f64 / t.seen.max(1) as f64,
+            natural: table[0].1,
+            pgd20: table[1].1,
+            train_seconds: t.seconds,
+            images_per_second: t.seen as f64 / t.seconds.max(1e-9),
+        };
+        checkpoint::save(self.out.join("last.safetensors"), &*parts.model, &Extras::default())?;
+        if state.best.is_none_or(|(best, _)| metrics.pgd20 > best) {
+            state.best = Some((metrics.pgd20, metrics.epoch));
+            checkpoint::save(self.out.join("best.safetensors"), &*parts.model, &Extras::default())?;
+        }
+        state.epoch += 1;
+        state.batch = 0;
+        state.partial = EpochTotals::default();
+        self.save_resume(parts, state)?;
+        append_metrics(&self.out, &metrics)?;
+        let history = crate::report::read_metrics(&self.out)?;
+        plot_accuracy(
+            &self.out.join("accuracy.svg"),
+            &history,
+            &format!("{} / {} on {} (eps {})", config.defense.name(), config.model, config.dataset, eps),
+        )?;
+        if self.progress {
+            eprintln!(
+                "epoch {:>3}  loss {:.4}  train acc {:5.1}%  natural {:5.1}%  PGD-20 {:5.1}%  {:.0} img/s",
+                metrics.epoch, metrics.train_loss, metrics.train_accuracy, metrics.natural, metrics.pgd20, metrics.images_per_second
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes `resume.safetensors`: model, optimiser, run state and defense state.
+    fn save_resume(&self, parts: &Parts, state: &RunState) -> Result<()> {
+        let mut metadata = BTreeMap::new();
+        metadata.insert(RUN_STATE_KEY.to_string(), serde_json::to_string(state)?);
+        metadata.insert(DEFENSE_STATE_KEY.to_string(), serde_json::to_string(&parts.defense.state())?);
+        let extras = Extras {
+            optimizer: Some(parts.optimizer.state()),
+            training: None,
+            metadata,
+        };
+        checkpoint::save(self.out.join("resume.safetensors"), &*parts.model, &extras)?;
+        Ok(())
+    }
+
+    /// Rebuilds the run in `out` from `resume.safetensors`.
+    fn load_resume(&self) -> Result<(Parts, RunState)> {
+        let path = self.out.join("resume.safetensors");
+        let missing = || format!("{} has no resumable run: {} is missing", self.out.display(), path.display());
+        if !path.exists() {
+            bail!(missing());
+        }
+        // The state comes first: it names the model to build before its weights can load.
+        let probe = read_metadata(&path)?;
+        let state: RunState = serde_json::from_str(
+            probe.get(RUN_STATE_KEY).with_context(|| format!("{} holds no run state: was it written by `mart train`?", path.display()))?,
+        )?;
+        let train_size = self.train.1.numel().min(state.config.train_limit.unwrap_or(usize::MAX));
+        let mut parts = build_parts(&state.config, train_size)?;
+        let extras = checkpoint::load(&path, &mut *parts.model)?;
+        if let Some(opt) = extras.optimizer {
+            parts.optimizer.load_state(opt)?;
+        }
+        let defense_state: Vec<f32> = serde_json::from_str(probe.get(DEFENSE_STATE_KEY).map_or("[]", String::as_str))?;
+        parts.defense.restore(defense_state).map_err(anyhow::Error::msg)?;
+        Ok((parts, state))
+    }
+
+    /// A progress bar over `len` images (hidden when progress is off).
+    fn bar(&self, len: usize, done: usize, message: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .expect("a valid progress template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(done as u64);
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
+/// The string metadata of a safetensors file, without loading its tensors into a model.
+fn read_metadata(path: &Path) -> Result<std::collections::HashMap<String, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a safetensors checkpoint: {e}", path.display()))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}

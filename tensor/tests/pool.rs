@@ -1,0 +1,229 @@
+//! Max and average pooling and their gradients against naive window loops, over kernels,
+//! strides and paddings. Values are small integers, so windows are full of ties: max pooling
+//! must pick the first maximum in row-major scan order (as PyTorch) and never a padded cell.
+
+mod common;
+
+use common::{F64_TOL, assert_tensor, config, tied_value, value, wave};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use tensor::{Pool2dGeometry, Shape, Tensor};
+
+/// The sizes of one pooling: input `[n, c, h, w]` and a square window.
+#[derive(Clone, Copy, Debug)]
+struct Pool {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Pool {
+    fn out_size(&self) -> (usize, usize) {
+        let out = |size: usize| (size + 2 * self.padding - self.kernel) / self.stride + 1;
+        (out(self.h), out(self.w))
+    }
+
+    fn input_dims(&self) -> Vec<usize> {
+        vec![self.n, self.c, self.h, self.w]
+    }
+
+    fn output_dims(&self) -> Vec<usize> {
+        let (oh, ow) = self.out_size();
+        vec![self.n, self.c, oh, ow]
+    }
+
+    fn geometry(&self) -> Pool2dGeometry {
+        Pool2dGeometry::new(self.kernel, self.stride, self.padding)
+    }
+
+    /// The in-image cells of window `(oy, ox)` as positions `y * w + x` in their plane, in
+    /// row-major scan order; cells in the padding are left out.
+    fn window(&self, oy: usize, ox: usize) -> Vec<usize> {
+        let inside = |o: usize, k: usize, size: usize| {
+            (o * self.stride + k)
+                .checked_sub(self.padding)
+                .filter(|&i| i < size)
+        };
+        let mut cells = Vec::new();
+        for ky in 0..self.kernel {
+            for kx in 0..self.kernel {
+                if let (Some(y), Some(x)) = (inside(oy, ky, self.h), inside(ox, kx, self.w)) {
+                    cells.push(y * self.w + x);
+                }
+            }
+        }
+        cells
+    }
+
+    /// Calls `f(plane, output position, window)` for every output element.
+    fn for_each_window(&self, mut f: impl FnMut(usize, usize, Vec<usize>)) {
+        let (oh, ow) = self.out_size();
+        for plane in 0..self.n * self.c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    f(plane, (plane * oh + oy) * ow + ox, self.window(oy, ox));
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling by definition: values, and indices of the first maximum of each window.
+fn reference_max_pool(pool: &Pool, x: &[f64]) -> (Vec<f64>, Vec<usize>) {
+    let (mut values, mut indices) = (Vec::new(), Vec::new());
+    let plane_len = pool.h * pool.w;
+    pool.for_each_window(|plane, _, cells| {
+        let at = |cell: usize| x[plane * plane_len + cell];
+        let mut best = cells[0];
+        for &cell in &cells {
+            if at(cell) > at(best) {
+                best = cell;
+            }
+        }
+        values.push(at(best));
+        indices.push(best);
+    });
+    (values, indices)
+}
+
+/// Sizes up to 7x7 with windows 1 to 4, strides 1 to 3 and padding up to half the window.
+fn small_pool() -> impl Strategy<Value = Pool> {
+    (1..=2usize, 1..=3usize, 1..=4usize, 1..=3usize)
+        .prop_flat_map(|(n, c, kernel, stride)| (Just((n, c, kernel, stride)), 0..=kernel / 2))
+        .prop_flat_map(|((n, c, kernel, stride), padding)| {
+            let least = kernel.saturating_sub(2 * padding).max(1);
+            (least..=7usize, least..=7usize).prop_map(move |(h, w)| Pool {
+                n,
+                c,
+                h,
+                w,
+                kernel,
+                stride,
+                padding,
+            })
+        })
+}
+
+/// A pooling, a tie-prone input and an output gradient.
+fn pool_and_operands() -> impl Strategy<Value = (Pool, Vec<f64>, Vec<f64>)> {
+    small_pool().prop_flat_map(|pool| {
+        let x = vec(tied_value(), pool.input_dims().iter().product::<usize>());
+        let dy = vec(value(), pool.output_dims().iter().product::<usize>());
+        (Just(pool), x, dy)
+    })
+}
+
+/// Checks all four ops of `pool` on input `x` and output gradient `dy`.
+fn check(pool: Pool, x: &[f64], dy: &[f64]) {
+    let (input, out_dims) = (
+        Tensor::from_vec(x.to_vec(), pool.input_dims()),
+        pool.output_dims(),
+    );
+    let grad = Tensor::from_vec(dy.to_vec(), out_dims.clone());
+    let area = (pool.kernel * pool.kernel) as f64;
+    let plane_len = pool.h * pool.w;
+
+    let (values, indices) = input.max_pool2d(pool.geometry());
+    let (expected_values, expected_indices) = reference_max_pool(&pool, x);
+    assert_tensor(&values, &out_dims, &expected_values, 0.0);
+    assert_eq!(indices.dims(), &out_dims[..]);
+    assert_eq!(
+        indices.to_usizes(),
+        expected_indices,
+        "max_pool2d indices of {pool:?}"
+    );
+
+    let mut expected = vec![0.0; x.len()];
+    let out_plane_len = dy.len() / (pool.n * pool.c);
+    for (out, &cell) in expected_indices.iter().enumerate() {
+        expected[out / out_plane_len * plane_len + cell] += dy[out];
+    }
+    let dx = grad.max_pool2d_backward(&indices, input.shape());
+    assert_tensor(&dx, &pool.input_dims(), &expected, F64_TOL);
+
+    let (mut averages, mut spread) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
+    pool.for_each_window(|plane, out, cells| {
+        for cell in cells {
+            averages[out] += x[plane * plane_len + cell] / area;
+            spread[plane * plane_len + cell] += dy[out] / area;
+        }
+    });
+    assert_tensor(
+        &input.avg_pool2d(pool.geometry()),
+        &out_dims,
+        &averages,
+        F64_TOL,
+    );
+    let dx = grad.avg_pool2d_backward(input.shape(), pool.geometry());
+    assert_tensor(&dx, &pool.input_dims(), &spread, F64_TOL);
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn small_poolings((pool, x, dy) in pool_and_operands()) {
+        check(pool, &x, &dy);
+    }
+}
+
+/// Over 2 * 2^15 elements, so planes are pooled in parallel.
+#[test]
+fn large_pooling_matches_the_reference() {
+    let pool = Pool {
+        n: 2,
+        c: 8,
+        h: 70,
+        w: 70,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+    };
+    let x: Vec<f64> = (0..2 * 8 * 70 * 70)
+        .map(|i| ((i * 7919) % 5) as f64)
+        .collect();
+    let dy = wave(pool.output_dims().iter().product());
+    check(pool, &x, &dy);
+}
+
+/// A constant negative plane: each window's first in-image cell wins, never the padding
+/// (which counts as -inf).
+#[test]
+fn max_pool_on_ties_picks_the_first_cell_of_each_window() {
+    let x = Tensor::full([1, 1, 3, 3], -5.0f64);
+    let (values, indices) = x.max_pool2d(Pool2dGeometry::new(3, 1, 1));
+    assert_eq!(values.to_vec(), vec![-5.0; 9]);
+    assert_eq!(indices.to_usizes(), vec![0, 0, 1, 0, 0, 1, 3, 3, 4]);
+}
+
+#[test]
+#[should_panic(expected = "max_pool2d: expected an NCHW tensor, got shape [3, 4]")]
+fn pooling_a_matrix_panics() {
+    let _ = Tensor::<f64>::zeros([3, 4]).max_pool2d(Pool2dGeometry::new(2, 2, 0));
+}
+
+#[test]
+#[should_panic(expected = "pool2d: window 5 larger than padded input 3x3")]
+fn window_larger_than_the_image_panics() {
+    let _ = Tensor::<f64>::zeros([1, 1, 3, 3]).avg_pool2d(Pool2dGeometry::new(5, 1, 0));
+}
+
+#[test]
+#[should_panic(expected = "pool2d: padding 2 exceeds half the kernel 3")]
+fn padding_over_half_the_window_panics() {
+    let _ = Pool2dGeometry::new(3, 1, 2);
+}
+
+#[test]
+#[should_panic(
+    expected = "max_pool2d_backward: gradient [1, 1, 2, 2] and indices [1, 1, 1, 1] differ"
+)]
+fn max_pool_backward_with_mismatched_indices_panics() {
+    let indices = Tensor::from_vec(vec![0u32], [1, 1, 1, 1]);
+    let _ = Tensor::<f64>::zeros([1, 1, 2, 2])
+        .max_pool2d_backward(&indices, &Shape::new(&[1, 1, 4, 4]));
+}
