@@ -1,1 +1,22 @@
-fn main() {}
+//! Criterion benchmarks of every kernel case in `bench::cases` (`cargo bench -p bench`), with
+//! throughput in FLOP or bytes so criterion reports GFLOP/s-like rates.
+
+use bench::cases::{Work, kernel_cases};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn kernels(c: &mut Criterion) {
+    for case in kernel_cases() {
+        let mut group = c.benchmark_group(case.group());
+        group.sample_size(10);
+        group.throughput(match case.work() {
+            Work::Flops(n) => Throughput::Elements(n),
+            Work::Bytes(n) => Throughput::Bytes(n),
+        });
+        let mut run = case.prepare();
+        group.bench_function(case.id(), |b| b.iter(&mut run));
+        group.finish();
+    }
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

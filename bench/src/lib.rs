@@ -1,5 +1,10 @@
-//! `bench`: criterion benchmarks of the kernels, and the side-by-side PyTorch comparison.
+//! `bench`: criterion benchmarks of the kernels, and the side-by-side PyTorch comparison of a
+//! MART training step (`cargo run -p bench --release -- mart-step --torch`).
 //!
-//! [`cases`] is the one list of benchmark cases; the criterion bench (`benches/kernels.rs`) times it.
+//! [`cases`] is the list of kernel cases that the criterion bench (`benches/kernels.rs`) times;
+//! [`mart_step`] times the step here and [`torch`] runs `torch_mart_step.py` for the same step.
 
 pub mod cases;
+pub mod flops;
+pub mod mart_step;
+pub mod torch;

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model with a defense, evaluating natural and PGD-20 accuracy every epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a checkpoint under a table of attacks.
     Eval(EvalArgs),
 }
@@ -169,7 +169,9 @@ impl TrainArgs {
         };
         if let Some(d) = &self.dataset {
             if !["mnist-sample", "mnist", "cifar10"].contains(&d.as_str()) {
-                return Err(format!("unknown dataset '{d}': expected mnist-sample, mnist or cifar10"));
+                return Err(format!(
+                    "unknown dataset '{d}': expected mnist-sample, mnist or cifar10"
+                ));
             }
             c.augment = d == "cifar10";
             c.dataset = d.clone();
@@ -220,7 +222,7 @@ impl TrainArgs {
         if c.epochs == 0 || c.batch_size == 0 {
             return Err("--epochs and --batch-size must be positive".into());
         }
-        if !(c.eps > 0.0) {
+        if c.eps.is_nan() || c.eps <= 0.0 {
             return Err(format!("--eps must be positive, got {}", c.eps));
         }
         Ok(c)

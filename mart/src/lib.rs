@@ -1,6 +1,10 @@
 //! `mart`: data sets, attacks, defenses, training and evaluation of robust models.
 pub mod attack;
+pub mod cli;
+pub mod commands;
+pub mod data;
 pub mod defense;
 pub mod eval;
 pub mod objective;
 pub mod report;
+pub mod train;

@@ -23,7 +23,9 @@ impl DefenseKind {
             "trades" => Ok(DefenseKind::Trades),
             "mart" => Ok(DefenseKind::Mart),
             "mma" => Ok(DefenseKind::Mma),
-            other => Err(format!("unknown defense '{other}': expected standard, trades, mart or mma")),
+            other => Err(format!(
+                "unknown defense '{other}': expected standard, trades, mart or mma"
+            )),
         }
     }
 
@@ -213,7 +215,10 @@ mod tests {
     fn presets_follow_the_settings_table() {
         let r18 = TrainConfig::preset("paper-cifar-resnet18").unwrap();
         assert_eq!((r18.lr, r18.weight_decay, r18.beta), (0.01, 3.5e-3, 5.0));
-        assert_eq!((r18.eps, r18.step_size, r18.attack_steps), (0.031, 0.007, 10));
+        assert_eq!(
+            (r18.eps, r18.step_size, r18.attack_steps),
+            (0.031, 0.007, 10)
+        );
         let wrn = TrainConfig::preset("paper-cifar-wrn34").unwrap();
         assert_eq!((wrn.lr, wrn.weight_decay, wrn.beta), (0.1, 7e-4, 6.0));
         assert!(TrainConfig::preset("paper-imagenet").is_err());

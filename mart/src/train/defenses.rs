@@ -20,14 +20,24 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
         label: format!("train-pgd{}", config.attack_steps),
     };
     match config.defense {
-        DefenseKind::Standard => Box::new(Standard::new(attack(Start::Uniform, Objective::CrossEntropy))),
+        DefenseKind::Standard => Box::new(Standard::new(attack(
+            Start::Uniform,
+            Objective::CrossEntropy,
+        ))),
         DefenseKind::Trades => Box::new(Trades::new(
-            attack(Start::Gaussian(GAUSSIAN_START_STD), Objective::KlFromNatural),
+            attack(
+                Start::Gaussian(GAUSSIAN_START_STD),
+                Objective::KlFromNatural,
+            ),
             config.beta,
         )),
         DefenseKind::Mart => {
             let a = &config.mart;
-            let objective = if a.kl_inner { Objective::KlFromNatural } else { Objective::CrossEntropy };
+            let objective = if a.kl_inner {
+                Objective::KlFromNatural
+            } else {
+                Objective::CrossEntropy
+            };
             let options = MartOptions {
                 beta: config.beta,
                 no_weight: a.no_weight,
@@ -36,10 +46,19 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
                 bce_on_natural: a.bce_on_natural,
                 kl_fraction: a.kl_fraction,
             };
-            Box::new(Mart::new(attack(Start::Gaussian(GAUSSIAN_START_STD), objective), options))
+            Box::new(Mart::new(
+                attack(Start::Gaussian(GAUSSIAN_START_STD), objective),
+                options,
+            ))
         }
         DefenseKind::Mma => {
-            let d_max = config.mma_dmax.unwrap_or(if config.dataset.starts_with("cifar") { 12.0 / 255.0 } else { 0.45 });
+            let d_max = config
+                .mma_dmax
+                .unwrap_or(if config.dataset.starts_with("cifar") {
+                    12.0 / 255.0
+                } else {
+                    0.45
+                });
             Box::new(Mma::new(MmaOptions::for_d_max(d_max), train_size))
         }
     }

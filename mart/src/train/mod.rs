@@ -6,5 +6,5 @@ mod run;
 mod state;
 
 pub use defenses::build_defense;
-pub use run::{Outcome, TrainRun};
+pub use run::{Augment, Outcome, TrainRun};
 pub use state::RunState;

@@ -41,6 +41,9 @@ fn stream(seed: u64, which: Stream, at: u64) -> Rng {
     Rng::new(seed).fork(which as u64).fork(at)
 }
 
+/// A batch augmentation (random crop and flip), drawing from the given stream.
+pub type Augment = dyn Fn(&Tensor<f32>, &mut Rng) -> Tensor<f32>;
+
 /// Images and labels of one split.
 pub type Split<'a> = (&'a Tensor<f32>, &'a IndexTensor);
 
@@ -78,7 +81,7 @@ pub struct TrainRun<'a> {
     /// Test split (evaluated after each epoch, up to `eval_limit` images).
     pub test: Split<'a>,
     /// Random crop and flip, applied to each batch when the configuration asks for it.
-    pub augment: Option<&'a dyn Fn(&Tensor<f32>, &mut Rng) -> Tensor<f32>>,
+    pub augment: Option<&'a Augment>,
     /// Set (e.g. by Ctrl-C) to stop after the current batch with a resumable checkpoint.
     pub stop: Arc<AtomicBool>,
     /// Show progress bars.
@@ -121,8 +124,13 @@ fn build_parts(config: &TrainConfig, train_size: usize) -> Result<Parts> {
 impl TrainRun<'_> {
     /// Trains from scratch with `config`, or continues the run in `out` when `resume` is set.
     pub fn run(&self, config: TrainConfig, resume: bool) -> Result<Outcome> {
-        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create the output folder {}", self.out.display()))?;
-        let train_size = self.train.1.numel().min(config.train_limit.unwrap_or(usize::MAX));
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("cannot create the output folder {}", self.out.display()))?;
+        let train_size = self
+            .train
+            .1
+            .numel()
+            .min(config.train_limit.unwrap_or(usize::MAX));
         let (mut parts, mut state) = if resume {
             self.load_resume()?
         } else {
@@ -134,7 +142,10 @@ impl TrainRun<'_> {
                     self.out.display()
                 );
             }
-            std::fs::write(self.out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+            std::fs::write(
+                self.out.join("config.json"),
+                serde_json::to_string_pretty(&config)?,
+            )?;
             (build_parts(&config, train_size)?, RunState::start(config))
         };
         let config = state.config.clone();
@@ -142,13 +153,20 @@ impl TrainRun<'_> {
         while state.epoch < config.epochs {
             let epoch = state.epoch;
             parts.optimizer.set_lr(parts.schedule.lr_at(epoch + 1));
-            parts.defense.set_radius_fraction(config.eps_at(epoch) / config.eps);
-            let mut order: Vec<usize> = (0..self.train.1.numel()).collect();
+            parts
+                .defense
+                .set_radius_fraction(config.eps_at(epoch) / config.eps);
+            // The first `train_size` examples, shuffled afresh each epoch.
+            let mut order: Vec<usize> = (0..train_size).collect();
             stream(config.seed, Stream::Order, epoch as u64).shuffle(&mut order);
-            order.truncate(train_size);
-            let bar = self.bar(train_size, state.batch * config.batch_size, &format!("epoch {}/{}", epoch + 1, config.epochs));
+            let bar = self.bar(
+                train_size,
+                state.batch * config.batch_size,
+                &format!("epoch {}/{}", epoch + 1, config.epochs),
+            );
             while state.batch < batches {
-                let rows = &order[state.batch * config.batch_size..((state.batch + 1) * config.batch_size).min(train_size)];
+                let rows = &order[state.batch * config.batch_size
+                    ..((state.batch + 1) * config.batch_size).min(train_size)];
                 let loss = self.train_step(&mut parts, &config, rows, &mut state)?;
                 bar.inc(rows.len() as u64);
                 let t = &state.partial;
@@ -159,54 +177,84 @@ impl TrainRun<'_> {
                     loss,
                     100.0 * t.correct as f64 / t.seen.max(1) as f64
                 ));
-                let stop_now = self.stop.load(Ordering::SeqCst) || self.stop_after_steps.is_some_and(|n| state.step >= n);
-                if stop_now && !(state.batch == batches) {
+                let stop_now = self.stop.load(Ordering::SeqCst)
+                    || self.stop_after_steps.is_some_and(|n| state.step >= n);
+                if stop_now && state.batch != batches {
                     bar.abandon();
                     self.save_resume(&parts, &state)?;
-                    return Ok(Outcome::Interrupted { epoch: state.epoch, batch: state.batch });
+                    return Ok(Outcome::Interrupted {
+                        epoch: state.epoch,
+                        batch: state.batch,
+                    });
                 }
             }
             bar.finish_and_clear();
             self.end_epoch(&mut parts, &mut state)?;
-            if self.stop.load(Ordering::SeqCst) || self.stop_after_steps.is_some_and(|n| state.step >= n) {
-                if state.epoch < config.epochs {
-                    return Ok(Outcome::Interrupted { epoch: state.epoch, batch: 0 });
-                }
+            let stop_now = self.stop.load(Ordering::SeqCst)
+                || self.stop_after_steps.is_some_and(|n| state.step >= n);
+            if stop_now && state.epoch < config.epochs {
+                return Ok(Outcome::Interrupted {
+                    epoch: state.epoch,
+                    batch: 0,
+                });
             }
         }
         Ok(Outcome::Finished { best: state.best })
     }
 
     /// One optimiser step on the training rows `rows`; returns the batch loss.
-    fn train_step(&self, parts: &mut Parts, config: &TrainConfig, rows: &[usize], state: &mut RunState) -> Result<f64> {
+    fn train_step(
+        &self,
+        parts: &mut Parts,
+        config: &TrainConfig,
+        rows: &[usize],
+        state: &mut RunState,
+    ) -> Result<f64> {
         let started = Instant::now();
         let step = state.step;
         let images = self.train.0.select_rows(rows);
         let labels = self.train.1.select_rows(rows);
         let images = match (config.augment, self.augment) {
-            (true, Some(augment)) => augment(&images, &mut stream(config.seed, Stream::Augment, step)),
+            (true, Some(augment)) => {
+                augment(&images, &mut stream(config.seed, Stream::Augment, step))
+            }
             _ => images,
         };
-        let tape = Tape::new();
-        let mut fwd = Forward::train(&tape, stream(config.seed, Stream::Dropout, step));
-        let batch = Batch { images: &images, labels: &labels, indices: rows };
-        let out = parts.defense.loss(&*parts.model, &batch, &mut fwd, &mut stream(config.seed, Stream::Attack, step));
-        let loss = f64::from(out.loss.value().item());
-        if !loss.is_finite() {
-            drop((out, fwd, tape));
+        // The tape and everything recorded on it live only inside this block.
+        let (loss, step_result) = {
+            let tape = Tape::new();
+            let mut fwd = Forward::train(&tape, stream(config.seed, Stream::Dropout, step));
+            let batch = Batch {
+                images: &images,
+                labels: &labels,
+                indices: rows,
+            };
+            let out = parts.defense.loss(
+                &*parts.model,
+                &batch,
+                &mut fwd,
+                &mut stream(config.seed, Stream::Attack, step),
+            );
+            let loss = f64::from(out.loss.value().item());
+            if loss.is_finite() {
+                let grads = fwd.param_grads(&out.loss);
+                let correct = (accuracy(&out.logits, &labels) * rows.len() as f64).round() as usize;
+                (loss, Some((grads, correct)))
+            } else {
+                (loss, None)
+            }
+        };
+        let Some((grads, correct)) = step_result else {
             self.save_resume(parts, state)?;
             bail!(
-                "the training loss became {loss} at epoch {}, batch {}: the model before this step is saved in {}; \
-                 lower --lr (or check the data) and continue with --resume {}",
+                "the training loss became {loss} at epoch {}, batch {}: the model and optimiser before this step \
+                 are saved in {} (and the finished epochs' checkpoints are kept); the step is deterministic, so \
+                 start a new run with a lower --lr or a smaller --eps rather than resuming this one",
                 state.epoch + 1,
                 state.batch + 1,
                 self.out.join("resume.safetensors").display(),
-                self.out.display()
             );
-        }
-        let grads = fwd.param_grads(&out.loss);
-        let correct = (accuracy(&out.logits, &labels) * rows.len() as f64).round() as usize;
-        drop((out, fwd, tape));
+        };
         parts.optimizer.step(&mut *parts.model, &grads);
         state.step += 1;
         state.batch += 1;
@@ -222,7 +270,10 @@ impl TrainRun<'_> {
     /// state to the next epoch.
     fn end_epoch(&self, parts: &mut Parts, state: &mut RunState) -> Result<()> {
         let config = state.config.clone();
-        let limit = config.eval_limit.unwrap_or(usize::MAX).min(self.test.1.numel());
+        let limit = config
+            .eval_limit
+            .unwrap_or(usize::MAX)
+            .min(self.test.1.numel());
         let images = self.test.0.slice(0, 0, limit);
         let labels = self.test.1.slice(0, 0, limit);
         let specs = [AttackSpec::Natural, AttackSpec::Pgd { steps: 20 }];
@@ -232,7 +283,10 @@ impl TrainRun<'_> {
             &*parts.model,
             (&images, &labels),
             &specs,
-            EvalSettings { eps, batch: EVAL_BATCH },
+            EvalSettings {
+                eps,
+                batch: EVAL_BATCH,
+            },
             &mut stream(config.seed, Stream::Eval, state.epoch as u64),
             |_, n| bar.inc(n as u64),
         );
@@ -249,10 +303,18 @@ impl TrainRun<'_> {
             train_seconds: t.seconds,
             images_per_second: t.seen as f64 / t.seconds.max(1e-9),
         };
-        checkpoint::save(self.out.join("last.safetensors"), &*parts.model, &Extras::default())?;
+        checkpoint::save(
+            self.out.join("last.safetensors"),
+            &*parts.model,
+            &Extras::default(),
+        )?;
         if state.best.is_none_or(|(best, _)| metrics.pgd20 > best) {
             state.best = Some((metrics.pgd20, metrics.epoch));
-            checkpoint::save(self.out.join("best.safetensors"), &*parts.model, &Extras::default())?;
+            checkpoint::save(
+                self.out.join("best.safetensors"),
+                &*parts.model,
+                &Extras::default(),
+            )?;
         }
         state.epoch += 1;
         state.batch = 0;
@@ -263,12 +325,23 @@ impl TrainRun<'_> {
         plot_accuracy(
             &self.out.join("accuracy.svg"),
             &history,
-            &format!("{} / {} on {} (eps {})", config.defense.name(), config.model, config.dataset, eps),
+            &format!(
+                "{} / {} on {} (eps {})",
+                config.defense.name(),
+                config.model,
+                config.dataset,
+                eps
+            ),
         )?;
         if self.progress {
             eprintln!(
                 "epoch {:>3}  loss {:.4}  train acc {:5.1}%  natural {:5.1}%  PGD-20 {:5.1}%  {:.0} img/s",
-                metrics.epoch, metrics.train_loss, metrics.train_accuracy, metrics.natural, metrics.pgd20, metrics.images_per_second
+                metrics.epoch,
+                metrics.train_loss,
+                metrics.train_accuracy,
+                metrics.natural,
+                metrics.pgd20,
+                metrics.images_per_second
             );
         }
         Ok(())
@@ -278,7 +351,10 @@ impl TrainRun<'_> {
     fn save_resume(&self, parts: &Parts, state: &RunState) -> Result<()> {
         let mut metadata = BTreeMap::new();
         metadata.insert(RUN_STATE_KEY.to_string(), serde_json::to_string(state)?);
-        metadata.insert(DEFENSE_STATE_KEY.to_string(), serde_json::to_string(&parts.defense.state())?);
+        metadata.insert(
+            DEFENSE_STATE_KEY.to_string(),
+            serde_json::to_string(&parts.defense.state())?,
+        );
         let extras = Extras {
             optimizer: Some(parts.optimizer.state()),
             training: None,
@@ -291,23 +367,41 @@ impl TrainRun<'_> {
     /// Rebuilds the run in `out` from `resume.safetensors`.
     fn load_resume(&self) -> Result<(Parts, RunState)> {
         let path = self.out.join("resume.safetensors");
-        let missing = || format!("{} has no resumable run: {} is missing", self.out.display(), path.display());
+        let missing = || {
+            format!(
+                "{} has no resumable run: {} is missing",
+                self.out.display(),
+                path.display()
+            )
+        };
         if !path.exists() {
             bail!(missing());
         }
         // The state comes first: it names the model to build before its weights can load.
         let probe = read_metadata(&path)?;
-        let state: RunState = serde_json::from_str(
-            probe.get(RUN_STATE_KEY).with_context(|| format!("{} holds no run state: was it written by `mart train`?", path.display()))?,
-        )?;
-        let train_size = self.train.1.numel().min(state.config.train_limit.unwrap_or(usize::MAX));
+        let state: RunState =
+            serde_json::from_str(probe.get(RUN_STATE_KEY).with_context(|| {
+                format!(
+                    "{} holds no run state: was it written by `mart train`?",
+                    path.display()
+                )
+            })?)?;
+        let train_size = self
+            .train
+            .1
+            .numel()
+            .min(state.config.train_limit.unwrap_or(usize::MAX));
         let mut parts = build_parts(&state.config, train_size)?;
         let extras = checkpoint::load(&path, &mut *parts.model)?;
         if let Some(opt) = extras.optimizer {
             parts.optimizer.load_state(opt)?;
         }
-        let defense_state: Vec<f32> = serde_json::from_str(probe.get(DEFENSE_STATE_KEY).map_or("[]", String::as_str))?;
-        parts.defense.restore(defense_state).map_err(anyhow::Error::msg)?;
+        let defense_state: Vec<f32> =
+            serde_json::from_str(probe.get(DEFENSE_STATE_KEY).map_or("[]", String::as_str))?;
+        parts
+            .defense
+            .restore(defense_state)
+            .map_err(anyhow::Error::msg)?;
         Ok((parts, state))
     }
 

@@ -12,6 +12,10 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
+/// Partial sums of the weight gradient, each over a fixed share of the batch: enough to keep
+/// every core busy, few enough to stay small in memory.
+const GRAD_WEIGHT_GROUPS: usize = 8;
+
 /// Bytes of im2col tile to aim for: comfortably inside a 1 MiB L2 together with the GEMM's panels.
 const TILE_BYTES: usize = 256 * 1024;
 
@@ -408,24 +412,25 @@ impl<T: Element> Tensor<T> {
                 }
             }
         };
+        // Images are split into a fixed number of groups whatever the thread count, each group
+        // sums its images in order, and the groups' sums are added in order: the result is the
+        // same bits on every run (a work-stealing reduce would not be).
         let size = out_ch * rows;
-        let dw = (0..n)
+        let group = n.div_ceil(GRAD_WEIGHT_GROUPS).max(1);
+        let partials: Vec<Vec<T>> = (0..n.div_ceil(group))
             .into_par_iter()
-            .fold(
-                || (vec![T::zero(); size], vec![T::zero(); rows * tile]),
-                |(mut dw, mut col), i| {
-                    per_image(&mut dw, &mut col, i);
-                    (dw, col)
-                },
-            )
-            .map(|(dw, _)| dw)
-            .reduce(
-                || vec![T::zero(); size],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
-                    a
-                },
-            );
+            .map(|g| {
+                let mut dw = vec![T::zero(); size];
+                let mut col = vec![T::zero(); rows * tile];
+                (g * group..((g + 1) * group).min(n)).for_each(|i| per_image(&mut dw, &mut col, i));
+                dw
+            })
+            .collect();
+        let mut partials = partials.into_iter();
+        let mut dw = partials.next().unwrap_or_else(|| vec![T::zero(); size]);
+        for partial in partials {
+            dw.iter_mut().zip(&partial).for_each(|(x, &y)| *x = *x + y);
+        }
         Tensor::from_vec(dw, weight_shape.clone())
     }
 }

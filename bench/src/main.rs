@@ -1,0 +1,134 @@
+//! `cargo run -p bench --release -- mart-step --model smallcnn --batch 128 [--torch]`: times a
+//! MART training step here and, with `--torch`, the same step in PyTorch in the same run.
+
+use std::process::ExitCode;
+
+use bench::mart_step::{PhaseTimes, StepBench, StepSettings, peak_rss_bytes};
+use bench::torch::{TorchResult, run_torch_step};
+use clap::{Parser, Subcommand};
+
+/// Benchmarks side by side with PyTorch.
+#[derive(Parser)]
+#[command(name = "bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Time one MART training step (attack, two forwards, MART loss, backward, SGD).
+    MartStep {
+        /// smallcnn or resnet18.
+        #[arg(long, default_value = "smallcnn", value_parser = ["smallcnn", "resnet18"])]
+        model: String,
+        /// Images per batch.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Steps of the training attack.
+        #[arg(long, default_value_t = 10)]
+        pgd_steps: usize,
+        /// Timed steps after one warm-up step (at least 5).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Compute device (the CUDA backend is not built yet: cpu only).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
+        device: String,
+        /// Also run bench/torch_mart_step.py and print the ratio ours/PyTorch.
+        #[arg(long)]
+        torch: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let Command::MartStep {
+        model,
+        batch,
+        pgd_steps,
+        steps,
+        device: _,
+        torch,
+    } = Cli::parse().command;
+    let settings = StepSettings {
+        model,
+        batch,
+        pgd_steps,
+    };
+    match run(settings, steps.max(5), torch) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> {
+    println!(
+        "MART step: {} batch {}, PGD-{}, {} threads",
+        settings.model,
+        settings.batch,
+        settings.pgd_steps,
+        rayon_threads()
+    );
+    let mut bench = StepBench::new(settings.clone())?;
+    bench.step();
+    let mut times: Vec<PhaseTimes> = (0..steps).map(|_| bench.step()).collect();
+    times.sort_by(|a, b| a.total().total_cmp(&b.total()));
+    let median = times[times.len() / 2];
+    let min = times[0].total();
+    println!(
+        "ours:    {}",
+        summary(median.total(), min, settings.flops(), peak_rss_bytes())
+    );
+    println!(
+        "  breakdown (median step): attack forward {}, attack backward {}, train forward {}, train backward {}, optimiser {}",
+        ms(median.attack_forward),
+        ms(median.attack_backward),
+        ms(median.train_forward),
+        ms(median.train_backward),
+        ms(median.optimizer)
+    );
+    if torch {
+        match run_torch_step(&settings, steps)? {
+            TorchResult::Missing(why) => println!("PyTorch: not run ({why})"),
+            TorchResult::Measured {
+                median: t,
+                min: tmin,
+                peak_rss,
+            } => {
+                println!("PyTorch: {}", summary(t, tmin, settings.flops(), peak_rss));
+                println!("ratio ours/PyTorch (median): {:.2}", median.total() / t);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `median 0.512 s  min 0.498 s  129.3 GFLOP/s  peak RSS 812 MB`.
+fn summary(median: f64, min: f64, flops: f64, peak_rss: Option<u64>) -> String {
+    let rss = peak_rss.map_or("unknown".to_string(), |b| format!("{} MB", b / 1_000_000));
+    format!(
+        "median {}  min {}  {:.1} GFLOP/s  peak RSS {rss}",
+        seconds(median),
+        seconds(min),
+        flops / median / 1e9
+    )
+}
+
+/// `0.512 s`, or `51.2 ms` under a second.
+fn seconds(s: f64) -> String {
+    if s >= 1.0 { format!("{s:.3} s") } else { ms(s) }
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.1} ms", s * 1e3)
+}
+
+/// Threads of the global rayon pool (RAYON_NUM_THREADS or the core count).
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

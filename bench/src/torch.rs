@@ -1,0 +1,83 @@
+//! Runs `bench/torch_mart_step.py` (the same MART step in PyTorch) and reads its figures.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::mart_step::StepSettings;
+
+/// What the PyTorch side gave.
+pub enum TorchResult {
+    /// Median and min seconds per step, and the process's peak RSS in bytes.
+    Measured {
+        /// Median seconds per step.
+        median: f64,
+        /// Fastest step in seconds.
+        min: f64,
+        /// Peak resident memory of the Python process.
+        peak_rss: Option<u64>,
+    },
+    /// Python or torch is not installed: why.
+    Missing(String),
+}
+
+/// The script, found beside this crate's manifest.
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("torch_mart_step.py")
+}
+
+/// Runs the script with the same settings and `steps` timed steps.
+pub fn run_torch_step(settings: &StepSettings, steps: usize) -> Result<TorchResult> {
+    let probe = Command::new("python3")
+        .args(["-c", "import torch"])
+        .output();
+    match probe {
+        Err(e) => return Ok(TorchResult::Missing(format!("python3 not found: {e}"))),
+        Ok(out) if !out.status.success() => {
+            return Ok(TorchResult::Missing(
+                "torch is not installed: pip install torch".into(),
+            ));
+        }
+        Ok(_) => {}
+    }
+    let (eps, alpha) = settings.eps_and_step();
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .to_string()
+    });
+    let out = Command::new("python3")
+        .arg(script())
+        .args(["--model", &settings.model])
+        .args(["--batch", &settings.batch.to_string()])
+        .args(["--pgd-steps", &settings.pgd_steps.to_string()])
+        .args(["--steps", &steps.to_string()])
+        .args(["--eps", &eps.to_string(), "--alpha", &alpha.to_string()])
+        .args(["--threads", &threads])
+        .output()
+        .context("cannot run bench/torch_mart_step.py")?;
+    if !out.status.success() {
+        bail!(
+            "bench/torch_mart_step.py failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("bench/torch_mart_step.py printed no JSON result")?;
+    let json: serde_json::Value = serde_json::from_str(line)?;
+    let field = |name: &str| {
+        json[name]
+            .as_f64()
+            .with_context(|| format!("no '{name}' in {line}"))
+    };
+    Ok(TorchResult::Measured {
+        median: field("median_s")?,
+        min: field("min_s")?,
+        peak_rss: json["peak_rss_bytes"].as_u64(),
+    })
+}

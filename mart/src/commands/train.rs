@@ -1,0 +1,198 @@
+//! `mart train` (and the default run): train, then judge the best and last checkpoints with the
+//! paper's white-box table (natural, FGSM, PGD-20, CW-inf).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use nn::ModelKind;
+use tensor::Rng;
+
+use crate::attack::{AttackSpec, CW_KAPPA, default_eps};
+use crate::cli::TrainArgs;
+use crate::commands::{AccuracyTable, load_model};
+use crate::data::{self, Dataset};
+use crate::eval::{EvalSettings, robust_accuracy};
+use crate::train::config::TrainConfig;
+use crate::train::{Outcome, TrainRun};
+
+/// The attacks of the final table, as the paper's Table 2 lists them.
+pub const FINAL_ATTACKS: &str = "natural,fgsm,pgd20,cw";
+/// Images per batch of the final evaluation.
+const FINAL_EVAL_BATCH: usize = 250;
+/// Seed of the final evaluation's random starts (fixed, so best and last meet the same attacks).
+const FINAL_EVAL_SEED: u64 = 2020;
+
+/// What a `mart train` call produced.
+#[derive(Debug)]
+pub struct TrainReport {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Whether every epoch ran or the run was interrupted.
+    pub outcome: Outcome,
+    /// For a finished run: `("best (epoch k)" | "last (epoch n)", accuracies)`.
+    pub robustness: Vec<(String, AccuracyTable)>,
+}
+
+/// Runs `mart train` with `args`; `stop` (set by Ctrl-C) ends it after the current batch with a
+/// resumable checkpoint.
+pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<TrainReport> {
+    let (config, out, resume) = match &args.resume {
+        Some(dir) => (saved_config(dir)?, dir.clone(), true),
+        None => {
+            let config = args.to_config().map_err(anyhow::Error::msg)?;
+            let out = match &args.out {
+                Some(out) => out.clone(),
+                None => free_run_folder(&config),
+            };
+            (config, out, false)
+        }
+    };
+    let dataset = data::load(&config.dataset, args.data_dir.as_deref())?;
+    check_model_fits(&config, &dataset)?;
+    if progress {
+        eprintln!(
+            "{} {}: {} on {} ({} training images), device cpu, output {}",
+            if resume { "resuming" } else { "training" },
+            config.defense.name(),
+            config.model,
+            config.dataset,
+            config
+                .train_limit
+                .unwrap_or(usize::MAX)
+                .min(dataset.train.labels.numel()),
+            out.display()
+        );
+    }
+    let augment = data::augment_crop_flip;
+    let run = TrainRun {
+        out: out.clone(),
+        train: (&dataset.train.images, &dataset.train.labels),
+        test: (&dataset.test.images, &dataset.test.labels),
+        augment: Some(&augment),
+        stop,
+        progress,
+        stop_after_steps: None,
+    };
+    let outcome = run.run(config.clone(), resume)?;
+    let robustness = match &outcome {
+        Outcome::Finished { best } => final_table(&config, &dataset, &out, *best, progress)?,
+        Outcome::Interrupted { .. } => Vec::new(),
+    };
+    Ok(TrainReport {
+        out,
+        outcome,
+        robustness,
+    })
+}
+
+/// The configuration a run folder was started with (`config.json`).
+fn saved_config(dir: &Path) -> Result<TrainConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is not a run folder of `mart train` (cannot read {})",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))
+}
+
+/// `runs/<defense>-<model>-<dataset>`, or the same name with `-2`, `-3`, ... when it already
+/// holds a run, so a second default run never overwrites the first.
+fn free_run_folder(config: &TrainConfig) -> PathBuf {
+    let base = format!(
+        "runs/{}-{}-{}",
+        config.defense.name(),
+        config.model,
+        config.dataset
+    );
+    (1..)
+        .map(|n| match n {
+            1 => PathBuf::from(&base),
+            n => PathBuf::from(format!("{base}-{n}")),
+        })
+        .find(|dir| !dir.join("metrics.jsonl").exists() && !dir.join("config.json").exists())
+        .expect("an unused folder name exists")
+}
+
+/// Refuses a model whose input shape is not the data set's (SmallCNN on CIFAR-10, say).
+fn check_model_fits(config: &TrainConfig, dataset: &Dataset) -> Result<()> {
+    let kind = ModelKind::from_name(&config.model).map_err(anyhow::Error::msg)?;
+    let want = kind.input_shape();
+    let have = &dataset.train.images.dims()[1..];
+    if have != want {
+        bail!(
+            "{} takes {:?} images but {} has {:?}: use smallcnn for MNIST and a ResNet or WideResNet for CIFAR-10",
+            config.model,
+            want,
+            config.dataset,
+            have
+        );
+    }
+    Ok(())
+}
+
+/// Natural, FGSM, PGD-20 and CW-inf accuracy of the best and last checkpoints on the evaluated
+/// part of the test set.
+fn final_table(
+    config: &TrainConfig,
+    dataset: &Dataset,
+    out: &Path,
+    best: Option<(f64, usize)>,
+    progress: bool,
+) -> Result<Vec<(String, AccuracyTable)>> {
+    let specs = AttackSpec::parse_list(FINAL_ATTACKS, CW_KAPPA).map_err(anyhow::Error::msg)?;
+    let total = dataset.test.labels.numel();
+    let limit = config.eval_limit.unwrap_or(total).min(total);
+    let images = dataset.test.images.slice(0, 0, limit);
+    let labels = dataset.test.labels.slice(0, 0, limit);
+    let mut checkpoints = Vec::new();
+    if let Some((_, epoch)) = best.filter(|&(_, epoch)| epoch != config.epochs) {
+        checkpoints.push((
+            format!("best (epoch {epoch})"),
+            out.join("best.safetensors"),
+        ));
+    }
+    let last_label = match best {
+        Some((_, epoch)) if epoch == config.epochs => format!("best = last (epoch {epoch})"),
+        _ => format!("last (epoch {})", config.epochs),
+    };
+    checkpoints.push((last_label, out.join("last.safetensors")));
+    let mut rows = Vec::new();
+    for (label, path) in checkpoints {
+        if progress {
+            eprintln!("evaluating {label} on {limit} test images: {FINAL_ATTACKS}");
+        }
+        let model = load_model(&config.model, &path)?;
+        let table = robust_accuracy(
+            &*model,
+            (&images, &labels),
+            &specs,
+            EvalSettings {
+                eps: default_eps(&config.dataset),
+                batch: FINAL_EVAL_BATCH,
+            },
+            &mut Rng::new(FINAL_EVAL_SEED),
+            |_, _| {},
+        );
+        rows.push((label, table));
+    }
+    let json: serde_json::Map<String, serde_json::Value> = rows
+        .iter()
+        .map(|(label, table)| {
+            let accs = table
+                .iter()
+                .map(|(name, acc)| (name.clone(), serde_json::json!(acc)))
+                .collect::<serde_json::Map<_, _>>();
+            (label.clone(), serde_json::Value::Object(accs))
+        })
+        .collect();
+    std::fs::write(
+        out.join("robustness.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    Ok(rows)
+}

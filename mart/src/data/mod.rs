@@ -1,0 +1,92 @@
+//! Data sets: the embedded MNIST sample, full MNIST and CIFAR-10 from disk, and the training
+//! augmentation. Images come out as `[N, C, H, W]` floats in [0, 1] (byte / 255), labels as `[N]`
+//! class indices.
+
+mod augment;
+mod cifar;
+mod embedded;
+mod error;
+mod idx;
+
+use std::path::Path;
+
+pub use augment::augment_crop_flip;
+pub use error::DataError;
+
+use tensor::{IndexTensor, Tensor};
+
+/// Classes of every supported data set (digits 0-9, CIFAR-10's ten classes).
+const CLASSES: usize = 10;
+
+/// Names accepted by [`load`]; the first is the default.
+pub const DATASETS: [&str; 3] = ["mnist-sample", "mnist", "cifar10"];
+
+/// Images and their labels, aligned by index.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// `[N, C, H, W]`, values in [0, 1].
+    pub images: Tensor<f32>,
+    /// `[N]`, each below the data set's class count.
+    pub labels: IndexTensor,
+}
+
+/// A data set: its training and test splits.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The name it was loaded by (one of [`DATASETS`]).
+    pub name: String,
+    /// The split to train on.
+    pub train: Split,
+    /// The held-out split to evaluate on.
+    pub test: Split,
+    /// Number of classes; labels lie in `0..classes`.
+    pub classes: usize,
+}
+
+/// Loads a data set by name.
+///
+/// - `mnist-sample`: 8,000 training and 1,000 test MNIST digits embedded in the binary;
+///   `data_dir` is ignored.
+/// - `mnist`: the four official IDX files in `data_dir` (`train-images-idx3-ubyte`,
+///   `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`), each raw or
+///   gzipped with a `.gz` suffix (raw is preferred when both exist).
+/// - `cifar10`: the binary batches `data_batch_1.bin`..`data_batch_5.bin` and `test_batch.bin` in
+///   `data_dir` or in its `cifar-10-batches-bin/` subfolder.
+pub fn load(dataset: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError> {
+    let (train, test) = match dataset {
+        "mnist-sample" => embedded::load_mnist_sample()?,
+        "mnist" => idx::load_mnist(existing_dir(dataset, data_dir, idx::mnist_files_hint())?)?,
+        "cifar10" => cifar::load_cifar10(existing_dir(dataset, data_dir, cifar::files_hint())?)?,
+        _ => return Err(DataError::UnknownDataset(dataset.to_string())),
+    };
+    Ok(Dataset {
+        name: dataset.to_string(),
+        train,
+        test,
+        classes: CLASSES,
+    })
+}
+
+/// `data_dir`, if it was given and is a folder; `files` says what it must hold.
+fn existing_dir<'a>(
+    dataset: &str,
+    data_dir: Option<&'a Path>,
+    files: String,
+) -> Result<&'a Path, DataError> {
+    let dir = data_dir.ok_or_else(|| DataError::NeedsDataDir {
+        dataset: dataset.to_string(),
+        files: files.clone(),
+    })?;
+    if !dir.is_dir() {
+        return Err(DataError::Missing {
+            path: dir.to_path_buf(),
+            hint: format!("--data-dir must be an existing folder holding {files}"),
+        });
+    }
+    Ok(dir)
+}
+
+/// Bytes to floats in [0, 1] (`byte / 255`), in one vectorizable pass.
+fn unit_pixels(bytes: &[u8]) -> Vec<f32> {
+    bytes.iter().map(|&b| f32::from(b) / 255.0).collect()
+}
