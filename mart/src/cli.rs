@@ -93,7 +93,8 @@ pub struct TrainArgs {
     /// Output folder for checkpoints, metrics and the plot.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this folder exactly where it stopped.
+    /// Continue the run in this folder exactly where it stopped (with its saved configuration;
+    /// of the other flags only --data-dir is read).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Compute device: auto or cpu (the CUDA backend is a separate issue and not built yet).

@@ -29,9 +29,22 @@ fn main() -> ExitCode {
         }),
     };
     result.unwrap_or_else(|error| {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", explain(&error));
         ExitCode::FAILURE
     })
+}
+
+/// The error and its causes, each cause added only where the message does not already quote it.
+fn explain(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
 }
 
 /// Trains with Ctrl-C wired to a clean, resumable stop, then prints the robustness table.

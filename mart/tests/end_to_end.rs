@@ -110,6 +110,55 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
     // Stronger attacks find more: PGD-20 <= FGSM <= natural.
     assert!(acc[2] <= acc[1] && acc[1] <= acc[0], "{table:?}");
 
+    // The binary prints exactly one JSON object with the attacks asked for as keys.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mart"))
+        .args([
+            "eval",
+            "--model",
+            "smallcnn",
+            "--dataset",
+            "mnist-sample",
+            "--limit",
+            "50",
+        ])
+        .args(["--attacks", "natural,pgd20", "--json", "--checkpoint"])
+        .arg(dir.path().join("last.safetensors"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON value");
+    let object = json.as_object().expect("a JSON object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["natural", "pgd20"]);
+    assert!(
+        object
+            .values()
+            .all(|v| (0.0..=100.0).contains(&v.as_f64().unwrap()))
+    );
+
+    // A missing checkpoint is a clear error naming the file, with a failing exit status.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mart"))
+        .args([
+            "eval",
+            "--model",
+            "smallcnn",
+            "--dataset",
+            "mnist-sample",
+            "--checkpoint",
+            "no/such.safetensors",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no/such.safetensors"));
+
     // A checkpoint of another model is refused with every mismatch named.
     let wrong = EvalArgs {
         model: "resnet18".into(),
