@@ -85,6 +85,15 @@ fn each_defense_trains_writes_its_files_and_learns() {
     }
 }
 
+/// Runs the `mart` binary: `mart eval --model smallcnn --dataset mnist-sample` and `extra`.
+fn mart_eval(extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mart"))
+        .args(["eval", "--model", "smallcnn", "--dataset", "mnist-sample"])
+        .args(extra)
+        .output()
+        .expect("the mart binary runs")
+}
+
 #[test]
 fn a_trained_checkpoint_evaluates_through_mart_eval() {
     let dir = tempfile::tempdir().unwrap();
