@@ -1,8 +1,11 @@
 //! `cargo run -p bench --release -- mart-step --model smallcnn --batch 128 [--torch]`: times a
 //! MART training step here and, with `--torch`, the same step in PyTorch in the same run.
+//! `... -- kernels [--torch] [--filter conv]` does the same for each kernel case.
 
 use std::process::ExitCode;
 
+use bench::cases::kernel_cases;
+use bench::kernels::{time_case, torch_times};
 use bench::mart_step::{PhaseTimes, StepBench, StepSettings, peak_rss_bytes};
 use bench::torch::{TorchResult, run_torch_step};
 use clap::{Parser, Subcommand};
@@ -38,23 +41,37 @@ enum Command {
         #[arg(long)]
         torch: bool,
     },
+    /// Time every kernel case (sgemm, conv passes, add, relu, softmax, memcpy).
+    Kernels {
+        /// Only the cases whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Also time the cases in PyTorch (bench/torch_kernels.py) and print the ratio.
+        #[arg(long)]
+        torch: bool,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::MartStep {
-        model,
-        batch,
-        pgd_steps,
-        steps,
-        device: _,
-        torch,
-    } = Cli::parse().command;
-    let settings = StepSettings {
-        model,
-        batch,
-        pgd_steps,
+    let result = match Cli::parse().command {
+        Command::MartStep {
+            model,
+            batch,
+            pgd_steps,
+            steps,
+            device: _,
+            torch,
+        } => {
+            let settings = StepSettings {
+                model,
+                batch,
+                pgd_steps,
+            };
+            run(settings, steps.max(5), torch)
+        }
+        Command::Kernels { filter, torch } => kernels(filter.as_deref(), torch),
     };
-    match run(settings, steps.max(5), torch) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -116,13 +133,75 @@ fn summary(median: f64, min: f64, flops: f64, peak_rss: Option<u64>) -> String {
     )
 }
 
+/// Times the kernel cases (and PyTorch's, with `torch`) and prints one row per case.
+fn kernels(filter: Option<&str>, torch: bool) -> anyhow::Result<()> {
+    let cases: Vec<_> = kernel_cases()
+        .into_iter()
+        .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
+        .collect();
+    let theirs = if torch {
+        match torch_times(&cases, rayon_threads())? {
+            Ok(times) => Some(times),
+            Err(why) => {
+                println!("PyTorch: not run ({why})");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "case", "ours", "rate", "PyTorch", "rate", "ratio"
+    );
+    for case in &cases {
+        let ours = time_case(case, 0.3);
+        let work = case.work();
+        let mut line = format!(
+            "{:<40} {:>10} {:>6.1} {:<3}",
+            case.name(),
+            seconds(ours),
+            work.rate(ours),
+            unit_short(work.unit())
+        );
+        let torch_time = theirs
+            .as_ref()
+            .and_then(|t| t.iter().find(|(n, _)| *n == case.name()).map(|(_, s)| *s));
+        if let Some(t) = torch_time {
+            line.push_str(&format!(
+                " {:>10} {:>6.1} {:<3} {:>7.2}",
+                seconds(t),
+                work.rate(t),
+                unit_short(work.unit()),
+                ours / t
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `GF/s` or `GB/s`, to keep the table narrow.
+fn unit_short(unit: &str) -> &'static str {
+    if unit.starts_with("GFLOP") {
+        "GF/s"
+    } else {
+        "GB/s"
+    }
+}
+
 /// `0.512 s`, or `51.2 ms` under a second.
 fn seconds(s: f64) -> String {
     if s >= 1.0 { format!("{s:.3} s") } else { ms(s) }
 }
 
+/// Milliseconds, or microseconds below one.
 fn ms(s: f64) -> String {
-    format!("{:.1} ms", s * 1e3)
+    if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.1} us", s * 1e6)
+    }
 }
 
 /// Threads of the global rayon pool (RAYON_NUM_THREADS or the core count).

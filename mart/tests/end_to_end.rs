@@ -22,6 +22,7 @@ fn short_args(defense: &str, out: &Path) -> TrainArgs {
         batch_size: Some(64),
         train_limit: Some(2048),
         eval_limit: Some(100),
+        final_eval_limit: Some(100),
         steps: Some(2),
         out: Some(out.to_path_buf()),
         ..TrainArgs::default()
@@ -188,6 +189,7 @@ fn resume_config() -> TrainConfig {
         attack_steps: 2,
         train_limit: Some(256),
         eval_limit: Some(50),
+        final_eval_limit: Some(50),
         ..TrainConfig::default_run()
     }
 }

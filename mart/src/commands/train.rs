@@ -135,8 +135,8 @@ fn check_model_fits(config: &TrainConfig, dataset: &Dataset) -> Result<()> {
     Ok(())
 }
 
-/// Natural, FGSM, PGD-20 and CW-inf accuracy of the best and last checkpoints on the evaluated
-/// part of the test set.
+/// Natural, FGSM, PGD-20 and CW-inf accuracy of the best and last checkpoints on the test set
+/// (or its first `final_eval_limit` images).
 fn final_table(
     config: &TrainConfig,
     dataset: &Dataset,
@@ -146,7 +146,7 @@ fn final_table(
 ) -> Result<Vec<(String, AccuracyTable)>> {
     let specs = AttackSpec::parse_list(FINAL_ATTACKS, CW_KAPPA).map_err(anyhow::Error::msg)?;
     let total = dataset.test.labels.numel();
-    let limit = config.eval_limit.unwrap_or(total).min(total);
+    let limit = config.final_eval_limit.unwrap_or(total).min(total);
     let images = dataset.test.images.slice(0, 0, limit);
     let labels = dataset.test.labels.slice(0, 0, limit);
     let mut checkpoints = Vec::new();

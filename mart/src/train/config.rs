@@ -106,6 +106,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Test images evaluated after each epoch (natural and PGD-20); `None` for all.
     pub eval_limit: Option<usize>,
+    /// Test images of the final table (natural, FGSM, PGD-20, CW-inf of the best and last
+    /// checkpoints); `None` for the whole test set.
+    #[serde(default)]
+    pub final_eval_limit: Option<usize>,
     /// Training images used (a prefix of the training set); `None` for all.
     pub train_limit: Option<usize>,
     /// MART's ablation switches.
@@ -136,7 +140,8 @@ impl TrainConfig {
             schedule: "constant".into(),
             augment: false,
             seed: 0,
-            eval_limit: Some(1000),
+            eval_limit: Some(500),
+            final_eval_limit: None,
             train_limit: None,
             mart: MartAblations::default(),
             mma_dmax: None,
