@@ -8,9 +8,11 @@
 use crate::counters::{self, CountedOp};
 use crate::element::Element;
 use crate::ops::matmul::gemm_strided;
+use crate::ops::packed_gemm::{self, Block, MR, NR, PackedLhs, multiply_strip};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Partial sums of the weight gradient, each over a fixed share of the batch: enough to keep
 /// every core busy, few enough to stay small in memory.
@@ -92,11 +94,11 @@ impl Unfold {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.padding == 0
     }
 
-    /// Output positions per tile, a multiple of 16 (the GEMM's column block).
+    /// Output positions per tile, a multiple of [`NR`] (the GEMMs' column block).
     fn tile(&self, elem_bytes: usize) -> usize {
         let cols = TILE_BYTES / (self.rows() * elem_bytes).max(1);
-        cols.next_multiple_of(16)
-            .clamp(16, self.positions().max(16))
+        cols.next_multiple_of(NR)
+            .clamp(NR, self.positions().next_multiple_of(NR).max(NR))
     }
 
     /// Calls `f(oy, first_ox, count, offset_in_tile)` for each run of output positions in
@@ -132,9 +134,10 @@ impl Unfold {
             .filter(|&y| y < self.h)
     }
 
-    /// Writes the column-matrix tile for positions `p0..p1` of image `x` into `col`
-    /// (`[rows, p1 - p0]`, row-major), zeros where the kernel hangs over the padding.
-    fn fill<T: Element>(&self, x: &[T], p0: usize, p1: usize, col: &mut [T]) {
+    /// Writes the column-matrix tile for positions `p0..p1` of image `x` into `col`: row `r`
+    /// of the tile goes to `col[r * ld..r * ld + p1 - p0]`, zeros where the kernel hangs over
+    /// the padding. `ld` is `p1 - p0` for a plain row-major tile, or a packed strip's width.
+    fn fill<T: Element>(&self, x: &[T], p0: usize, p1: usize, col: &mut [T], ld: usize) {
         let len = p1 - p0;
         let s = self.stride;
         for c in 0..self.channels {
@@ -142,7 +145,7 @@ impl Unfold {
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
                     let r = (c * self.kh + ki) * self.kw + kj;
-                    let dst = &mut col[r * len..(r + 1) * len];
+                    let dst = &mut col[r * ld..r * ld + len];
                     let (lo, hi) = self.valid_columns(kj);
                     self.for_each_run(p0, p1, |oy, ox0, count, at| {
                         let out = &mut dst[at..at + count];
@@ -218,6 +221,173 @@ fn check_conv_shapes(op: &str, input: &[usize], weight: &[usize]) {
     );
 }
 
+/// Images whose output positions one task runs through together: enough columns that the
+/// partial last [`NR`]-strip wastes little, chosen among a few counts for the least waste, and
+/// few enough that every thread gets work.
+fn images_per_task(n: usize, positions: usize) -> usize {
+    let least = (4 * NR).div_ceil(positions.max(1));
+    let most = n.div_ceil(2 * rayon::current_num_threads()).max(1);
+    let padded = |g: usize| (g * positions).next_multiple_of(NR) as f64 / (g * positions) as f64;
+    (least..=2 * least)
+        .map(|g| g.min(most).min(n).max(1))
+        .min_by(|&a, &b| padded(a).total_cmp(&padded(b)).then(a.cmp(&b)))
+        .unwrap_or(1)
+}
+
+/// Calls `f(image, p0, p1, offset)` for each run of positions `p0..p1` of one image among the
+/// columns `g0..g1` of a group of images laid side by side (`positions` columns each); `offset`
+/// is the run's first column relative to `g0`.
+fn for_each_image_run(
+    positions: usize,
+    g0: usize,
+    g1: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let mut g = g0;
+    while g < g1 {
+        let (image, p0) = (g / positions, g % positions);
+        let p1 = positions.min(p0 + g1 - g);
+        f(image, p0, p1, g - g0);
+        g += p1 - p0;
+    }
+}
+
+/// The convolution proper, `y = W im2col(x) + bias` for every image of `x`, written to `y`
+/// (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each unfolds its
+/// columns (the images' positions side by side) into L2-sized tiles, a whole number of [`NR`]
+/// wide, and multiplies each `NR`-column block of a tile by every row strip of the packed
+/// weights. The sums run in a fixed order: the bits do not depend on the thread count.
+fn packed_conv<T: Element>(
+    u: &Unfold,
+    w: &PackedLhs<T>,
+    bias: Option<&[T]>,
+    x: &[T],
+    y: &mut [MaybeUninit<T>],
+) {
+    let (in_size, positions, out_ch) = (u.channels * u.h * u.w, u.positions(), w.rows());
+    let out_size = out_ch * positions;
+    if out_size == 0 {
+        return;
+    }
+    let n = y.len() / out_size;
+    let group = images_per_task(n, positions);
+    let task = |(t, y): (usize, &mut [MaybeUninit<T>])| {
+        let images = y.len() / out_size;
+        let x = &x[t * group * in_size..(t * group + images) * in_size];
+        let columns = images * positions;
+        let width = u.tile(size_of::<T>()).min(columns.next_multiple_of(NR));
+        let mut tile = vec![T::zero(); w.depth() * width];
+        let mut block = [[T::zero(); NR]; MR];
+        for t0 in (0..columns).step_by(width) {
+            let t1 = columns.min(t0 + width);
+            if t1 - t0 < width {
+                tile.fill(T::zero());
+            }
+            for_each_image_run(positions, t0, t1, |i, p0, p1, at| {
+                u.fill(
+                    &x[i * in_size..(i + 1) * in_size],
+                    p0,
+                    p1,
+                    &mut tile[at..],
+                    width,
+                );
+            });
+            for g0 in (t0..t1).step_by(NR) {
+                let g1 = t1.min(g0 + NR);
+                for s in 0..w.strips() {
+                    multiply_strip(w, s, &tile[g0 - t0..], width, &mut block);
+                    store_block(&block, s * MR, out_ch, positions, bias, (g0, g1), y);
+                }
+            }
+        }
+    };
+    y.par_chunks_mut(group * out_size)
+        .enumerate()
+        .for_each(task);
+}
+
+/// Writes rows `o0..` (up to `out_ch`) of an output block for columns `g0..g1` (the positions
+/// of a group of images side by side) into `y` (`[images, O, positions]`), adding the bias.
+fn store_block<T: Element>(
+    block: &Block<T>,
+    o0: usize,
+    out_ch: usize,
+    positions: usize,
+    bias: Option<&[T]>,
+    (g0, g1): (usize, usize),
+    y: &mut [MaybeUninit<T>],
+) {
+    for (i, row) in block.iter().enumerate().take(out_ch - o0) {
+        let o = o0 + i;
+        let b = bias.map_or(T::zero(), |b| b[o]);
+        for_each_image_run(positions, g0, g1, |img, p0, p1, at| {
+            let dst = &mut y[(img * out_ch + o) * positions..][p0..p1];
+            for (d, &v) in dst.iter_mut().zip(&row[at..]) {
+                d.write(v + b);
+            }
+        });
+    }
+}
+
+/// Shallowest column matrix (`C * KH * KW` rows) worth the packed route: below it the fixed
+/// cost per output block outweighs the multiply, and `matrixmultiply` does better.
+const MIN_PACKED_DEPTH: usize = 32;
+
+/// True when the convolution `u` in element type `T` takes the packed route.
+fn use_packed<T: Element>(u: &Unfold) -> bool {
+    packed_gemm::available::<T>() && u.rows() >= MIN_PACKED_DEPTH
+}
+
+/// The convolution through `matrixmultiply`, for element types and CPUs the packed kernel does
+/// not cover: per image, im2col tiles sized for L2, each multiplied by the weight matrix
+/// `[O, C*KH*KW]` (a 1x1 stride-1 unpadded kernel needs no im2col: the image is the column
+/// matrix). Images run in parallel, each with a single-threaded GEMM. `y` must be zeroed.
+fn gemm_conv<T: Element>(u: &Unfold, w: &[T], bias: Option<&[T]>, x: &[T], y: &mut [T]) {
+    let (rows, positions) = (u.rows(), u.positions());
+    let out_ch = w.len() / rows.max(1);
+    let in_size = u.channels * u.h * u.w;
+    let tile = u.tile(size_of::<T>());
+    y.par_chunks_mut((out_ch * positions).max(1))
+        .enumerate()
+        .for_each(|(i, y)| {
+            let x = &x[i * in_size..(i + 1) * in_size];
+            if u.is_pointwise() {
+                gemm_strided(
+                    (out_ch, rows, positions),
+                    w,
+                    (rows, 1),
+                    x,
+                    (positions, 1),
+                    T::zero(),
+                    y,
+                    positions,
+                );
+            } else {
+                let mut col = vec![T::zero(); rows * tile];
+                for p0 in (0..positions).step_by(tile) {
+                    let p1 = (p0 + tile).min(positions);
+                    let len = p1 - p0;
+                    u.fill(x, p0, p1, &mut col[..rows * len], len);
+                    gemm_strided(
+                        (out_ch, rows, len),
+                        w,
+                        (rows, 1),
+                        &col,
+                        (len, 1),
+                        T::zero(),
+                        &mut y[p0..],
+                        positions,
+                    );
+                }
+            }
+            if let Some(b) = bias {
+                for (plane, &bv) in y.chunks_mut(positions).zip(b) {
+                    plane.iter_mut().for_each(|v| *v = *v + bv);
+                }
+            }
+        });
+}
+
 impl<T: Element> Tensor<T> {
     /// Cross-correlation of NCHW `self` with OIHW `weight`, plus an optional bias `[O]`, as
     /// `torch.nn.functional.conv2d`.
@@ -238,50 +408,27 @@ impl<T: Element> Tensor<T> {
             );
         }
         let u = Unfold::new(self.dims(), weight.dims(), geom);
-        let (n, rows, positions) = (self.dims()[0], u.rows(), u.positions());
-        let in_size = u.channels * u.h * u.w;
-        let tile = u.tile(size_of::<T>());
-        let w = weight.data();
-        let mut out = vec![T::zero(); n * out_ch * positions];
-        out.par_chunks_mut((out_ch * positions).max(1))
-            .enumerate()
-            .for_each(|(i, y)| {
-                let x = &self.data()[i * in_size..(i + 1) * in_size];
-                if u.is_pointwise() {
-                    gemm_strided(
-                        (out_ch, rows, positions),
-                        w,
-                        (rows, 1),
-                        x,
-                        (positions, 1),
-                        T::zero(),
-                        y,
-                        positions,
-                    );
-                } else {
-                    let mut col = vec![T::zero(); rows * tile];
-                    for p0 in (0..positions).step_by(tile) {
-                        let p1 = (p0 + tile).min(positions);
-                        let len = p1 - p0;
-                        u.fill(x, p0, p1, &mut col[..rows * len]);
-                        gemm_strided(
-                            (out_ch, rows, len),
-                            w,
-                            (rows, 1),
-                            &col,
-                            (len, 1),
-                            T::zero(),
-                            &mut y[p0..],
-                            positions,
-                        );
-                    }
-                }
-                if let Some(b) = bias {
-                    for (plane, &bv) in y.chunks_mut(positions).zip(b.data()) {
-                        plane.iter_mut().for_each(|v| *v = *v + bv);
-                    }
-                }
-            });
+        let n = self.dims()[0];
+        let len = n * out_ch * u.positions();
+        let bias = bias.map(|b| b.data());
+        let out = if use_packed::<T>(&u) {
+            let packed = PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows());
+            let mut out = Vec::with_capacity(len);
+            packed_conv(
+                &u,
+                &packed,
+                bias,
+                self.data(),
+                &mut out.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `packed_conv` wrote all `len` elements (every output of every image).
+            unsafe { out.set_len(len) };
+            out
+        } else {
+            let mut out = vec![T::zero(); len];
+            gemm_conv(&u, weight.data(), bias, self.data(), &mut out);
+            out
+        };
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 
@@ -398,7 +545,7 @@ impl<T: Element> Tensor<T> {
                     let p1 = (p0 + tile).min(positions);
                     let len = p1 - p0;
                     let col = &mut col[..rows * len];
-                    u.fill(x, p0, p1, col);
+                    u.fill(x, p0, p1, col, len);
                     gemm_strided(
                         (out_ch, len, rows),
                         &dy[p0..],

@@ -73,6 +73,28 @@ fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
     (d[0], d[1], d[2], d[3])
 }
 
+/// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
+/// case, without the general loop's window clipping. Same choice as the general loop: the first
+/// maximum in scan order, and a NaN wins over any number (the last NaN over earlier ones).
+fn max_pool_2x2<T: Element>(plane: &[T], w: usize, ow: usize, vals: &mut [T], inds: &mut [u32]) {
+    for ((row_vals, row_inds), oy) in vals.chunks_mut(ow).zip(inds.chunks_mut(ow)).zip(0..) {
+        let top = 2 * oy * w;
+        for (ox, (v, i)) in row_vals.iter_mut().zip(row_inds.iter_mut()).enumerate() {
+            let at = top + 2 * ox;
+            let (mut best, mut best_at) = (plane[at], at);
+            for cand in [at + 1, at + w, at + w + 1] {
+                let c = plane[cand];
+                if c > best || c.is_nan() {
+                    best = c;
+                    best_at = cand;
+                }
+            }
+            *v = best;
+            *i = best_at as u32;
+        }
+    }
+}
+
 impl<T: Element> Tensor<T> {
     /// Max pooling; also returns, for each output, the flat index `y * W + x` of the chosen
     /// input inside its plane (the first maximum in scan order on ties, as PyTorch).
@@ -87,8 +109,13 @@ impl<T: Element> Tensor<T> {
             .chunks_mut(oh * ow)
             .zip(idx.chunks_mut(oh * ow))
             .collect();
+        let halving = geom == Pool2dGeometry::new(2, 2, 0);
         let work = |p: usize, (vals, inds): &mut (&mut [T], &mut [u32])| {
             let plane = &src[p * h * w..(p + 1) * h * w];
+            if halving {
+                max_pool_2x2(plane, w, ow, vals, inds);
+                return;
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (mut best, mut at) = (T::neg_infinity(), usize::MAX);

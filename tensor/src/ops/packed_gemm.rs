@@ -1,0 +1,147 @@
+//! A small GEMM whose operands arrive already packed, for the convolutions.
+//!
+//! `matrixmultiply` packs both operands on every call. A convolution multiplies the same weight
+//! matrix by one column matrix per image, so here the weights are packed once per call
+//! ([`PackedLhs`]) and the micro-kernel reads the im2col tile in place, [`NR`] columns at a
+//! time, with the tile's row stride: neither operand is copied a second time.
+//!
+//! The micro-kernel is written with AVX-512 intrinsics for `f32` (LLVM's auto-vectoriser does
+//! not keep a generic accumulator block in registers); other element types and CPUs keep to the
+//! `matrixmultiply` route, see [`available`].
+
+use crate::element::Element;
+use std::any::TypeId;
+
+/// Rows of the output block one micro-kernel call computes.
+pub const MR: usize = 8;
+
+/// Columns of the output block one micro-kernel call computes: two 512-bit vectors of `f32`.
+pub const NR: usize = 32;
+
+/// A `[rows, depth]` matrix packed in strips of [`MR`] rows: strip `s` holds, for each `k`, the
+/// `MR` values `a[s * MR + i][k]` side by side (zeros past the last row), the order in which the
+/// micro-kernel reads them.
+pub struct PackedLhs<T> {
+    data: Vec<T>,
+    rows: usize,
+    depth: usize,
+}
+
+impl<T: Element> PackedLhs<T> {
+    /// Packs the `[rows, depth]` matrix whose element `(i, k)` is `a[i * row_stride + k]`.
+    pub fn new(a: &[T], rows: usize, depth: usize, row_stride: usize) -> Self {
+        let strips = rows.div_ceil(MR);
+        let mut data = Vec::with_capacity(strips * MR * depth);
+        for s in 0..strips {
+            for k in 0..depth {
+                data.extend((s * MR..s * MR + MR).map(|i| {
+                    if i < rows {
+                        a[i * row_stride + k]
+                    } else {
+                        T::zero()
+                    }
+                }));
+            }
+        }
+        PackedLhs { data, rows, depth }
+    }
+
+    /// Rows of the matrix (before padding to whole strips).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the matrix, the GEMM's inner dimension.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Number of [`MR`]-row strips.
+    pub fn strips(&self) -> usize {
+        self.rows.div_ceil(MR)
+    }
+
+    /// Strip `s`, `depth * MR` values.
+    fn strip(&self, s: usize) -> &[T] {
+        &self.data[s * MR * self.depth..(s + 1) * MR * self.depth]
+    }
+}
+
+/// One output block: `MR` rows of `NR` columns.
+pub type Block<T> = [[T; NR]; MR];
+
+/// True when [`multiply_strip`] has a vector kernel for `T` on this CPU (`f32` with AVX-512);
+/// callers take another route where it does not.
+pub fn available<T: Element>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        TypeId::of::<T>() == TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Multiplies strip `s` of `a` by the `[depth, NR]` block of columns `b` (row `k` at
+/// `b[k * ldb..k * ldb + NR]`) into the `MR x NR` block `out`. Only where [`available`].
+#[inline]
+pub fn multiply_strip<T: Element>(
+    a: &PackedLhs<T>,
+    s: usize,
+    b: &[T],
+    ldb: usize,
+    out: &mut Block<T>,
+) {
+    assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
+    let a = a.strip(s);
+    let depth = a.len() / MR;
+    assert!(
+        ldb >= NR && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
+        "packed GEMM: column block out of bounds"
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `T` is `f32` (checked by `available`), so the casts only rename the type; the
+    // CPU has AVX-512F (also checked); the kernel reads `a.len() / MR` steps of both strips,
+    // inside them (asserted above).
+    unsafe {
+        multiply_f32_avx512(
+            &*(a as *const [T] as *const [f32]),
+            &*(b as *const [T] as *const [f32]),
+            ldb,
+            &mut *(out as *mut Block<T> as *mut Block<f32>),
+        )
+    }
+}
+
+/// The micro-kernel: `MR x NR` accumulators in 16 vector registers, one rank-1 update (two
+/// vector loads of `b`, `MR` broadcasts of `a`, `2 MR` FMAs) per step of the inner dimension.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and `b` must hold `NR` values at `k * ldb` for every step `k`
+/// (`a.len() / MR` of them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn multiply_f32_avx512(a: &[f32], b: &[f32], ldb: usize, out: &mut Block<f32>) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for (k, av) in a.chunks_exact(MR).enumerate() {
+        // SAFETY: `b` holds `NR = 32` values at `k * ldb` (the caller's contract).
+        let (b0, b1) = unsafe {
+            let pb = b.as_ptr().add(k * ldb);
+            (_mm512_loadu_ps(pb), _mm512_loadu_ps(pb.add(16)))
+        };
+        for (row, &ai) in acc.iter_mut().zip(av) {
+            let ai = _mm512_set1_ps(ai);
+            row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+        }
+    }
+    for (dst, row) in out.iter_mut().zip(&acc) {
+        // SAFETY: each output row holds 32 values, two vectors.
+        unsafe {
+            _mm512_storeu_ps(dst.as_mut_ptr(), row[0]);
+            _mm512_storeu_ps(dst.as_mut_ptr().add(16), row[1]);
+        }
+    }
+}
