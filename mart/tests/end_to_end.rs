@@ -76,6 +76,17 @@ fn each_defense_trains_writes_its_files_and_learns() {
             m.natural
         );
         assert!(m.pgd20 <= m.natural, "{defense}: {m:?}");
+        let robustness: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("robustness.json")).unwrap(),
+        )
+        .unwrap();
+        for key in ["best", "last"] {
+            assert_eq!(robustness[key]["epoch"], 1, "{defense}: {robustness}");
+            assert!(
+                robustness[key]["pgd20"].as_f64().is_some(),
+                "{defense}: {robustness}"
+            );
+        }
         let (_, table) = report.robustness.last().expect("a final table");
         let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["natural", "fgsm", "pgd20", "cw"]);

@@ -25,7 +25,8 @@ pub enum Schedule {
     },
     /// The base rate divided by 10 at each milestone epoch: MART's and TRADES'
     /// `adjust_learning_rate` (`lr * 0.1` from epoch 75, `lr * 0.01` from epoch 90, ...), and
-    /// `torch.optim.lr_scheduler.MultiStepLR(gamma=0.1)` up to rounding.
+    /// `torch.optim.lr_scheduler.MultiStepLR(gamma=0.1)` stepped after each epoch up to
+    /// rounding, with each milestone one less there (PyTorch counts epochs from 0: `[74, 89]`).
     Piecewise {
         /// The base learning rate.
         lr: f64,

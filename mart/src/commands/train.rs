@@ -149,20 +149,32 @@ fn final_table(
     let limit = config.final_eval_limit.unwrap_or(total).min(total);
     let images = dataset.test.images.slice(0, 0, limit);
     let labels = dataset.test.labels.slice(0, 0, limit);
+    let last_epoch = config.epochs;
+    let best_epoch = best.map_or(last_epoch, |(_, epoch)| epoch);
     let mut checkpoints = Vec::new();
-    if let Some((_, epoch)) = best.filter(|&(_, epoch)| epoch != config.epochs) {
+    if best_epoch != last_epoch {
         checkpoints.push((
-            format!("best (epoch {epoch})"),
+            format!("best (epoch {best_epoch})"),
+            vec![("best", best_epoch)],
             out.join("best.safetensors"),
         ));
     }
-    let last_label = match best {
-        Some((_, epoch)) if epoch == config.epochs => format!("best = last (epoch {epoch})"),
-        _ => format!("last (epoch {})", config.epochs),
+    let (last_label, last_keys) = if best_epoch == last_epoch {
+        (
+            format!("best = last (epoch {last_epoch})"),
+            vec![("best", last_epoch), ("last", last_epoch)],
+        )
+    } else {
+        (
+            format!("last (epoch {last_epoch})"),
+            vec![("last", last_epoch)],
+        )
     };
-    checkpoints.push((last_label, out.join("last.safetensors")));
+    checkpoints.push((last_label, last_keys, out.join("last.safetensors")));
     let mut rows = Vec::new();
-    for (label, path) in checkpoints {
+    // robustness.json: {"best": {"epoch": 7, "natural": .., ..}, "last": {..}}
+    let mut json = serde_json::Map::new();
+    for (label, keys, path) in checkpoints {
         if progress {
             eprintln!("evaluating {label} on {limit} test images: {FINAL_ATTACKS}");
         }
@@ -178,18 +190,17 @@ fn final_table(
             &mut Rng::new(FINAL_EVAL_SEED),
             |_, _| {},
         );
+        for (key, epoch) in keys {
+            let mut entry = serde_json::Map::new();
+            entry.insert("epoch".into(), serde_json::json!(epoch));
+            entry.insert("test_images".into(), serde_json::json!(limit));
+            for (name, acc) in &table {
+                entry.insert(name.clone(), serde_json::json!(acc));
+            }
+            json.insert(key.into(), serde_json::Value::Object(entry));
+        }
         rows.push((label, table));
     }
-    let json: serde_json::Map<String, serde_json::Value> = rows
-        .iter()
-        .map(|(label, table)| {
-            let accs = table
-                .iter()
-                .map(|(name, acc)| (name.clone(), serde_json::json!(acc)))
-                .collect::<serde_json::Map<_, _>>();
-            (label.clone(), serde_json::Value::Object(accs))
-        })
-        .collect();
     std::fs::write(
         out.join("robustness.json"),
         serde_json::to_string_pretty(&json)?,

@@ -116,6 +116,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(folder)?;
     file.write_all(bytes)?;
+    // The temporary file is private (0600); a checkpoint is an ordinary file, readable like any other.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     file.as_file().sync_all()?;
     file.persist(path)?;
     Ok(())

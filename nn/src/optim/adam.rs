@@ -97,8 +97,12 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         let step_size = T::from_f64_lossy(c.lr / (1.0 - c.beta1.powi(t)));
         let root_correction = T::from_f64_lossy((1.0 - c.beta2.powi(t)).sqrt());
         let (b1, b2) = (T::from_f64_lossy(c.beta1), T::from_f64_lossy(c.beta2));
+        // 1 - beta in f64, as PyTorch passes it: in f32, 1 - 0.999f32 is 1.3e-5 off 0.001.
+        let (take1, take2) = (
+            T::from_f64_lossy(1.0 - c.beta1),
+            T::from_f64_lossy(1.0 - c.beta2),
+        );
         let (wd, eps) = (T::from_f64_lossy(c.weight_decay), T::from_f64_lossy(c.eps));
-        let one = T::one();
         let buffers = &mut self.buffers;
         model.visit_mut("", &mut |name, entry| {
             let EntryMut::Param(param) = entry else {
@@ -129,8 +133,8 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 } else {
                     g
                 };
-                *m = b1 * *m + (one - b1) * g;
-                *v = b2 * *v + (one - b2) * g * g;
+                *m = b1 * *m + take1 * g;
+                *v = b2 * *v + take2 * g * g;
                 *p = *p - step_size * *m / (v.sqrt() / root_correction + eps);
             }
             buffers.insert(format!("{EXP_AVG}{name}"), m);
