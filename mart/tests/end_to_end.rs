@@ -132,20 +132,16 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
     assert!(acc[2] <= acc[1] && acc[1] <= acc[0], "{table:?}");
 
     // The binary prints exactly one JSON object with the attacks asked for as keys.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mart"))
-        .args([
-            "eval",
-            "--model",
-            "smallcnn",
-            "--dataset",
-            "mnist-sample",
-            "--limit",
-            "50",
-        ])
-        .args(["--attacks", "natural,pgd20", "--json", "--checkpoint"])
-        .arg(dir.path().join("last.safetensors"))
-        .output()
-        .unwrap();
+    let checkpoint = dir.path().join("last.safetensors");
+    let output = mart_eval(&[
+        "--limit",
+        "50",
+        "--attacks",
+        "natural,pgd20",
+        "--json",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
     assert!(
         output.status.success(),
         "{}",
@@ -164,18 +160,7 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
     );
 
     // A missing checkpoint is a clear error naming the file, with a failing exit status.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mart"))
-        .args([
-            "eval",
-            "--model",
-            "smallcnn",
-            "--dataset",
-            "mnist-sample",
-            "--checkpoint",
-            "no/such.safetensors",
-        ])
-        .output()
-        .unwrap();
+    let output = mart_eval(&["--checkpoint", "no/such.safetensors"]);
     assert!(!output.status.success());
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no/such.safetensors"));
