@@ -8,7 +8,7 @@
 use crate::counters::{self, CountedOp};
 use crate::element::Element;
 use crate::ops::matmul::gemm_strided;
-use crate::ops::packed_gemm::{self, Block, MR, NR, PackedLhs, multiply_strip};
+use crate::ops::packed_gemm::{self, Block, MR, NR, PackedLhs, multiply_strip, multiply_strip_to};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -175,8 +175,8 @@ impl Unfold {
     }
 
     /// Adds the column-matrix tile `col` for positions `p0..p1` back into image gradient `dx`
-    /// (the adjoint of [`Unfold::fill`]).
-    fn scatter_add<T: Element>(&self, col: &[T], p0: usize, p1: usize, dx: &mut [T]) {
+    /// (the adjoint of [`Unfold::fill`]): row `r` of the tile is `col[r * ld..r * ld + p1 - p0]`.
+    fn scatter_add<T: Element>(&self, col: &[T], ld: usize, p0: usize, p1: usize, dx: &mut [T]) {
         let len = p1 - p0;
         let s = self.stride;
         for c in 0..self.channels {
@@ -184,7 +184,7 @@ impl Unfold {
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
                     let r = (c * self.kh + ki) * self.kw + kj;
-                    let src = &col[r * len..(r + 1) * len];
+                    let src = &col[r * ld..r * ld + len];
                     let (lo, hi) = self.valid_columns(kj);
                     self.for_each_run(p0, p1, |oy, ox0, count, at| {
                         let Some(iy) = self.input_y(oy, ki) else {
@@ -198,9 +198,7 @@ impl Unfold {
                         let first = a * s + kj - self.padding;
                         let values = &src[at + a - ox0..at + b - ox0];
                         if s == 1 {
-                            for (d, &v) in row[first..first + values.len()].iter_mut().zip(values) {
-                                *d = *d + v;
-                            }
+                            add_run(&mut row[first..first + values.len()], values);
                         } else {
                             for (i, &v) in values.iter().enumerate() {
                                 row[first + i * s] = row[first + i * s] + v;
@@ -210,6 +208,31 @@ impl Unfold {
                 }
             }
         }
+    }
+}
+
+/// Values per step of [`add_run`]: a fixed-size chunk the compiler turns into straight-line
+/// vector adds.
+const RUN_CHUNK: usize = 8;
+
+/// `dst += src`, element by element. The runs of a col2im are short (an output row, often under
+/// 32 values), too short for the auto-vectoriser's unrolled loop to start, so the run is cut into
+/// fixed-size chunks that each become vector adds, and only the last few go one at a time. (Built
+/// for AVX-512 through `simd::vectorized` it measured slower: the loads of the column tile, not
+/// the adds, bound it.)
+#[inline]
+fn add_run<T: Element>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(RUN_CHUNK);
+    let mut s = src.chunks_exact(RUN_CHUNK);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [T; RUN_CHUNK] = d.try_into().expect("chunk of RUN_CHUNK");
+        let s: &[T; RUN_CHUNK] = s.try_into().expect("chunk of RUN_CHUNK");
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d = *d + s;
+        }
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *d + s;
     }
 }
 
@@ -338,6 +361,98 @@ fn use_packed<T: Element>(u: &Unfold) -> bool {
     packed_gemm::available::<T>() && u.rows() >= MIN_PACKED_DEPTH
 }
 
+/// Images one grad-input task runs through together: as [`images_per_task`], but capped by a
+/// fixed share of the batch instead of the thread count, so that the tiles (and with them the
+/// order in which each input gradient is summed) are the same bits at any thread count.
+fn grad_input_images_per_task(n: usize, positions: usize) -> usize {
+    let least = (4 * NR).div_ceil(positions.max(1));
+    let most = n.div_ceil(GRAD_INPUT_TASKS).max(1);
+    let padded = |g: usize| (g * positions).next_multiple_of(NR) as f64 / (g * positions) as f64;
+    (least..=2 * least)
+        .map(|g| g.min(most).min(n).max(1))
+        .min_by(|&a, &b| padded(a).total_cmp(&padded(b)).then(a.cmp(&b)))
+        .unwrap_or(1)
+}
+
+/// Fewest tasks a grad-input batch is cut into, whatever the thread count (see
+/// [`grad_input_images_per_task`]).
+const GRAD_INPUT_TASKS: usize = 16;
+
+/// The `[O, NR]` block of output-gradient columns `g0..g1` (positions of a task's images side
+/// by side) as the micro-kernel reads it: in place, `positions` apart, when the block lies inside
+/// one image's planes; otherwise gathered into `gathered`, zeros past `g1`.
+fn dy_block<'a, T: Element>(
+    dy: &'a [T],
+    out_ch: usize,
+    positions: usize,
+    (g0, g1): (usize, usize),
+    gathered: &'a mut [T],
+) -> (&'a [T], usize) {
+    let (image, p0) = (g0 / positions, g0 % positions);
+    if p0 + NR <= positions {
+        return (&dy[image * out_ch * positions + p0..], positions);
+    }
+    for (o, row) in gathered.chunks_exact_mut(NR).enumerate() {
+        for_each_image_run(positions, g0, g1, |img, p0, p1, at| {
+            row[at..at + p1 - p0]
+                .copy_from_slice(&dy[(img * out_ch + o) * positions + p0..][..p1 - p0]);
+        });
+        row[g1 - g0..].fill(T::zero());
+    }
+    (gathered, NR)
+}
+
+/// The input gradient proper, `dx = col2im(W^T dy)` for every image, added into `dx` (zeroed,
+/// `[N, C, H, W]`). Tasks of a few images run in parallel, each image's gradient written by its
+/// one task; each task cuts its columns (the images' positions side by side) into L2-sized
+/// tiles, computes the tile of `W^T dy` by [`NR`]-column blocks against every strip of the
+/// packed transposed weights `wt` (`[C*KH*KW, O]`), then scatters the tile into its images in
+/// position order. The order of every sum is fixed: the bits do not depend on the thread count.
+fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &[T], dx: &mut [T]) {
+    let (in_size, positions, out_ch) = (u.channels * u.h * u.w, u.positions(), wt.depth());
+    let out_size = out_ch * positions;
+    if in_size == 0 || out_size == 0 {
+        return;
+    }
+    let n = dx.len() / in_size;
+    let group = grad_input_images_per_task(n, positions);
+    let task = |(t, dx): (usize, &mut [T])| {
+        let images = dx.len() / in_size;
+        let dy = &dy[t * group * out_size..(t * group + images) * out_size];
+        let columns = images * positions;
+        let width = u.tile(size_of::<T>()).min(columns.next_multiple_of(NR));
+        let mut col = vec![T::zero(); wt.strips() * MR * width];
+        let mut gathered = vec![T::zero(); out_ch * NR];
+        for t0 in (0..columns).step_by(width) {
+            let t1 = columns.min(t0 + width);
+            for g0 in (t0..t1).step_by(NR) {
+                let g1 = t1.min(g0 + NR);
+                let (b, ldb) = dy_block(dy, out_ch, positions, (g0, g1), &mut gathered);
+                for s in 0..wt.strips() {
+                    let c = &mut col[s * MR * width + g0 - t0..];
+                    multiply_strip_to(wt, s, b, ldb, c, width);
+                }
+            }
+            for_each_image_run(positions, t0, t1, |i, p0, p1, at| {
+                let dx = &mut dx[i * in_size..(i + 1) * in_size];
+                u.scatter_add(&col[at..], width, p0, p1, dx);
+            });
+        }
+    };
+    dx.par_chunks_mut(group * in_size)
+        .enumerate()
+        .for_each(task);
+}
+
+/// Fewest output channels (the inner dimension of `W^T dy`) worth the packed grad-input route.
+const MIN_PACKED_GRAD_INPUT_DEPTH: usize = 16;
+
+/// True when the input gradient of convolution `u` with `out_ch` output channels takes the
+/// packed route (a 1x1 stride-1 unpadded kernel keeps its single GEMM per image).
+fn use_packed_grad_input<T: Element>(u: &Unfold, out_ch: usize) -> bool {
+    packed_gemm::available::<T>() && out_ch >= MIN_PACKED_GRAD_INPUT_DEPTH && !u.is_pointwise()
+}
+
 /// The convolution through `matrixmultiply`, for element types and CPUs the packed kernel does
 /// not cover: per image, im2col tiles sized for L2, each multiplied by the weight matrix
 /// `[O, C*KH*KW]` (a 1x1 stride-1 unpadded kernel needs no im2col: the image is the column
@@ -383,6 +498,52 @@ fn gemm_conv<T: Element>(u: &Unfold, w: &[T], bias: Option<&[T]>, x: &[T], y: &m
             if let Some(b) = bias {
                 for (plane, &bv) in y.chunks_mut(positions).zip(b) {
                     plane.iter_mut().for_each(|v| *v = *v + bv);
+                }
+            }
+        });
+}
+
+/// The input gradient through `matrixmultiply`, for element types, CPUs and shapes the packed
+/// route does not cover: per image, `W^T dy` by L2-sized tiles, each scattered back into the
+/// image (a 1x1 stride-1 unpadded kernel needs no col2im: one GEMM writes the gradient). Images
+/// run in parallel, each with a single-threaded GEMM. `dx` must be zeroed.
+fn gemm_grad_input<T: Element>(u: &Unfold, w: &[T], out_ch: usize, dy_all: &[T], dx: &mut [T]) {
+    let (rows, positions) = (u.rows(), u.positions());
+    let in_size = u.channels * u.h * u.w;
+    let tile = u.tile(size_of::<T>());
+    dx.par_chunks_mut(in_size.max(1))
+        .enumerate()
+        .for_each(|(i, dxi)| {
+            let dy = &dy_all[i * out_ch * positions..(i + 1) * out_ch * positions];
+            if u.is_pointwise() {
+                // dx [C, HW] = W^T [C, O] x dy [O, HW]
+                gemm_strided(
+                    (rows, out_ch, positions),
+                    w,
+                    (1, rows),
+                    dy,
+                    (positions, 1),
+                    T::zero(),
+                    dxi,
+                    positions,
+                );
+            } else {
+                let mut col = vec![T::zero(); rows * tile];
+                for p0 in (0..positions).step_by(tile) {
+                    let p1 = (p0 + tile).min(positions);
+                    let len = p1 - p0;
+                    let col = &mut col[..rows * len];
+                    gemm_strided(
+                        (rows, out_ch, len),
+                        w,
+                        (1, rows),
+                        &dy[p0..],
+                        (positions, 1),
+                        T::zero(),
+                        col,
+                        len,
+                    );
+                    u.scatter_add(col, len, p0, p1, dxi);
                 }
             }
         });
@@ -443,12 +604,7 @@ impl<T: Element> Tensor<T> {
         check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
         counters::record(CountedOp::Conv2dGradInput);
         let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
-        let (n, out_ch, rows, positions) = (
-            input_shape.dims()[0],
-            weight.dims()[0],
-            u.rows(),
-            u.positions(),
-        );
+        let (n, out_ch, rows) = (input_shape.dims()[0], weight.dims()[0], u.rows());
         assert_eq!(
             self.dims(),
             &[n, out_ch, u.oh, u.ow],
@@ -456,46 +612,14 @@ impl<T: Element> Tensor<T> {
             self.shape(),
             weight.shape()
         );
-        let in_size = u.channels * u.h * u.w;
-        let tile = u.tile(size_of::<T>());
-        let w = weight.data();
-        let mut dx = vec![T::zero(); n * in_size];
-        dx.par_chunks_mut(in_size.max(1))
-            .enumerate()
-            .for_each(|(i, dxi)| {
-                let dy = &self.data()[i * out_ch * positions..(i + 1) * out_ch * positions];
-                if u.is_pointwise() {
-                    // dx [C, HW] = W^T [C, O] x dy [O, HW]
-                    gemm_strided(
-                        (rows, out_ch, positions),
-                        w,
-                        (1, rows),
-                        dy,
-                        (positions, 1),
-                        T::zero(),
-                        dxi,
-                        positions,
-                    );
-                } else {
-                    let mut col = vec![T::zero(); rows * tile];
-                    for p0 in (0..positions).step_by(tile) {
-                        let p1 = (p0 + tile).min(positions);
-                        let len = p1 - p0;
-                        let col = &mut col[..rows * len];
-                        gemm_strided(
-                            (rows, out_ch, len),
-                            w,
-                            (1, rows),
-                            &dy[p0..],
-                            (positions, 1),
-                            T::zero(),
-                            col,
-                            len,
-                        );
-                        u.scatter_add(col, p0, p1, dxi);
-                    }
-                }
-            });
+        let mut dx = vec![T::zero(); n * u.channels * u.h * u.w];
+        if use_packed_grad_input::<T>(&u, out_ch) {
+            // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
+            let wt = PackedLhs::strided(weight.data(), rows, out_ch, (1, rows));
+            packed_grad_input(&u, &wt, self.data(), &mut dx);
+        } else {
+            gemm_grad_input(&u, weight.data(), out_ch, self.data(), &mut dx);
+        }
         Tensor::from_vec(dx, input_shape.clone())
     }
 
@@ -579,5 +703,87 @@ impl<T: Element> Tensor<T> {
             dw.iter_mut().zip(&partial).for_each(|(x, &y)| *x = *x + y);
         }
         Tensor::from_vec(dw, weight_shape.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in `[-1, 1)` from a fixed sequence, so failures repeat.
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
+    }
+
+    /// The packed grad-input route (enough output channels for it) against the f64
+    /// `matrixmultiply` route, over strides, paddings, non-square kernels, images with fewer
+    /// positions than a column block and batches that do not split evenly into tasks.
+    #[test]
+    fn packed_grad_input_matches_gemm_route() {
+        if !packed_gemm::available::<f32>() {
+            return;
+        }
+        // (n, c, h, w, o, kh, kw, stride, padding)
+        let cases = [
+            (5, 3, 9, 11, 16, 3, 3, 1, 0),
+            (7, 1, 28, 28, 32, 3, 3, 1, 0),
+            (3, 4, 12, 12, 33, 3, 3, 1, 1),
+            (9, 2, 4, 4, 20, 3, 3, 1, 1),
+            (4, 3, 13, 10, 17, 2, 3, 2, 2),
+            (3, 5, 8, 8, 24, 1, 1, 2, 0),
+            (2, 40, 20, 20, 16, 3, 3, 1, 1),
+        ];
+        for (n, c, h, w, o, kh, kw, stride, padding) in cases {
+            let geom = Conv2dGeometry::new(stride, padding);
+            let (oh, ow) = geom.output_size(h, w, kh, kw);
+            let wv = values(o * c * kh * kw, 1);
+            let dyv = values(n * o * oh * ow, 2);
+            let shape = Shape::from([n, c, h, w]);
+            let got = Tensor::<f32>::from_f64s(&dyv, [n, o, oh, ow]).conv2d_grad_input(
+                &Tensor::from_f64s(&wv, [o, c, kh, kw]),
+                &shape,
+                geom,
+            );
+            let want = Tensor::<f64>::from_f64s(&dyv, [n, o, oh, ow]).conv2d_grad_input(
+                &Tensor::from_f64s(&wv, [o, c, kh, kw]),
+                &shape,
+                geom,
+            );
+            assert_eq!(got.dims(), want.dims());
+            for (i, (g, e)) in got.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "case {:?}: dx[{i}] = {g}, expected {e}",
+                    (n, c, h, w, o, kh, kw, stride, padding)
+                );
+            }
+        }
+    }
+
+    /// The packed grad-input route gives the same bits on one thread as on several.
+    #[test]
+    fn packed_grad_input_bits_do_not_depend_on_threads() {
+        let (n, c, h, w, o) = (11, 8, 12, 12, 32);
+        let geom = Conv2dGeometry::new(1, 1);
+        let weight = Tensor::<f32>::from_f64s(&values(o * c * 9, 3), [o, c, 3, 3]);
+        let dy = Tensor::<f32>::from_f64s(&values(n * o * h * w, 4), [n, o, h, w]);
+        let shape = Shape::from([n, c, h, w]);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| dy.conv2d_grad_input(&weight, &shape, geom))
+                .to_f64_vec()
+        };
+        assert_eq!(run(1), run(3));
     }
 }

@@ -30,13 +30,19 @@ pub struct PackedLhs<T> {
 impl<T: Element> PackedLhs<T> {
     /// Packs the `[rows, depth]` matrix whose element `(i, k)` is `a[i * row_stride + k]`.
     pub fn new(a: &[T], rows: usize, depth: usize, row_stride: usize) -> Self {
+        Self::strided(a, rows, depth, (row_stride, 1))
+    }
+
+    /// Packs the `[rows, depth]` matrix whose element `(i, k)` is `a[i * strides.0 + k *
+    /// strides.1]`: a transposed matrix (strides `(1, ld)`) packs as cheaply as a plain one.
+    pub fn strided(a: &[T], rows: usize, depth: usize, strides: (usize, usize)) -> Self {
         let strips = rows.div_ceil(MR);
         let mut data = Vec::with_capacity(strips * MR * depth);
         for s in 0..strips {
             for k in 0..depth {
                 data.extend((s * MR..s * MR + MR).map(|i| {
                     if i < rows {
-                        a[i * row_stride + k]
+                        a[i * strides.0 + k * strides.1]
                     } else {
                         T::zero()
                     }
@@ -93,6 +99,21 @@ pub fn multiply_strip<T: Element>(
     ldb: usize,
     out: &mut Block<T>,
 ) {
+    multiply_strip_to(a, s, b, ldb, out.as_flattened_mut(), NR);
+}
+
+/// As [`multiply_strip`], but stores row `i` of the `MR x NR` product straight into
+/// `c[i * ldc..i * ldc + NR]`, so a caller that keeps a row-major tile (`ldc` its width) needs
+/// no copy out of a [`Block`]. Only where [`available`].
+#[inline]
+pub fn multiply_strip_to<T: Element>(
+    a: &PackedLhs<T>,
+    s: usize,
+    b: &[T],
+    ldb: usize,
+    c: &mut [T],
+    ldc: usize,
+) {
     assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
     let a = a.strip(s);
     let depth = a.len() / MR;
@@ -100,16 +121,21 @@ pub fn multiply_strip<T: Element>(
         ldb >= NR && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
         "packed GEMM: column block out of bounds"
     );
+    assert!(
+        ldc >= NR && (MR - 1) * ldc + NR <= c.len(),
+        "packed GEMM: output block out of bounds"
+    );
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `T` is `f32` (checked by `available`), so the casts only rename the type; the
-    // CPU has AVX-512F (also checked); the kernel reads `a.len() / MR` steps of both strips,
-    // inside them (asserted above).
+    // CPU has AVX-512F (also checked); the kernel reads `a.len() / MR` steps of both strips and
+    // writes `MR` rows of `NR` values `ldc` apart, all inside the slices (asserted above).
     unsafe {
         multiply_f32_avx512(
             &*(a as *const [T] as *const [f32]),
             &*(b as *const [T] as *const [f32]),
             ldb,
-            &mut *(out as *mut Block<T> as *mut Block<f32>),
+            &mut *(c as *mut [T] as *mut [f32]),
+            ldc,
         )
     }
 }
@@ -118,11 +144,11 @@ pub fn multiply_strip<T: Element>(
 /// vector loads of `b`, `MR` broadcasts of `a`, `2 MR` FMAs) per step of the inner dimension.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, and `b` must hold `NR` values at `k * ldb` for every step `k`
-/// (`a.len() / MR` of them).
+/// The CPU must support AVX-512F, `b` must hold `NR` values at `k * ldb` for every step `k`
+/// (`a.len() / MR` of them), and `c` must hold `NR` values at `i * ldc` for every row `i < MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn multiply_f32_avx512(a: &[f32], b: &[f32], ldb: usize, out: &mut Block<f32>) {
+unsafe fn multiply_f32_avx512(a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for (k, av) in a.chunks_exact(MR).enumerate() {
@@ -137,11 +163,12 @@ unsafe fn multiply_f32_avx512(a: &[f32], b: &[f32], ldb: usize, out: &mut Block<
             row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
         }
     }
-    for (dst, row) in out.iter_mut().zip(&acc) {
-        // SAFETY: each output row holds 32 values, two vectors.
+    for (i, row) in acc.iter().enumerate() {
+        // SAFETY: `c` holds `NR = 32` values, two vectors, at `i * ldc` (the caller's contract).
         unsafe {
-            _mm512_storeu_ps(dst.as_mut_ptr(), row[0]);
-            _mm512_storeu_ps(dst.as_mut_ptr().add(16), row[1]);
+            let pc = c.as_mut_ptr().add(i * ldc);
+            _mm512_storeu_ps(pc, row[0]);
+            _mm512_storeu_ps(pc.add(16), row[1]);
         }
     }
 }
