@@ -53,6 +53,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tensor::allocator::keep_freed_memory();
     let result = match Cli::parse().command {
         Command::MartStep {
             model,

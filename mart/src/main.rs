@@ -11,6 +11,7 @@ use mart::commands::{self, AccuracyTable};
 use mart::train::Outcome;
 
 fn main() -> ExitCode {
+    tensor::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         None => train(&TrainArgs::default()),

@@ -297,3 +297,33 @@ fn ctrl_c_stops_with_a_resumable_checkpoint() {
     let report = commands::train(&resume, no_stop(), false).unwrap();
     assert!(matches!(report.outcome, Outcome::Finished { .. }));
 }
+
+#[test]
+fn a_nan_loss_stops_with_a_clear_error_and_the_model_before_it() {
+    let dataset = data::load("mnist-sample", None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // An infinite learning rate turns the weights into inf/NaN at the first step, so the
+    // second step's loss is NaN.
+    let config = TrainConfig {
+        lr: f64::INFINITY,
+        ..resume_config()
+    };
+    let error = TrainRun {
+        out: dir.path().to_path_buf(),
+        train: (&dataset.train.images, &dataset.train.labels),
+        test: (&dataset.test.images, &dataset.test.labels),
+        augment: None,
+        stop: no_stop(),
+        progress: false,
+        stop_after_steps: None,
+    }
+    .run(config, false)
+    .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("NaN") && message.contains("batch 2"),
+        "{message}"
+    );
+    assert!(message.contains("--lr"), "{message}");
+    assert!(dir.path().join("resume.safetensors").exists());
+}

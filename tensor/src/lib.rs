@@ -6,6 +6,7 @@
 //! gradient checks). Programmer errors (shape mismatch, bad axis) panic with the op's name and the
 //! shapes involved.
 
+pub mod allocator;
 pub mod counters;
 pub mod element;
 pub mod ops;

@@ -13,10 +13,66 @@ use std::path::Path;
 use tensor::Rng;
 
 /// Builds the model `name` and loads the checkpoint at `path` into it (every name and shape is
-/// checked; mismatches are listed in one error).
+/// checked; mismatches are listed in one error). A WideResNet checkpoint that holds the unused
+/// `sub_block1` group of the published TRADES/MART models gets a model with that group.
 pub fn load_model(name: &str, path: &Path) -> Result<Box<dyn Module<f32>>> {
     let kind = ModelKind::from_name(name).map_err(anyhow::Error::msg)?;
-    let mut model = kind.build::<f32>(&mut Rng::new(0));
+    let mut model = kind.build_with::<f32>(holds_sub_block1(path), &mut Rng::new(0));
     nn::checkpoint::load(path, &mut *model)?;
     Ok(model)
+}
+
+/// Whether the safetensors file at `path` names a `sub_block1.` tensor, read from its header
+/// alone (8 bytes of length, then JSON); `false` when the header cannot be read, in which case
+/// loading reports the problem.
+fn holds_sub_block1(path: &Path) -> bool {
+    use std::io::Read;
+    let header = || -> Option<String> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).ok()?;
+        let len = usize::try_from(u64::from_le_bytes(len)).ok()?;
+        if len > 100 << 20 {
+            return None;
+        }
+        let mut text = vec![0u8; len];
+        file.read_exact(&mut text).ok()?;
+        String::from_utf8(text).ok()
+    };
+    header().is_some_and(|h| h.contains("\"sub_block1."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file holding one f32 scalar per name.
+    fn write_file(dir: &Path, names: &[&str]) -> std::path::PathBuf {
+        let data = 1.0f32.to_le_bytes();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = names
+            .iter()
+            .map(|n| {
+                let view =
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![], &data)
+                        .unwrap();
+                (n.to_string(), view)
+            })
+            .collect();
+        let path = dir.join("file.safetensors");
+        safetensors::serialize_to_file(views, &None, &path).unwrap();
+        path
+    }
+
+    #[test]
+    fn sub_block1_is_found_in_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = write_file(
+            dir.path(),
+            &["conv1.weight", "sub_block1.layer.0.bn1.weight"],
+        );
+        assert!(holds_sub_block1(&with));
+        let without = write_file(dir.path(), &["conv1.weight", "block1.layer.0.bn1.weight"]);
+        assert!(!holds_sub_block1(&without));
+        assert!(!holds_sub_block1(&dir.path().join("missing.safetensors")));
+    }
 }
