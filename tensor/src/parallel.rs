@@ -4,6 +4,7 @@
 //! is larger than the work.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per parallel task for streaming (elementwise, reduction) work.
 pub const GRAIN: usize = 1 << 15;
@@ -28,6 +29,33 @@ pub fn for_each_chunk_mut<T: Send>(
     } else {
         f(0, dst);
     }
+}
+
+/// A vector of `len` elements written by `f(start, chunk)` over consecutive chunks of `grain`
+/// elements (in parallel when large enough), without zero-filling it first: an op's output is
+/// written exactly once instead of twice.
+///
+/// `f` must write every element of its chunk; the chunks cover `0..len` exactly.
+pub fn collect_chunks<T: Send + Copy>(
+    len: usize,
+    grain: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let grain = grain.max(1);
+    if worth_splitting(len) {
+        spare
+            .par_chunks_mut(grain)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i * grain, chunk));
+    } else {
+        f(0, spare);
+    }
+    // SAFETY: `f` wrote every element of every chunk, and the chunks cover the first `len`
+    // elements of the capacity (contract of this function); `T: Copy` has no drop to skip.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// Calls `f(row_index, row)` for every `row_len`-element row of `dst`, in parallel when the total

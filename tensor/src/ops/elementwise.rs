@@ -1,7 +1,7 @@
 //! Elementwise unary and binary ops with numpy broadcasting.
 
 use crate::element::Element;
-use crate::parallel::{GRAIN, for_each_chunk_mut, for_each_row_mut};
+use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
 use crate::shape::Shape;
 use crate::simd::vectorized;
 use crate::tensor::Tensor;
@@ -10,12 +10,11 @@ impl<T: Element> Tensor<T> {
     /// Applies `f` to every element (vectorised and parallel for large tensors).
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Tensor<T> {
         let src = self.data();
-        let mut out = vec![T::zero(); src.len()];
-        for_each_chunk_mut(&mut out, GRAIN, |start, dst| {
+        let out = collect_chunks(src.len(), GRAIN, |start, dst| {
             let src = &src[start..start + dst.len()];
             vectorized(|| {
                 for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = f(s);
+                    d.write(f(s));
                 }
             })
         });
@@ -31,13 +30,12 @@ impl<T: Element> Tensor<T> {
     ) -> Tensor<T> {
         if self.shape() == other.shape() {
             let (a, b) = (self.data(), other.data());
-            let mut out = vec![T::zero(); a.len()];
-            for_each_chunk_mut(&mut out, GRAIN, |start, dst| {
+            let out = collect_chunks(a.len(), GRAIN, |start, dst| {
                 let end = start + dst.len();
                 let (a, b) = (&a[start..end], &b[start..end]);
                 vectorized(|| {
                     for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-                        *d = f(x, y);
+                        d.write(f(x, y));
                     }
                 })
             });
