@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::cases::Case;
+use crate::torch::torch_missing;
 
 /// Median seconds of one run of `case`: one warm-up, then batches of runs until about
 /// `budget_s` seconds have passed (at least 5 runs).
@@ -31,15 +32,8 @@ pub fn time_case(case: &Case, budget_s: f64) -> f64 {
 
 /// PyTorch's median seconds per case name, or why it could not run.
 pub fn torch_times(cases: &[Case], threads: usize) -> Result<Result<Vec<(String, f64)>, String>> {
-    let probe = Command::new("python3")
-        .args(["-c", "import torch"])
-        .output();
-    match probe {
-        Err(e) => return Ok(Err(format!("python3 not found: {e}"))),
-        Ok(out) if !out.status.success() => {
-            return Ok(Err("torch is not installed: pip install torch".into()));
-        }
-        Ok(_) => {}
+    if let Some(why) = torch_missing() {
+        return Ok(Err(why));
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("torch_kernels.py");
     let mut child = Command::new("python3")

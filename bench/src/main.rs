@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use bench::cases::kernel_cases;
 use bench::kernels::{time_case, torch_times};
 use bench::mart_step::{PhaseTimes, StepBench, StepSettings, peak_rss_bytes};
-use bench::torch::{TorchResult, run_torch_step};
+use bench::torch::{TorchResult, run_torch_step, thread_count};
 use clap::{Parser, Subcommand};
 
 /// Benchmarks side by side with PyTorch.
@@ -87,7 +87,7 @@ fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> 
         settings.model,
         settings.batch,
         settings.pgd_steps,
-        rayon_threads()
+        thread_count()
     );
     let mut bench = StepBench::new(settings.clone())?;
     bench.step();
@@ -141,7 +141,7 @@ fn kernels(filter: Option<&str>, torch: bool) -> anyhow::Result<()> {
         .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
         .collect();
     let theirs = if torch {
-        match torch_times(&cases, rayon_threads())? {
+        match torch_times(&cases, thread_count())? {
             Ok(times) => Some(times),
             Err(why) => {
                 println!("PyTorch: not run ({why})");
@@ -203,12 +203,4 @@ fn ms(s: f64) -> String {
     } else {
         format!("{:.1} us", s * 1e6)
     }
-}
-
-/// Threads of the global rayon pool (RAYON_NUM_THREADS or the core count).
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

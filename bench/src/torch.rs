@@ -27,26 +27,35 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("torch_mart_step.py")
 }
 
+/// Why PyTorch cannot run here (no python3, or no torch), or `None` when it can.
+pub fn torch_missing() -> Option<String> {
+    match Command::new("python3")
+        .args(["-c", "import torch"])
+        .output()
+    {
+        Err(e) => Some(format!("python3 not found: {e}")),
+        Ok(out) if !out.status.success() => {
+            Some("torch is not installed: pip install torch".into())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Threads of the global rayon pool (RAYON_NUM_THREADS or the core count): PyTorch gets as many.
+pub fn thread_count() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Runs the script with the same settings and `steps` timed steps.
 pub fn run_torch_step(settings: &StepSettings, steps: usize) -> Result<TorchResult> {
-    let probe = Command::new("python3")
-        .args(["-c", "import torch"])
-        .output();
-    match probe {
-        Err(e) => return Ok(TorchResult::Missing(format!("python3 not found: {e}"))),
-        Ok(out) if !out.status.success() => {
-            return Ok(TorchResult::Missing(
-                "torch is not installed: pip install torch".into(),
-            ));
-        }
-        Ok(_) => {}
+    if let Some(why) = torch_missing() {
+        return Ok(TorchResult::Missing(why));
     }
     let (eps, alpha) = settings.eps_and_step();
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .to_string()
-    });
+    let threads = thread_count().to_string();
     let out = Command::new("python3")
         .arg(script())
         .args(["--model", &settings.model])

@@ -6,5 +6,6 @@ pub mod data;
 pub mod defense;
 pub mod eval;
 pub mod objective;
+pub mod progress;
 pub mod report;
 pub mod train;

@@ -1,7 +1,6 @@
 //! `mart eval`: a checkpoint's accuracy under a list of attacks on the test split.
 
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use tensor::Rng;
 
 use crate::attack::{AttackSpec, default_eps};
@@ -9,6 +8,7 @@ use crate::cli::EvalArgs;
 use crate::commands::load_model;
 use crate::data;
 use crate::eval::{EvalSettings, robust_accuracy};
+use crate::progress::image_bar;
 
 /// Accuracy in percent per attack, in the order the attacks were asked for.
 pub type AccuracyTable = Vec<(String, f64)>;
@@ -30,17 +30,7 @@ pub fn evaluate(args: &EvalArgs, progress: bool) -> Result<AccuracyTable> {
     let images = dataset.test.images.slice(0, 0, limit);
     let labels = dataset.test.labels.slice(0, 0, limit);
     let eps = args.eps.unwrap_or_else(|| default_eps(&args.dataset));
-    let bar = if progress {
-        let bar = ProgressBar::new((limit * specs.len()) as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-                .expect("a valid progress template")
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = image_bar(limit * specs.len(), progress);
     let table = robust_accuracy(
         &*model,
         (&images, &labels),

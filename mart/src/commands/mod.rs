@@ -22,24 +22,11 @@ pub fn load_model(name: &str, path: &Path) -> Result<Box<dyn Module<f32>>> {
     Ok(model)
 }
 
-/// Whether the safetensors file at `path` names a `sub_block1.` tensor, read from its header
-/// alone (8 bytes of length, then JSON); `false` when the header cannot be read, in which case
-/// loading reports the problem.
+/// Whether the checkpoint at `path` names a `sub_block1.` tensor, read from its header alone;
+/// `false` when the header cannot be read, in which case loading reports the problem.
 fn holds_sub_block1(path: &Path) -> bool {
-    use std::io::Read;
-    let header = || -> Option<String> {
-        let mut file = std::fs::File::open(path).ok()?;
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len).ok()?;
-        let len = usize::try_from(u64::from_le_bytes(len)).ok()?;
-        if len > 100 << 20 {
-            return None;
-        }
-        let mut text = vec![0u8; len];
-        file.read_exact(&mut text).ok()?;
-        String::from_utf8(text).ok()
-    };
-    header().is_some_and(|h| h.contains("\"sub_block1."))
+    nn::checkpoint::read_header(path)
+        .is_ok_and(|h| h.names.iter().any(|n| n.starts_with("sub_block1.")))
 }
 
 #[cfg(test)]

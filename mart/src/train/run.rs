@@ -1,7 +1,7 @@
 //! The epoch loop: train, evaluate, checkpoint, and stop cleanly on Ctrl-C or a NaN loss.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use autograd::Tape;
 use autograd::loss::accuracy;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use nn::checkpoint::{self, Extras};
 use nn::optim::{Optimizer, Sgd, SgdConfig};
 use nn::schedule::Schedule;
@@ -19,6 +19,7 @@ use tensor::{IndexTensor, Rng, Tensor};
 use crate::attack::AttackSpec;
 use crate::defense::{Batch, Defense};
 use crate::eval::{EvalSettings, robust_accuracy};
+use crate::progress::image_bar;
 use crate::report::{EpochMetrics, append_metrics, plot_accuracy};
 use crate::train::config::{OptimizerKind, TrainConfig};
 use crate::train::defenses::build_defense;
@@ -378,7 +379,7 @@ impl TrainRun<'_> {
             bail!(missing());
         }
         // The state comes first: it names the model to build before its weights can load.
-        let probe = read_metadata(&path)?;
+        let probe = checkpoint::read_header(&path)?.metadata;
         let state: RunState =
             serde_json::from_str(probe.get(RUN_STATE_KEY).with_context(|| {
                 format!(
@@ -407,25 +408,9 @@ impl TrainRun<'_> {
 
     /// A progress bar over `len` images (hidden when progress is off).
     fn bar(&self, len: usize, done: usize, message: &str) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-                .expect("a valid progress template")
-                .progress_chars("=> "),
-        );
+        let bar = image_bar(len, self.progress);
         bar.set_position(done as u64);
         bar.set_message(message.to_string());
         bar
     }
-}
-
-/// The string metadata of a safetensors file, without loading its tensors into a model.
-fn read_metadata(path: &Path) -> Result<std::collections::HashMap<String, String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not a safetensors checkpoint: {e}", path.display()))?;
-    Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -27,6 +27,7 @@
 
 mod dtype;
 mod error;
+mod header;
 mod load;
 mod save;
 
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::optim::OptimizerState;
 
 pub use error::{CheckpointError, Problem};
+pub use header::{Header, read_header};
 pub use load::load;
 pub use save::save;
 

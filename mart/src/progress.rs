@@ -1,0 +1,19 @@
+//! The one progress-bar style of training and evaluation: message, bar, images done, images per
+//! second and time left.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar over `len` images with that style, or a hidden one when `visible` is false (tests,
+/// `--json` pipelines stay quiet; indicatif also hides it when stderr is not a terminal).
+pub fn image_bar(len: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
