@@ -8,6 +8,7 @@
 
 pub mod allocator;
 pub mod counters;
+pub mod cuda;
 pub mod element;
 pub mod ops;
 pub mod parallel;

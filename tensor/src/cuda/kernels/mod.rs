@@ -1,0 +1,33 @@
+//! The kernels: one file per op family, each holding its PTX generator (a `static PtxModule`)
+//! next to the host functions that launch it on [`GpuTensor`](super::GpuTensor)s.
+
+pub mod conv;
+pub mod elementwise;
+pub mod gemm;
+pub mod index;
+pub mod movement;
+pub mod optim;
+pub mod pool;
+pub mod reduce;
+pub mod rng;
+pub mod softmax;
+pub mod stats;
+
+use super::module::PtxModule;
+
+/// Every module, for `dump_ptx`, the ptxas check in CI and the simulator tests.
+pub fn all_modules() -> Vec<&'static PtxModule> {
+    vec![
+        &elementwise::MODULE,
+        &reduce::MODULE,
+        &softmax::MODULE,
+        &gemm::MODULE,
+        &conv::MODULE,
+        &pool::MODULE,
+        &movement::MODULE,
+        &index::MODULE,
+        &stats::MODULE,
+        &rng::MODULE,
+        &optim::MODULE,
+    ]
+}

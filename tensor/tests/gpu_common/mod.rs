@@ -1,0 +1,39 @@
+//! Shared by the `sim_*` test files: the devices every GPU kernel test runs on, and comparisons
+//! against the CPU backend.
+
+#![allow(dead_code)]
+
+use tensor::Tensor;
+use tensor::cuda::{Gpu, GpuTensor};
+
+/// The simulator, always; plus CUDA device 0 when this machine has a driver and a GPU. Says on
+/// stderr when the real device is skipped, so a run on a GPU machine that silently fell back is
+/// visible in the test log.
+pub fn devices() -> Vec<Gpu> {
+    let mut devices = vec![Gpu::sim()];
+    match Gpu::cuda(0) {
+        Ok(gpu) => devices.push(gpu),
+        Err(why) => eprintln!("note: GPU tests ran on the simulator only; cuda:0 skipped ({why})"),
+    }
+    devices
+}
+
+/// Uploads a host tensor, panicking with the device's name on failure (tests only).
+pub fn up<T: tensor::cuda::GpuScalar>(gpu: &Gpu, t: &Tensor<T>) -> GpuTensor<T> {
+    GpuTensor::upload(gpu, t).unwrap_or_else(|e| panic!("upload to {}: {e}", gpu.name()))
+}
+
+/// Downloads a device tensor (tests only).
+pub fn down<T: tensor::cuda::GpuScalar>(t: &GpuTensor<T>) -> Tensor<T> {
+    t.download()
+        .unwrap_or_else(|e| panic!("download from {}: {e}", t.gpu().name()))
+}
+
+/// Asserts same shape and |a - b| <= atol + rtol |b| elementwise, naming the first mismatch.
+pub fn assert_close(what: &str, got: &Tensor<f32>, want: &Tensor<f32>, atol: f32, rtol: f32) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
+    for (i, (&g, &w)) in got.data().iter().zip(want.data()).enumerate() {
+        let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan()) || g == w;
+        assert!(ok, "{what}: element {i} of {:?}: got {g}, want {w}", got.dims());
+    }
+}
