@@ -158,7 +158,7 @@ impl Loader {
                 // Next load: 32 rows further (the next slice: 8 elements, 32 bytes, further).
                 emit(out, format!("    mul.wide.u32 %{n}step, %ld{n}, 128;"));
                 // Shared store offset of (kk, row - first): slices are [k][S].
-                emit(out, format!("    shr.u32 %t0, %thr, 3;"));
+                emit(out, "    shr.u32 %t0, %thr, 3;");
                 emit(
                     out,
                     format!("    mad.lo.u32 %t0, %{n}kk, {}, %t0;", tile.ld()),
@@ -176,7 +176,7 @@ impl Loader {
                 emit(out, format!("    setp.lt.u32 %{n}ok0, %t0, %{extent};"));
                 // Byte offset of (kk, col): (kk * ld + col) * 4, in 64 bits.
                 emit(out, format!("    mul.wide.u32 %{n}off, %{n}kk, %ld{n};"));
-                emit(out, format!("    cvt.u64.u32 %q0, %t0;"));
+                emit(out, "    cvt.u64.u32 %q0, %t0;");
                 emit(out, format!("    add.u64 %{n}off, %{n}off, %q0;"));
                 emit(out, format!("    shl.b64 %{n}off, %{n}off, 2;"));
                 // Next load: 256 / S rows of k further; next slice: 8 rows further.
@@ -190,7 +190,7 @@ impl Loader {
             }
         }
         // The first slice goes to buffer 1.
-        emit(out, format!("    shl.b32 %t0, %t0, 2;"));
+        emit(out, "    shl.b32 %t0, %t0, 2;");
         emit(
             out,
             format!(
@@ -205,7 +205,7 @@ impl Loader {
     fn batch_pointer(&self, out: &mut String) {
         let n = self.name;
         emit(out, format!("    mul.wide.u32 %q0, %bi, %stride{n};"));
-        emit(out, format!("    shl.b64 %q0, %q0, 2;"));
+        emit(out, "    shl.b64 %q0, %q0, 2;");
         emit(out, format!("    add.u64 %{n}ptr, %base{n}, %q0;"));
         emit(out, format!("    add.u64 %{n}ptr, %{n}ptr, %{n}off;"));
     }
@@ -222,7 +222,7 @@ impl Loader {
         let loads = self.loads(tile);
         if let Layout::AlongK = self.layout {
             emit(out, format!("    add.u32 %t1, %kt, %{n}kk;"));
-            emit(out, format!("    setp.lt.u32 %pk, %t1, %k;"));
+            emit(out, "    setp.lt.u32 %pk, %t1, %k;");
         }
         for i in 0..loads {
             match self.layout {
@@ -238,7 +238,7 @@ impl Loader {
                             format!("    add.u32 %t1, %t1, {};", i * self.k_step(tile)),
                         );
                     }
-                    emit(out, format!("    setp.lt.u32 %pk, %t1, %k;"));
+                    emit(out, "    setp.lt.u32 %pk, %t1, %k;");
                     emit(out, format!("    and.pred %pl, %pk, %{n}ok0;"));
                 }
             }
@@ -276,10 +276,7 @@ impl Loader {
 fn multiply_slice(tile: Tile, out: &mut String) {
     let m = tile.micro;
     let groups = m / 4;
-    emit(
-        out,
-        "    // multiply the slice in the read buffer".to_string(),
-    );
+    emit(out, "    // multiply the slice in the read buffer");
     for k in 0..BK {
         for (name, base) in [('a', "%ra"), ('b', "%rb")] {
             for g in 0..groups {

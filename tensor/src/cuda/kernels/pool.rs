@@ -257,8 +257,9 @@ fn avg_backward() -> String {
     mul.wide.u32 %rd1, %t2, 4;
     add.u64 %rd1, %base, %rd1;
     ld.global.nc.f32 %v, [%rd1];
-    mul.f32 %v, %v, %scale;
-    add.f32 %acc, %acc, %v;";
+    // .rn on both: no fused multiply-add, the same roundings as the CPU's share-then-add
+    mul.rn.f32 %v, %v, %scale;
+    add.rn.f32 %acc, %acc, %v;";
     format!(
         "// dx[i] = sum of scale * dy[o] over the outputs o whose window covers input i.
 .visible .entry avg_pool2d_backward(.param .u64 p_dy, .param .u64 p_dx, .param .f32 p_scale,
