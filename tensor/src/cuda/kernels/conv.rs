@@ -32,6 +32,9 @@ const COL_BYTES: usize = 256 << 20;
 /// matrix alone makes fewer (one SM of an H100 per block at least).
 const GRAD_WEIGHT_BLOCKS: usize = 256;
 
+/// Largest grid dimension y or z of a launch.
+const MAX_GRID_YZ: usize = 65_535;
+
 /// Output tile side of the small SGEMM tile, to count the weight-gradient GEMM's blocks.
 const GEMM_TILE: usize = 64;
 
@@ -54,68 +57,79 @@ const LOAD_GEOMETRY: &str = "    .reg .b32 %c, %h, %w, %kh, %kw, %oh, %ow, %s, %
 
 /// Unfolds images into column matrices: `col[n][r][p]` with `r = (c KH + ki) KW + kj` and
 /// `p = oy OW + ox` is input pixel `(c, oy s + ki - pad, ox s + kj - pad)` of image `n`, or 0 in
-/// the padding. Grid: x over positions `p` (coalesced writes), y over rows `r`, z over images.
+/// the padding. Grid: x over positions `p`, y over channels `c`, z over images; each thread
+/// writes the `KH * KW` rows of its channel at its position (consecutive threads, consecutive
+/// addresses), with no division inside the loop.
 fn im2col() -> String {
     format!(
-        "// col[n][r][p] = x[n][c][oy*s + ki - pad][ox*s + kj - pad], or 0 outside the image.
+        "// col[n][(c*kh + ki)*kw + kj][p] = x[n][c][oy*s + ki - pad][ox*s + kj - pad], or 0 outside the image.
 .visible .entry im2col(.param .u64 p_x, .param .u64 p_col, {GEOMETRY_PARAMS})
 {{
     .reg .pred %p, %q;
-    .reg .b32 %pos, %r, %n, %rows, %positions, %cc, %ki, %kj, %iy, %ix, %t<3>;
-    .reg .b64 %rd<3>;
+    .reg .b32 %pos, %cc, %n, %positions, %iy0, %ix0, %ki, %kj, %iy, %ix, %t<3>;
+    .reg .b64 %rd0, %plane, %colp, %rowstep;
     .reg .f32 %v;
 {LOAD_GEOMETRY}
-    // position p, row r, image n of this thread
+    // position p, channel c, image n of this thread
     mov.u32 %t0, %ctaid.x;
     mov.u32 %t1, %ntid.x;
     mov.u32 %t2, %tid.x;
     mad.lo.u32 %pos, %t0, %t1, %t2;
-    mov.u32 %r, %ctaid.y;
+    mov.u32 %cc, %ctaid.y;
     mov.u32 %n, %ctaid.z;
     mul.lo.u32 %positions, %oh, %ow;
     setp.ge.u32 %p, %pos, %positions;
     @%p bra DONE;
-    // r -> (channel, ki, kj); p -> (oy, ox) -> input (iy, ix), signed
-    mul.lo.u32 %t0, %kh, %kw;
-    div.u32 %cc, %r, %t0;
-    rem.u32 %t1, %r, %t0;
-    div.u32 %ki, %t1, %kw;
-    rem.u32 %kj, %t1, %kw;
+    // top-left input pixel of the window at p = (oy, ox), signed: iy0 = oy*s - pad, ix0 = ox*s - pad
     div.u32 %t0, %pos, %ow;
     rem.u32 %t1, %pos, %ow;
-    mad.lo.u32 %iy, %t0, %s, %ki;
-    sub.s32 %iy, %iy, %pad;
-    mad.lo.u32 %ix, %t1, %s, %kj;
-    sub.s32 %ix, %ix, %pad;
-    // inside the image? (as unsigned, a negative coordinate is huge)
-    setp.lt.u32 %p, %iy, %h;
-    setp.lt.u32 %q, %ix, %w;
-    and.pred %p, %p, %q;
-    // x[n][cc][iy][ix], read only when inside
-    mov.f32 %v, 0f00000000;
+    mul.lo.u32 %iy0, %t0, %s;
+    sub.s32 %iy0, %iy0, %pad;
+    mul.lo.u32 %ix0, %t1, %s;
+    sub.s32 %ix0, %ix0, %pad;
+    // the input plane x[n][c]
     mad.lo.u32 %t0, %n, %c, %cc;
     mul.lo.u32 %t1, %h, %w;
-    mul.wide.u32 %rd0, %t0, %t1;
+    mul.wide.u32 %plane, %t0, %t1;
+    shl.b64 %plane, %plane, 2;
+    ld.param.u64 %rd0, [p_x];
+    cvta.to.global.u64 %rd0, %rd0;
+    add.u64 %plane, %plane, %rd0;
+    // col[n][(n*c + cc)*kh*kw rows in][p], then one row (positions floats) per kernel cell
+    mul.lo.u32 %t0, %t0, %kh;
+    mul.lo.u32 %t0, %t0, %kw;
+    mul.wide.u32 %colp, %t0, %positions;
+    cvt.u64.u32 %rd0, %pos;
+    add.u64 %colp, %colp, %rd0;
+    shl.b64 %colp, %colp, 2;
+    ld.param.u64 %rd0, [p_col];
+    cvta.to.global.u64 %rd0, %rd0;
+    add.u64 %colp, %colp, %rd0;
+    mul.wide.u32 %rowstep, %positions, 4;
+    mov.u32 %ki, 0;
+ROW:
+    add.u32 %iy, %iy0, %ki;
+    // inside the image? (as unsigned, a negative coordinate is huge)
+    setp.lt.u32 %q, %iy, %h;
+    mov.u32 %kj, 0;
+COL:
+    add.u32 %ix, %ix0, %kj;
+    setp.lt.u32 %p, %ix, %w;
+    and.pred %p, %p, %q;
+    // v = x[n][c][iy][ix], read only inside the image
+    mov.f32 %v, 0f00000000;
     mad.lo.u32 %t0, %iy, %w, %ix;
-    cvt.u64.u32 %rd1, %t0;
-    add.u64 %rd0, %rd0, %rd1;
-    shl.b64 %rd0, %rd0, 2;
-    ld.param.u64 %rd1, [p_x];
-    cvta.to.global.u64 %rd1, %rd1;
-    add.u64 %rd1, %rd1, %rd0;
-    @%p ld.global.nc.f32 %v, [%rd1];
-    // col[n][r][p]
-    mul.lo.u32 %t0, %c, %kh;
-    mul.lo.u32 %rows, %t0, %kw;
-    mad.lo.u32 %t0, %n, %rows, %r;
-    mul.wide.u32 %rd0, %t0, %positions;
-    cvt.u64.u32 %rd1, %pos;
-    add.u64 %rd0, %rd0, %rd1;
-    shl.b64 %rd0, %rd0, 2;
-    ld.param.u64 %rd2, [p_col];
-    cvta.to.global.u64 %rd2, %rd2;
-    add.u64 %rd2, %rd2, %rd0;
-    st.global.f32 [%rd2], %v;
+    mul.wide.u32 %rd0, %t0, 4;
+    add.u64 %rd0, %plane, %rd0;
+    @%p ld.global.nc.f32 %v, [%rd0];
+    st.global.f32 [%colp], %v;
+    add.u64 %colp, %colp, %rowstep;
+    add.u32 %kj, %kj, 1;
+    setp.lt.u32 %p, %kj, %kw;
+    @%p bra COL;
+    add.u32 %ki, %ki, 1;
+    setp.lt.u32 %p, %ki, %kh;
+    @%p bra ROW;
 DONE:
     ret;
 }}
@@ -124,17 +138,18 @@ DONE:
 }
 
 /// Folds column matrices back into image gradients, the adjoint of [`im2col`]: input pixel
-/// `(c, iy, ix)` of image `n` sums `col[n][(c KH + ki) KW + kj][oy OW + ox]` over the kernel
-/// cells `(ki, kj)` for which `iy = oy s + ki - pad` and `ix = ox s + kj - pad` at a valid
-/// output `(oy, ox)`. Grid: x over pixels, y over channels, z over images.
+/// `(c, iy, ix)` of image `n` sums `col[n][(c KH + ki) KW + kj][oy OW + ox]` over the outputs
+/// `(oy, ox)` whose window covers it, `ki = iy + pad - oy s`, `kj = ix + pad - ox s`. Output row
+/// `oy` covers `iy` when `(iy + pad + 1 - KH) / s <= oy <= (iy + pad) / s` (the first rounded up,
+/// at least 0), so the loops visit only those. Grid: x over pixels, y over channels, z over images.
 fn col2im() -> String {
     format!(
-        "// dx[n][c][iy][ix] = sum over kernel cells (ki, kj) landing on it of col[n][(c*kh + ki)*kw + kj][oy*ow + ox].
+        "// dx[n][c][iy][ix] = sum over the outputs (oy, ox) covering it of col[n][(c*kh + ki)*kw + kj][oy*ow + ox].
 .visible .entry col2im(.param .u64 p_col, .param .u64 p_dx, {GEOMETRY_PARAMS})
 {{
-    .reg .pred %p, %q;
-    .reg .b32 %pix, %cc, %n, %iy, %ix, %ki, %kj, %ty, %tx, %oy, %ox, %r, %positions, %t<3>;
-    .reg .b64 %rd<3>, %plane;
+    .reg .pred %p;
+    .reg .b32 %pix, %cc, %n, %iy, %ix, %ki, %oy, %ox, %oy1, %ox0, %ox1, %positions, %t<3>;
+    .reg .b64 %rd<2>, %plane;
     .reg .f32 %v, %acc;
 {LOAD_GEOMETRY}
     // pixel, channel, image of this thread
@@ -149,44 +164,53 @@ fn col2im() -> String {
     @%p bra DONE;
     div.u32 %iy, %pix, %w;
     rem.u32 %ix, %pix, %w;
-    // the first column-matrix row of this channel, of this image: (n*c + cc) * kh * kw rows in
+    // output rows covering iy: oy = ceil(max(iy + pad + 1 - kh, 0) / s) .. oy1 = min((iy + pad) / s + 1, oh)
+    add.u32 %iy, %iy, %pad;
+    add.u32 %t0, %iy, 1;
+    sub.s32 %t0, %t0, %kh;
+    max.s32 %t0, %t0, 0;
+    add.u32 %t0, %t0, %s;
+    sub.u32 %t0, %t0, 1;
+    div.u32 %oy, %t0, %s;
+    div.u32 %oy1, %iy, %s;
+    add.u32 %oy1, %oy1, 1;
+    min.u32 %oy1, %oy1, %oh;
+    // output columns covering ix, likewise
+    add.u32 %ix, %ix, %pad;
+    add.u32 %t0, %ix, 1;
+    sub.s32 %t0, %t0, %kw;
+    max.s32 %t0, %t0, 0;
+    add.u32 %t0, %t0, %s;
+    sub.u32 %t0, %t0, 1;
+    div.u32 %ox0, %t0, %s;
+    div.u32 %ox1, %ix, %s;
+    add.u32 %ox1, %ox1, 1;
+    min.u32 %ox1, %ox1, %ow;
+    // the first column-matrix row of this channel of this image: (n*c + cc) * kh * kw
     mul.lo.u32 %positions, %oh, %ow;
     mad.lo.u32 %t0, %n, %c, %cc;
     mul.lo.u32 %t0, %t0, %kh;
-    mul.lo.u32 %r, %t0, %kw;
-    mul.wide.u32 %plane, %r, %positions;
+    mul.lo.u32 %t0, %t0, %kw;
+    mul.wide.u32 %plane, %t0, %positions;
     shl.b64 %plane, %plane, 2;
     ld.param.u64 %rd0, [p_col];
     cvta.to.global.u64 %rd0, %rd0;
     add.u64 %plane, %plane, %rd0;
     mov.f32 %acc, 0f00000000;
-    mov.u32 %ki, 0;
 ROW:
-    // kernel row ki lands here from output row oy = (iy + pad - ki) / s, if exact and in range
-    add.u32 %ty, %iy, %pad;
-    sub.s32 %ty, %ty, %ki;
-    setp.lt.s32 %p, %ty, 0;
-    @%p bra NEXT_ROW;
-    rem.u32 %t0, %ty, %s;
-    div.u32 %oy, %ty, %s;
-    setp.ne.u32 %p, %t0, 0;
-    setp.ge.u32 %q, %oy, %oh;
-    or.pred %p, %p, %q;
-    @%p bra NEXT_ROW;
-    mov.u32 %kj, 0;
+    setp.ge.u32 %p, %oy, %oy1;
+    @%p bra END;
+    // kernel row ki = iy + pad - oy*s
+    mul.lo.u32 %t0, %oy, %s;
+    sub.u32 %ki, %iy, %t0;
+    mov.u32 %ox, %ox0;
 COL:
-    add.u32 %tx, %ix, %pad;
-    sub.s32 %tx, %tx, %kj;
-    setp.lt.s32 %p, %tx, 0;
-    @%p bra NEXT_COL;
-    rem.u32 %t0, %tx, %s;
-    div.u32 %ox, %tx, %s;
-    setp.ne.u32 %p, %t0, 0;
-    setp.ge.u32 %q, %ox, %ow;
-    or.pred %p, %p, %q;
-    @%p bra NEXT_COL;
-    // acc += col[row ki * kw + kj of this channel][oy * ow + ox]
-    mad.lo.u32 %t0, %ki, %kw, %kj;
+    setp.ge.u32 %p, %ox, %ox1;
+    @%p bra NEXT_ROW;
+    // acc += col[row ki*kw + kj of this channel][oy*ow + ox], kj = ix + pad - ox*s
+    mul.lo.u32 %t0, %ox, %s;
+    sub.u32 %t0, %ix, %t0;
+    mad.lo.u32 %t0, %ki, %kw, %t0;
     mul.wide.u32 %rd0, %t0, %positions;
     mad.lo.u32 %t1, %oy, %ow, %ox;
     cvt.u64.u32 %rd1, %t1;
@@ -195,14 +219,12 @@ COL:
     add.u64 %rd0, %plane, %rd0;
     ld.global.nc.f32 %v, [%rd0];
     add.f32 %acc, %acc, %v;
-NEXT_COL:
-    add.u32 %kj, %kj, 1;
-    setp.lt.u32 %p, %kj, %kw;
-    @%p bra COL;
+    add.u32 %ox, %ox, 1;
+    bra COL;
 NEXT_ROW:
-    add.u32 %ki, %ki, 1;
-    setp.lt.u32 %p, %ki, %kh;
-    @%p bra ROW;
+    add.u32 %oy, %oy, 1;
+    bra ROW;
+END:
     // dx[n][cc][pix]
     mad.lo.u32 %t0, %n, %c, %cc;
     mul.lo.u32 %t1, %h, %w;
@@ -210,10 +232,10 @@ NEXT_ROW:
     cvt.u64.u32 %rd1, %pix;
     add.u64 %rd0, %rd0, %rd1;
     shl.b64 %rd0, %rd0, 2;
-    ld.param.u64 %rd2, [p_dx];
-    cvta.to.global.u64 %rd2, %rd2;
-    add.u64 %rd2, %rd2, %rd0;
-    st.global.f32 [%rd2], %acc;
+    ld.param.u64 %rd1, [p_dx];
+    cvta.to.global.u64 %rd1, %rd1;
+    add.u64 %rd1, %rd1, %rd0;
+    st.global.f32 [%rd1], %acc;
 DONE:
     ret;
 }}
@@ -337,9 +359,10 @@ impl Conv {
         self.kh == 1 && self.kw == 1 && self.geom.stride == 1 && self.geom.padding == 0
     }
 
-    /// Images unfolded at once: as many as fit [`COL_BYTES`], a multiple of `multiple`.
+    /// Images unfolded at once: as many as fit [`COL_BYTES`] and the grid's z dimension, a
+    /// multiple of `multiple`.
     fn chunk(&self, multiple: usize) -> usize {
-        let fit = COL_BYTES / (self.rows() * self.positions() * 4).max(1);
+        let fit = (COL_BYTES / (self.rows() * self.positions() * 4).max(1)).min(MAX_GRID_YZ);
         (fit / multiple).max(1) * multiple
     }
 
@@ -376,7 +399,7 @@ impl Conv {
         let config = LaunchConfig {
             grid: (
                 to_u32("im2col", self.positions().div_ceil(BLOCK_1D as usize)),
-                to_u32("im2col", self.rows()),
+                to_u32("im2col", self.channels),
                 to_u32("im2col", images),
             ),
             block: (BLOCK_1D, 1, 1),
@@ -405,12 +428,12 @@ impl Conv {
         gpu.launch(&MODULE, "col2im", config, &self.args("col2im", col, dx))
     }
 
-    /// True when the launch grids fit (y and z below 2^16): otherwise the op panics.
+    /// Panics unless the channels fit the launch grid's y dimension.
     fn check_grid(&self, op: &str) {
         assert!(
-            self.rows() <= 65_535 && self.channels <= 65_535,
-            "{op}: {} column-matrix rows exceed the launch grid",
-            self.rows()
+            self.channels <= MAX_GRID_YZ,
+            "{op}: {} channels exceed the launch grid",
+            self.channels
         );
     }
 }

@@ -174,6 +174,11 @@ impl Loader {
                 emit(out, format!("    shr.u32 %{n}kk, %thr, {shift};"));
                 emit(out, format!("    add.u32 %t0, %{n}col, %{first};"));
                 emit(out, format!("    setp.lt.u32 %{n}ok0, %t0, %{extent};"));
+                // The first k row this thread loads, or 2^30 (past any K) outside the matrix.
+                emit(
+                    out,
+                    format!("    selp.b32 %{n}kb, %{n}kk, 1073741824, %{n}ok0;"),
+                );
                 // Byte offset of (kk, col): (kk * ld + col) * 4, in 64 bits.
                 emit(out, format!("    mul.wide.u32 %{n}off, %{n}kk, %ld{n};"));
                 emit(out, "    cvt.u64.u32 %q0, %t0;");
@@ -220,27 +225,25 @@ impl Loader {
         );
         emit(out, format!("    mov.u64 %q1, %{n}ptr;"));
         let loads = self.loads(tile);
-        if let Layout::AlongK = self.layout {
-            emit(out, format!("    add.u32 %t1, %kt, %{n}kk;"));
-            emit(out, "    setp.lt.u32 %pk, %t1, %k;");
+        match self.layout {
+            Layout::AlongK => {
+                emit(out, format!("    add.u32 %t1, %kt, %{n}kk;"));
+                emit(out, "    setp.lt.u32 %pk, %t1, %k;");
+            }
+            Layout::AlongTile => {
+                // Rows of k left from this thread's first: load i is inside while more than
+                // i * (256 / S) are left (never, for a column outside the matrix).
+                emit(out, "    sub.s32 %t1, %k, %kt;");
+                emit(out, format!("    sub.s32 %t1, %t1, %{n}kb;"));
+            }
         }
         for i in 0..loads {
             match self.layout {
                 Layout::AlongK => emit(out, format!("    and.pred %pl, %pk, %{n}ok{i};")),
-                Layout::AlongTile => {
-                    emit(
-                        out,
-                        format!("    add.u32 %t1, %kt, %{n}kk;    // k row of load {i}"),
-                    );
-                    if i > 0 {
-                        emit(
-                            out,
-                            format!("    add.u32 %t1, %t1, {};", i * self.k_step(tile)),
-                        );
-                    }
-                    emit(out, "    setp.lt.u32 %pk, %t1, %k;");
-                    emit(out, format!("    and.pred %pl, %pk, %{n}ok0;"));
-                }
+                Layout::AlongTile => emit(
+                    out,
+                    format!("    setp.gt.s32 %pl, %t1, {};", i * self.k_step(tile)),
+                ),
             }
             emit(out, format!("    mov.f32 %{n}g{i}, 0f00000000;"));
             emit(out, format!("    @%pl ld.global.nc.f32 %{n}g{i}, [%q1];"));
@@ -399,7 +402,7 @@ fn kernel(tile: Tile, transpose_a: bool, transpose_b: bool) -> String {
     .reg .pred %pl, %pk, %prow, %more, %hasbias, %aok<4>, %bok<4>, %cok<{m}>;
     .reg .b32 %thr, %tx, %ty, %row0, %col0, %z, %bi, %s, %ns, %kt, %t0, %t1, %crow, %ccol;
     .reg .b32 %m, %n, %k, %lda, %ldb, %ldc, %stridea, %strideb, %stridec, %sum, %count;
-    .reg .b32 %akk, %arow, %acol, %bkk, %brow, %bcol;
+    .reg .b32 %akk, %akb, %arow, %acol, %bkk, %bkb, %brow, %bcol;
     .reg .b64 %basea, %baseb, %basec, %basebias, %cbase, %q<3>;
     .reg .b64 %aoff, %astep, %aadv, %aptr, %boff, %bstep, %badv, %bptr;
     // 32-bit shared addresses: reads and writes of A and B, and the distance between buffers.
@@ -593,6 +596,11 @@ pub(crate) fn sgemm(gpu: &crate::cuda::Gpu, g: &Gemm) -> Result<(), GpuError> {
     if g.m == 0 || g.n == 0 || g.outputs == 0 {
         return Ok(());
     }
+    assert!(
+        g.k < 1 << 30,
+        "sgemm: inner dimension {} of 2^30 or more",
+        g.k
+    );
     let blocks = |s: usize| g.m.div_ceil(s) * g.n.div_ceil(s) * g.outputs;
     // Elements of C the blocks cover, edges included: the large tile must not waste much more
     // than the small one (a 32-row C would leave 3/4 of every 128-row tile idle).
