@@ -3,7 +3,7 @@
 //!
 //! # The kernel
 //! A block of 256 threads computes one `S x S` tile of `C` (`S` = 128, or 64 for small products).
-//! It walks along the inner dimension in slices of [`BK`] = 8:
+//! It walks along the inner dimension in slices of `BK` = 8:
 //! - **Global to shared.** Each thread loads a few elements of the `S x 8` slice of `op(A)` and of
 //!   the `8 x S` slice of `op(B)` with coalesced loads: consecutive threads read consecutive
 //!   addresses, along `k` when the operand is stored with `k` contiguous, along the tile's long
@@ -14,8 +14,8 @@
 //!   multiplies out of one, each thread already has the next slice's loads in flight into
 //!   registers, and stores them into the other buffer afterwards: one barrier per slice.
 //! - **Register blocking.** Each thread owns an `8 x 8` (or `4 x 4`) micro-tile of `C` in
-//!   registers. For every `k` it reads its 8 values of `A` and 8 of `B` with `ld.shared.v4` (2+2
-//!   vector loads) and does 64 independent FMAs: 16 bytes of shared memory per 4 FMAs.
+//!   registers. For every `k` it reads its 8 values of `A` and 8 of `B` with four `ld.shared.v4`
+//!   and does 64 independent FMAs (one byte of shared memory per FMA; 4x4: two bytes).
 //! - **Edges.** Loads outside `M x K` or `K x N` read as zero and stores outside `M x N` are
 //!   skipped, so any sizes work, down to 1.
 //! - **Batches.** `grid.z` runs over output matrices, each with its own offset of `A`, `B`, `C`
