@@ -122,3 +122,21 @@ fn sim_conv2d_rejects_mismatched_channels() {
     let w = up(&gpu, &Tensor::<f32>::zeros([3, 4, 3, 3]));
     let _ = x.conv2d(&w, None, Conv2dGeometry::new(1, 0));
 }
+
+/// A batch of no images: empty outputs and input gradient, a zero weight gradient.
+#[test]
+fn sim_conv2d_no_images() {
+    let geom = Conv2dGeometry::new(1, 1);
+    for gpu in devices() {
+        let x = Tensor::<f32>::zeros([0, 2, 4, 4]);
+        let w: Tensor<f32> = Rng::new(21).uniform([3, 2, 3, 3], -1.0, 1.0);
+        let dy = Tensor::<f32>::zeros([0, 3, 4, 4]);
+        let (gx, gw, gdy) = (up(&gpu, &x), up(&gpu, &w), up(&gpu, &dy));
+        assert_eq!(gx.conv2d(&gw, None, geom).unwrap().dims(), &[0, 3, 4, 4]);
+        let dx = gdy.conv2d_grad_input(&gw, x.shape(), geom).unwrap();
+        assert_eq!(dx.dims(), &[0, 2, 4, 4]);
+        let dw = gdy.conv2d_grad_weight(&gx, w.shape(), geom).unwrap();
+        let want = dy.conv2d_grad_weight(&x, w.shape(), geom);
+        assert_close("grad weight of no images", &down(&dw), &want, 0.0, 0.0);
+    }
+}

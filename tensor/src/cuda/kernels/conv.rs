@@ -608,12 +608,39 @@ impl GpuTensor<f32> {
         if size == 0 {
             return Ok(dw);
         }
+        if u.images == 0 {
+            // The sum over no images: a GEMM with an empty inner dimension writes the zeros.
+            let nothing = Operand {
+                ptr: dw.ptr(),
+                ld: 1,
+                batch_stride: 0,
+                transposed: false,
+            };
+            let c = Operand {
+                ld: to_u32("conv2d_grad_weight", u.rows()),
+                ..nothing
+            };
+            let zeros = Gemm {
+                m: u.out_ch,
+                n: u.rows(),
+                k: 0,
+                a: nothing,
+                b: nothing,
+                c,
+                bias: None,
+                outputs: 1,
+                sum: 1,
+                count: 1,
+            };
+            sgemm(gpu, &zeros)?;
+            return Ok(dw);
+        }
         // Split the images into groups, each summed by one GEMM output, when the weight matrix
         // alone gives too few blocks; then add the groups' partial sums in order.
         let tiles = u.out_ch.div_ceil(GEMM_TILE) * u.rows().div_ceil(GEMM_TILE);
-        let wanted = GRAD_WEIGHT_BLOCKS.div_ceil(tiles).clamp(1, u.images.max(1));
-        let per_group = u.images.div_ceil(wanted).max(1);
-        let groups = u.images.div_ceil(per_group).max(1);
+        let wanted = GRAD_WEIGHT_BLOCKS.div_ceil(tiles).min(u.images);
+        let per_group = u.images.div_ceil(wanted);
+        let groups = u.images.div_ceil(per_group);
         let partials = if groups > 1 {
             Some(GpuTensor::<f32>::uninit(gpu, [groups * size])?)
         } else {
@@ -622,16 +649,14 @@ impl GpuTensor<f32> {
         let out = partials.as_ref().map_or(dw.ptr(), |p| p.ptr());
         let chunk = u.chunk(per_group);
         let col = u.col_buffer(gpu, chunk)?;
-        // No images: one GEMM over an empty inner dimension writes the zeros.
-        for n0 in (0..u.images.max(1)).step_by(chunk) {
+        for n0 in (0..u.images).step_by(chunk) {
             let images = chunk.min(u.images - n0);
             let x = input.ptr() + bytes(n0 * u.image());
             let b = match &col {
-                Some(col) if images > 0 => {
+                Some(col) => {
                     u.im2col(gpu, x, col.ptr(), images)?;
                     col.ptr()
                 }
-                Some(col) => col.ptr(),
                 None => x,
             };
             // dW [O, R] = sum over the group's n of dy_n [O, P] col_n^T [P, R]
@@ -640,7 +665,7 @@ impl GpuTensor<f32> {
                 &Gemm {
                     m: u.out_ch,
                     n: u.rows(),
-                    k: if images > 0 { u.positions() } else { 0 },
+                    k: u.positions(),
                     a: Operand {
                         ptr: self.ptr() + bytes(n0 * u.out_ch * u.positions()),
                         ld: to_u32("conv2d_grad_weight", u.positions()),
@@ -655,9 +680,9 @@ impl GpuTensor<f32> {
                         transposed: false,
                     },
                     bias: None,
-                    outputs: images.div_ceil(per_group).max(1),
+                    outputs: images.div_ceil(per_group),
                     sum: per_group,
-                    count: images.max(1),
+                    count: images,
                 },
             )?;
         }

@@ -710,6 +710,13 @@ impl GpuTensor<f32> {
         );
         let out = GpuTensor::uninit(gpu, dims)?;
         let b_stride = if rb == 3 { b_rows * b_cols } else { 0 };
+        // A shared right operand and an untransposed left one: the batch's matrices are the
+        // row blocks of one tall `[batch m, k]` matrix, one GEMM with larger tiles filled.
+        let (m, batch) = if rb == 2 && !transpose_self {
+            (batch * m, 1)
+        } else {
+            (m, batch)
+        };
         sgemm(
             gpu,
             &Gemm {
