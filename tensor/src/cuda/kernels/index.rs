@@ -227,8 +227,15 @@ fn ptx() -> String {
 }
 
 /// Panics naming `op` unless every value of `index` is below `limit` (see the module docs: this
-/// reads 8 bytes back, so it waits for the device). `what` describes the range for the message.
-fn check_below(index: &GpuTensor<u32>, limit: usize, op: &str, what: &str) -> Result<(), GpuError> {
+/// reads 8 bytes back, so it waits for the device). The message names the largest bad value as
+/// `{op}: {noun} {value} out of range for {what}`, the CPU op's wording.
+fn check_below(
+    index: &GpuTensor<u32>,
+    limit: usize,
+    op: &str,
+    noun: &str,
+    what: &str,
+) -> Result<(), GpuError> {
     if index.numel() == 0 {
         return Ok(());
     }
@@ -251,7 +258,7 @@ fn check_below(index: &GpuTensor<u32>, limit: usize, op: &str, what: &str) -> Re
     let (bad, largest) = (flags.data()[0], flags.data()[1]);
     assert!(
         bad == 0,
-        "{op}: index {largest} out of range for {what} ({bad} value(s) out of range)"
+        "{op}: {noun} {largest} out of range for {what} ({bad} value(s) out of range)"
     );
     Ok(())
 }
@@ -291,7 +298,7 @@ impl<T: GpuScalar> GpuTensor<T> {
     pub fn gather(&self, axis: usize, index: &GpuTensor<u32>) -> Result<Self, GpuError> {
         check_fits("gather", self.shape(), axis, index.shape());
         let what = format!("axis {axis} of shape {:?}", self.shape());
-        check_below(index, self.dims()[axis], "gather", &what)?;
+        check_below(index, self.dims()[axis], "gather", "index", &what)?;
         let out = GpuTensor::uninit(self.gpu(), index.shape().clone())?;
         if out.numel() == 0 {
             return Ok(out);
@@ -336,7 +343,7 @@ impl GpuTensor<f32> {
         );
         check_fits("scatter_add", self.shape(), axis, index.shape());
         let what = format!("axis {axis} of shape {:?}", self.shape());
-        check_below(index, self.dims()[axis], "scatter_add", &what)?;
+        check_below(index, self.dims()[axis], "scatter_add", "index", &what)?;
         if index.numel() == 0 {
             return self.duplicate();
         }
@@ -374,12 +381,8 @@ impl GpuTensor<f32> {
 
     /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
     pub fn one_hot(labels: &GpuTensor<u32>, classes: usize) -> Result<Self, GpuError> {
-        check_below(
-            labels,
-            classes,
-            "one_hot",
-            &format!("{classes} classes"),
-        )?;
+        let what = format!("{classes} classes");
+        check_below(labels, classes, "one_hot", "label", &what)?;
         let mut dims = labels.dims().to_vec();
         dims.push(classes);
         let out = GpuTensor::uninit(labels.gpu(), dims)?;

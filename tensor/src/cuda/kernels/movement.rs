@@ -60,9 +60,7 @@ pub(crate) fn thread_index() -> String {
 
 /// Loads the global address of pointer parameter `param` into the `.u64` register `reg`.
 pub(crate) fn load_base(reg: &str, param: &str) -> String {
-    format!(
-        "    ld.param.u64 {reg}, [{param}];\n    cvta.to.global.u64 {reg}, {reg};\n"
-    )
+    format!("    ld.param.u64 {reg}, [{param}];\n    cvta.to.global.u64 {reg}, {reg};\n")
 }
 
 /// `addr = base + 4 * index`: the address of 32-bit element `index` (a `.u32` register) of the

@@ -9,10 +9,12 @@
 //! From the words to floats (the CPU computes in f64 and rounds to f32 once; PTX here is f32):
 //! - `rademacher` and `bernoulli` compare integers, so they agree bit for bit. Bernoulli's
 //!   `u < p` with `u = k / 2^24` is `k < ceil(p * 2^24)`, a threshold the host computes exactly.
-//! - `uniform` is `low + (high - low) * u` with `u = k / 2^24` exact in f32, as one `fma.rn`.
-//!   It is bit-identical to the CPU whenever `low` and `high - low` are f32 values of similar
-//!   magnitude (then the f64 expression is exact before its one rounding), e.g. `[0, 1)`,
-//!   `[-1, 1)`, `[-eps, eps)` for an f32 `eps`; otherwise within 1 ulp.
+//! - `uniform` is `low + (high - low) * u` with `u = k / 2^24` exact in f32. `low` and
+//!   `high - low` are f64, so the kernel gets each as a pair of f32s (48 bits) and computes the
+//!   sum in two-float arithmetic (an exact product via `fma`, Knuth's exact two-sum), rounding
+//!   once at the end: the CPU's f64 value, rounded to f32, to 2^-47 relative. The results are
+//!   bit-identical unless that value lies within 2^-47 of a midpoint between two f32s (about one
+//!   element in 2^22 when the ends are not f32 values; never when they are, e.g. `[0, 1)`).
 //! - `normal` (Box-Muller, `mean + std * sqrt(-2 ln u1) * cos(2 pi u2)`) needs `ln` and `cos`,
 //!   which the PTX subset does not have, so they are written out: both arguments are integer
 //!   multiples of 2^-24, which allows exact range reductions in integer arithmetic (the exponent
@@ -127,21 +129,46 @@ DONE:
 
 fn uniform_kernel() -> String {
     let body = format!(
-        "    // u = (w0 >> 8) / 2^24, exact; out = low + range * u
+        "    // u = (w0 >> 8) / 2^24, exact
     shr.u32 %k, %w0, 8;
     cvt.rn.f32.u32 %u, %k;
     mul.f32 %u, %u, {unit};
-    ld.param.f32 %low, [low];
-    ld.param.f32 %range, [range];
-    fma.rn.f32 %out, %range, %u, %low;
+    ld.param.f32 %lh, [low_hi];
+    ld.param.f32 %ll, [low_lo];
+    ld.param.f32 %rh, [range_hi];
+    ld.param.f32 %rl, [range_lo];
+    // range_hi * u = p + p_err exactly (fma returns the product's rounding error)
+    mul.rn.f32 %p, %rh, %u;
+    neg.f32 %x, %p;
+    fma.rn.f32 %p_err, %rh, %u, %x;
+    // low_hi + p = s + s_err exactly (Knuth's two-sum)
+    add.rn.f32 %s, %lh, %p;
+    sub.rn.f32 %bb, %s, %lh;
+    sub.rn.f32 %x, %s, %bb;
+    sub.rn.f32 %x, %lh, %x;
+    sub.rn.f32 %y, %p, %bb;
+    add.rn.f32 %s_err, %x, %y;
+    // the small rest: s_err + p_err + low_lo + range_lo * u; then one rounding of the sum
+    fma.rn.f32 %tail, %rl, %u, %ll;
+    add.rn.f32 %tail, %tail, %p_err;
+    add.rn.f32 %tail, %tail, %s_err;
+    add.rn.f32 %out, %s, %tail;
 ",
         unit = f32_imm(1.0 / 16_777_216.0)
     );
     draw_kernel(
         "uniform",
-        "// Uniform on [low, low + range): word 0's top 24 bits as a fraction.",
-        &["    .param .f32 low", "    .param .f32 range"],
-        "    .reg .u32 %k;\n    .reg .f32 %u, %low, %range;\n",
+        "// Uniform on [low, low + range): word 0's top 24 bits as a fraction u; low + range * u
+// in two-float arithmetic (each of low and range is given as an f32 pair hi + lo).",
+        &[
+            "    .param .f32 low_hi",
+            "    .param .f32 low_lo",
+            "    .param .f32 range_hi",
+            "    .param .f32 range_lo",
+        ],
+        "    .reg .u32 %k;
+    .reg .f32 %u, %lh, %ll, %rh, %rl, %p, %p_err, %s, %s_err, %bb, %x, %y, %tail;
+",
         &body,
     )
 }
@@ -191,7 +218,10 @@ fn ln_ptx() -> String {
             1u32 << bits
         );
     }
-    let series: Vec<String> = [11, 9, 7, 5, 3].iter().map(|&k| f32_imm(2.0 / f64::from(k))).collect();
+    let series: Vec<String> = [11, 9, 7, 5, 3]
+        .iter()
+        .map(|&k| f32_imm(2.0 / f64::from(k)))
+        .collect();
     let _ = write!(
         s,
         "    // m = j * 2^-e in [1, 2), exactly: j << (24 - e) has at most 24 significant bits
@@ -245,10 +275,8 @@ const LN2_HI: f64 = 0.693_145_751_953_125;
 /// Taylor polynomials in `t` with the powers of `2 pi` folded into the coefficients, and
 /// `cos(q pi/2 + x)` is one of `cos x, -sin x, -cos x, sin x`.
 fn cos_ptx() -> String {
-    let coef = |n: i32| {
-        let sign = if (n / 2) % 2 == 0 { 1.0 } else { -1.0 };
-        f32_imm(sign * TAU.powi(n) / factorial(n))
-    };
+    // The Taylor coefficient of t^n: (-1)^(n / 2) (2 pi)^n / n!.
+    let coef = |n: i32| f32_imm((-1f64).powi(n / 2) * TAU.powi(n) / factorial(n));
     format!(
         "    // k + 2^21 = q 2^22 + (r + 2^21): quadrant q, remainder r in [-2^21, 2^21)
     add.u32 %k, %k, 0x200000;
@@ -338,6 +366,12 @@ fn ptx() -> String {
     .join("\n")
 }
 
+/// `v` as `hi + lo` with `hi = v as f32` and `lo` the f32 nearest the rest: 48 bits of `v`.
+fn two_floats(v: f64) -> (f32, f32) {
+    let hi = v as f32;
+    (hi, (v - f64::from(hi)) as f32)
+}
+
 /// Launches draw kernel `kernel` for `shape` at `rng`'s position, then advances `rng` past the
 /// drawn elements, as the CPU draw does.
 fn draw(
@@ -379,7 +413,14 @@ impl GpuTensor<f32> {
         low: f64,
         high: f64,
     ) -> Result<Self, GpuError> {
-        let extra = [(low as f32).into(), ((high - low) as f32).into()];
+        let (low_hi, low_lo) = two_floats(low);
+        let (range_hi, range_lo) = two_floats(high - low);
+        let extra = [
+            low_hi.into(),
+            low_lo.into(),
+            range_hi.into(),
+            range_lo.into(),
+        ];
         draw(gpu, rng, shape.into(), "uniform", &extra)
     }
 
