@@ -1,6 +1,6 @@
 //! GPU `channel_mean_var` against the CPU one, on every device of `gpu_common::devices()`: NCHW
-//! and NC tensors of random sizes (planes smaller and larger than the 256-thread block, channel
-//! counts that fill several blocks), values with a large offset (where a one-pass variance
+//! and NC tensors of random sizes (planes smaller and larger than the 256-thread block, channels
+//! split over several blocks, many channels), values with a large offset (where a one-pass variance
 //! would cancel), an empty batch (NaN, as the CPU's 0 / 0), and the panic of a bad rank. The
 //! block tree sums in another order than the CPU, so the check is to f32 rounding; an f64
 //! reference bounds both.
@@ -60,6 +60,11 @@ fn sim_channel_mean_var_matches_cpu() {
         let x: Tensor<f32> = rng.normal([2, 3, 17, 19], 0.0, 1.0);
         check(&gpu, &x);
         let x: Tensor<f32> = rng.normal([3, 40, 2, 3], 0.0, 1.0);
+        check(&gpu, &x);
+        // Channels large enough to be split over several blocks (2, then 4 per channel).
+        let x: Tensor<f32> = rng.normal([8, 2, 24, 24], 0.0, 1.0);
+        check(&gpu, &x);
+        let x: Tensor<f32> = rng.uniform([64, 3, 16, 16], 0.0, 1.0);
         check(&gpu, &x);
         // Large mean, small spread: two passes keep the variance.
         let x: Tensor<f32> = rng.normal([4, 2, 8, 8], 1000.0, 0.01);
