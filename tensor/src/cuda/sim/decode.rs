@@ -4,8 +4,8 @@
 
 use super::parse::Scope;
 use super::program::{
-    Addr, AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Op, Reg, Round,
-    Space, Src,
+    Addr, AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Op, Reg, Round, Space,
+    Src,
 };
 
 /// A parsed operand, before the instruction gives it a meaning.
@@ -137,7 +137,11 @@ pub fn decode(opcode: &str, ops: Vec<Operand>, scope: &Scope) -> Result<Op, Stri
             count(&ops, 2)?;
             let a = match (&ops[1], ty) {
                 (Operand::Name(n), Ty::Int(t)) if !matches!(t, IntTy::S32 | IntTy::S64) => {
-                    Src::Imm(scope.shared(n).ok_or(format!("`{n}` is not a shared array"))?)
+                    Src::Imm(
+                        scope
+                            .shared(n)
+                            .ok_or(format!("`{n}` is not a shared array"))?,
+                    )
                 }
                 (Operand::F32(v), Ty::Int(IntTy::U32)) => Src::Imm(*v),
                 (op, _) => src_of(ty, op)?,
@@ -272,9 +276,7 @@ fn memory(
     let (space, n) = match mods {
         ["param"] if load => {
             let name = name.ok_or("ld.param reads a parameter by name")?;
-            let param = scope
-                .param(name)
-                .ok_or(format!("no parameter `{name}`"))?;
+            let param = scope.param(name).ok_or(format!("no parameter `{name}`"))?;
             if param.size != size {
                 return Err(format!("parameter `{name}` has {} bytes", param.size));
             }
@@ -285,7 +287,9 @@ fn memory(
             });
         }
         ["global"] | ["global", "nc"] if load => (Space::Global, 1),
-        ["global", "nc", v] | ["global", v] if load && v.starts_with('v') => (Space::Global, vec_len(v)?),
+        ["global", "nc", v] | ["global", v] if load && v.starts_with('v') => {
+            (Space::Global, vec_len(v)?)
+        }
         ["global"] => (Space::Global, 1),
         ["global", v] => (Space::Global, vec_len(v)?),
         ["shared"] => (Space::Shared, 1),

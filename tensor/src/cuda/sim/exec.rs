@@ -172,11 +172,11 @@ impl Machine<'_> {
             let Some(ins) = code.get(*pc as usize) else {
                 return Ok(Stop::Exit);
             };
-            if let Some((p, want)) = ins.guard {
-                if (regs[p as usize] != 0) != want {
-                    *pc += 1;
-                    continue;
-                }
+            if let Some((p, want)) = ins.guard
+                && (regs[p as usize] != 0) != want
+            {
+                *pc += 1;
+                continue;
             }
             match ins.op {
                 Op::Mov { d, a, mask } => regs[d as usize] = val(regs, a) & mask,
@@ -239,7 +239,8 @@ impl Machine<'_> {
                     regs[d as usize] = ops::mad(op, ty, val(regs, a), val(regs, b), val(regs, c));
                 }
                 Op::Pred { op, d, a, b } => {
-                    regs[d as usize] = ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
+                    regs[d as usize] =
+                        ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
                 }
                 Op::PredNot { d, a } => regs[d as usize] = (val(regs, a) == 0) as u64,
                 Op::F32 { op, d, a, b } => {
@@ -322,7 +323,7 @@ fn space_name(space: Space) -> &'static str {
 }
 
 fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), String> {
-    if at % len as u64 == 0 {
+    if at.is_multiple_of(len as u64) {
         Ok(())
     } else {
         Err(format!(
@@ -335,7 +336,7 @@ fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), St
 fn shared_range(shared_len: usize, at: u64, len: usize) -> Option<std::ops::Range<usize>> {
     let offset = at.checked_sub(SHARED_BASE)?;
     let end = offset.checked_add(len as u64)?;
-    (end <= shared_len as u64).then(|| offset as usize..end as usize)
+    (end <= shared_len as u64).then_some(offset as usize..end as usize)
 }
 
 fn out_of_bounds(space: Space, at: u64, len: usize, what: &str, shared_len: usize) -> String {

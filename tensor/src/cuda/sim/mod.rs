@@ -143,7 +143,10 @@ fn check_config(config: &LaunchConfig) -> Result<(), String> {
     let (gx, gy, gz) = config.grid;
     let (bx, by, bz) = config.block;
     if gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 {
-        return Err(format!("empty launch: grid {:?}, block {:?}", config.grid, config.block));
+        return Err(format!(
+            "empty launch: grid {:?}, block {:?}",
+            config.grid, config.block
+        ));
     }
     let threads = bx as u64 * by as u64 * bz as u64;
     if threads > MAX_THREADS_PER_BLOCK as u64 || bz > 64 {

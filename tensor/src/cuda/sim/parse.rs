@@ -2,9 +2,9 @@
 //! declarations, labels and instruction statements. Turning one instruction statement into an
 //! [`Op`](super::program::Op) is [`super::decode`]'s job.
 
-use super::decode::{decode, Operand};
-use super::lex::{tokenize, Tok, Token};
-use super::program::{Addr, Entry, Instr, Module, Param, Reg, SHARED_BASE, SPECIALS, SPECIAL_REGS};
+use super::decode::{Operand, decode};
+use super::lex::{Tok, Token, tokenize};
+use super::program::{Addr, Entry, Instr, Module, Param, Reg, SHARED_BASE, SPECIAL_REGS, SPECIALS};
 use std::collections::HashMap;
 
 /// Parses a whole module. Errors are `line N: what`.
@@ -12,8 +12,21 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
     let tokens = tokenize(text)?;
     let mut p = Parser { tokens, pos: 0 };
     let mut entries = Vec::new();
+    // `.extern .shared` arrays: declared at module scope (ptxas rejects them inside an entry);
+    // every one of them names the start of the block's dynamic shared memory.
+    let mut externs: Vec<(String, u32)> = Vec::new();
     while let Some(word) = p.peek_word() {
         match word.as_str() {
+            ".extern" => {
+                p.pos += 1;
+                p.expect_word(".shared")?;
+                let line = p.line();
+                let (name, align, _) = p.shared_decl(true)?;
+                if externs.iter().any(|(n, _)| *n == name) {
+                    return Err(format!("line {line}: `{name}` declared twice"));
+                }
+                externs.push((name, align));
+            }
             ".version" | ".target" | ".address_size" => {
                 p.pos += 1;
                 p.word()?;
@@ -22,7 +35,7 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
                 }
             }
             ".visible" | ".entry" => {
-                let entry = p.entry()?;
+                let entry = p.entry(&externs)?;
                 if entries.iter().any(|e: &Entry| e.name == entry.name) {
                     return Err(format!("entry `{}` defined twice", entry.name));
                 }
@@ -177,8 +190,8 @@ impl Parser {
         parse_u32(&w).ok_or_else(|| format!("line {line}: expected a number, found `{w}`"))
     }
 
-    /// `.visible .entry name(.param .u64 a, ...) { body }`
-    fn entry(&mut self) -> Result<Entry, String> {
+    /// `.visible .entry name(.param .u64 a, ...) { body }`, seeing the module's `externs`.
+    fn entry(&mut self, externs: &[(String, u32)]) -> Result<Entry, String> {
         if self.peek_word().as_deref() == Some(".visible") {
             self.pos += 1;
         }
@@ -218,7 +231,6 @@ impl Parser {
         }
         let mut regs = SPECIAL_REGS;
         let mut shared_end = 0u32;
-        let mut dynamic: Option<(String, u32)> = None;
         let mut statements = Vec::new();
         self.expect('{')?;
         loop {
@@ -242,16 +254,14 @@ impl Parser {
                         shared_end = offset + size;
                         self.declare_shared(&mut scope, sname, offset, line)?;
                     } else if w == ".extern" {
-                        self.pos += 1;
-                        self.expect_word(".shared")?;
-                        if dynamic.is_some() {
-                            return Err(format!("line {line}: a second `.extern .shared` array"));
-                        }
-                        let (sname, align, _) = self.shared_decl(true)?;
-                        dynamic = Some((sname, align));
+                        return Err(format!(
+                            "line {line}: declare `.extern .shared` arrays at module scope, \
+                             before the entry (ptxas rejects them inside one)"
+                        ));
                     } else if w.starts_with('.') {
                         return Err(format!("line {line}: unsupported directive `{w}`"));
-                    } else if self.tokens.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Punct(':'))
+                    } else if self.tokens.get(self.pos + 1).map(|t| &t.tok)
+                        == Some(&Tok::Punct(':'))
                     {
                         self.pos += 2;
                         let index = statements.len() as u32;
@@ -264,14 +274,11 @@ impl Parser {
                 }
             }
         }
-        let static_shared = match dynamic {
-            Some((dname, align)) => {
-                let offset = align_up(shared_end, align);
-                self.declare_shared(&mut scope, dname, offset, self.line())?;
-                offset
-            }
-            None => shared_end,
-        };
+        let align = externs.iter().map(|e| e.1).max().unwrap_or(1);
+        let static_shared = align_up(shared_end, align);
+        for (dname, _) in externs {
+            self.declare_shared(&mut scope, dname.clone(), static_shared, self.line())?;
+        }
         let code = statements
             .into_iter()
             .map(|s| {
@@ -301,7 +308,11 @@ impl Parser {
         offset: u32,
         line: u32,
     ) -> Result<(), String> {
-        if scope.shared.insert(name.clone(), SHARED_BASE + offset as u64).is_some() {
+        if scope
+            .shared
+            .insert(name.clone(), SHARED_BASE + offset as u64)
+            .is_some()
+        {
             return Err(format!("line {line}: shared array `{name}` declared twice"));
         }
         Ok(())
@@ -318,7 +329,9 @@ impl Parser {
             let line = self.line();
             let base = self.word()?;
             if !base.starts_with('%') {
-                return Err(format!("line {line}: register names start with `%`: `{base}`"));
+                return Err(format!(
+                    "line {line}: register names start with `%`: `{base}`"
+                ));
             }
             let names: Vec<String> = if self.eat('<') {
                 let n = self.number()?;
