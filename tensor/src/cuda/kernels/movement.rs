@@ -9,7 +9,11 @@
 //! Most ops are one kernel, `strided_copy`: output element `i` reads `src[offset + sum_a c_a *
 //! stride_a]`, where `c_a` are the coordinates of `i` in the output shape. Before launching, the
 //! host merges axes that stay contiguous and drops size-1 axes, so a typical copy walks two or
-//! three axes, whatever the tensor's rank; up to [`MAX_RANK`] axes remain.
+//! three axes, whatever the tensor's rank; up to [`MAX_RANK`] axes remain. When the output's
+//! innermost axis is strided in the source (a transpose or a permute that moves the last axis),
+//! reading one element per thread would scatter the reads; such copies go to
+//! `transpose_tiles`, which stages 32 x 32 tiles in shared memory so that both the reads and the
+//! writes are coalesced.
 //!
 //! This file also holds the few PTX snippets the other kernel files of this family (index,
 //! stats, rng, optim) share: the thread-index prologue and element addressing.
@@ -70,11 +74,10 @@ pub(crate) fn element_addr(addr: &str, base: &str, index: &str) -> String {
     format!("    mul.wide.u32 %off, {index}, 4;\n    add.u64 {addr}, {base}, %off;\n")
 }
 
-/// The `MAX_RANK` slots of a strided walk over `dims` with `strides`, innermost last: neighbouring
-/// axes that are contiguous (`stride[a] == stride[a + 1] * dims[a + 1]`) merged, size-1 axes
-/// dropped (the same walk with fewer div/rem steps per element), then right-aligned and padded
-/// in front with size-1 axes of stride 0.
-pub(crate) fn strided_slots(dims: &[usize], strides: &[usize], op: &str) -> Vec<KernelArg> {
+/// The axes of a strided walk over `dims` with `strides` as `(dim, stride)` pairs, with
+/// neighbouring axes that are contiguous (`stride[a] == stride[a + 1] * dims[a + 1]`) merged and
+/// size-1 axes dropped: the same walk with fewer div/rem steps per element.
+fn merge_axes(dims: &[usize], strides: &[usize]) -> Vec<(usize, usize)> {
     let mut merged: Vec<(usize, usize)> = Vec::new();
     for (&d, &s) in dims.iter().zip(strides) {
         match merged.last_mut() {
@@ -86,6 +89,14 @@ pub(crate) fn strided_slots(dims: &[usize], strides: &[usize], op: &str) -> Vec<
             _ => merged.push((d, s)),
         }
     }
+    merged
+}
+
+/// The `MAX_RANK` slots (dims, then strides) of a strided walk over `dims` with `strides`,
+/// innermost last: the axes merged by [`merge_axes`], right-aligned and padded in front with
+/// size-1 axes of stride 0.
+pub(crate) fn strided_slots(dims: &[usize], strides: &[usize], op: &str) -> Vec<KernelArg> {
+    let merged = merge_axes(dims, strides);
     assert!(
         merged.len() <= MAX_RANK,
         "{op}: the GPU kernels walk at most {MAX_RANK} non-contiguous axes, got dims {dims:?} \
@@ -189,6 +200,152 @@ DONE:
         dst = load_base("%dst", "dst"),
         a_src = element_addr("%a", "%src", "%at"),
         a_dst = element_addr("%a", "%dst", "%i"),
+    )
+}
+
+/// The side of a square tile of `transpose_tiles`, and its thread block's width.
+const TILE: u32 = 32;
+
+/// Rows of the tile each thread of `transpose_tiles` moves: the block is `TILE x TILE / ROWS`.
+const TILE_ROWS: u32 = 8;
+
+/// The most batch axes of `transpose_tiles`: [`MAX_RANK`] minus the two transposed ones.
+const BATCH_RANK: usize = MAX_RANK - 2;
+
+/// A batched transpose through shared memory: output element `(batch, a, b)` is
+/// `src[offset + sbase(batch) + a + b * col_stride]`. Read straight, one thread per element, such a
+/// copy strides through the source; here a block first reads a `TILE x TILE` tile along `a`
+/// (contiguous in the source), then writes it along `b` (contiguous in the output), so both
+/// sides are coalesced. The tile has `TILE + 1` columns so that reading a column hits 32
+/// different shared-memory banks.
+fn transpose_tiles_kernel() -> String {
+    let pitch = TILE + 1;
+    let mut batch_walk = String::from(
+        "    mov.u32 %rest, %z;
+    ld.param.u32 %sbase, [offset];
+    mov.u32 %obase, 0;
+",
+    );
+    for a in (0..BATCH_RANK).rev() {
+        let _ = write!(
+            batch_walk,
+            "    ld.param.u32 %d, [d{a}];            // batch axis slot {a}
+    rem.u32 %c, %rest, %d;
+    div.u32 %rest, %rest, %d;
+    ld.param.u32 %s, [s{a}];
+    mad.lo.u32 %sbase, %c, %s, %sbase;
+    ld.param.u32 %s, [o{a}];
+    mad.lo.u32 %obase, %c, %s, %obase;
+"
+        );
+    }
+    let mut load = String::new();
+    let mut store = String::new();
+    for r in 0..TILE / TILE_ROWS {
+        let row = r * TILE_ROWS;
+        let _ = write!(
+            load,
+            "    // tile row ty + {row}: b = b0 + ty + {row}, read src[sbase + a + b * col_stride]
+    add.u32 %b, %b0, %ty;
+    add.u32 %b, %b, {row};
+    setp.lo.u32 %in, %b, %cols;
+    and.pred %in, %in, %a_in;
+    mad.lo.u32 %at, %b, %col_stride, %a;
+    add.u32 %at, %at, %sbase;
+    mul.wide.u32 %off, %at, 4;
+    add.u64 %addr, %src, %off;
+    @%in ld.global.nc.b32 %v, [%addr];
+    add.u32 %at, %ty, {row};              // tile[ty + {row}][tx]
+    mad.lo.u32 %at, %at, {pitch}, %tx;
+    mul.wide.u32 %off, %at, 4;
+    add.u64 %addr, %tile, %off;
+    @%in st.shared.b32 [%addr], %v;
+"
+        );
+        let _ = write!(
+            store,
+            "    // tile column ty + {row}: a = a0 + ty + {row}, write dst[obase + a * row_stride + b]
+    add.u32 %a, %a0, %ty;
+    add.u32 %a, %a, {row};
+    setp.lo.u32 %in, %a, %rows;
+    and.pred %in, %in, %b_in;
+    mad.lo.u32 %at, %tx, {pitch}, %ty;     // tile[tx][ty + {row}]
+    add.u32 %at, %at, {row};
+    mul.wide.u32 %off, %at, 4;
+    add.u64 %addr, %tile, %off;
+    @%in ld.shared.b32 %v, [%addr];
+    mad.lo.u32 %at, %a, %row_stride, %b;
+    add.u32 %at, %at, %obase;
+    mul.wide.u32 %off, %at, 4;
+    add.u64 %addr, %dst, %off;
+    @%in st.global.b32 [%addr], %v;
+"
+        );
+    }
+    format!(
+        "// Batched tiled transpose: dst[obase + a * row_stride + b] = src[sbase + a + b * col_stride]
+// (sbase includes the offset)
+// for a < rows, b < cols; block (x, y) moves the tile at b0 = 32 x, a0 = 32 y of batches
+// z = ctaid.z, ctaid.z + nctaid.z, ... (batch axes d0..d3, source strides s0..s3, output
+// strides o0..o3).
+.visible .entry transpose_tiles(
+    .param .u64 src,
+    .param .u64 dst,
+    .param .u32 offset,
+    .param .u32 rows,
+    .param .u32 cols,
+    .param .u32 col_stride,
+    .param .u32 row_stride,
+    .param .u32 batches,
+{dims},
+{src_strides},
+{dst_strides})
+{{
+    .reg .pred %in, %a_in, %b_in, %end;
+    .reg .u32 %tx, %ty, %a0, %b0, %a, %b, %z, %batches, %rows, %cols, %col_stride, %row_stride;
+    .reg .u32 %rest, %c, %d, %s, %sbase, %obase, %at, %step;
+    .reg .u64 %src, %dst, %tile, %addr, %off;
+    .reg .b32 %v;
+    .shared .align 4 .u32 tile[{tile_words}];
+    mov.u32 %tx, %tid.x;
+    mov.u32 %ty, %tid.y;
+    mov.u32 %b0, %ctaid.x;
+    shl.b32 %b0, %b0, 5;                  // b0 = 32 ctaid.x
+    mov.u32 %a0, %ctaid.y;
+    shl.b32 %a0, %a0, 5;                  // a0 = 32 ctaid.y
+    mov.u32 %z, %ctaid.z;
+    mov.u32 %step, %nctaid.z;
+    ld.param.u32 %rows, [rows];
+    ld.param.u32 %cols, [cols];
+    ld.param.u32 %col_stride, [col_stride];
+    ld.param.u32 %row_stride, [row_stride];
+    ld.param.u32 %batches, [batches];
+{src_base}{dst_base}    mov.u64 %tile, tile;
+    // the thread's a while loading (a0 + tx) and b while storing (b0 + tx)
+    add.u32 %a, %a0, %tx;
+    setp.lo.u32 %a_in, %a, %rows;
+    add.u32 %b, %b0, %tx;
+    setp.lo.u32 %b_in, %b, %cols;
+BATCH:
+    // z is the same for the whole block, so every thread takes this branch together
+    setp.hs.u32 %end, %z, %batches;
+    @%end bra DONE;
+{batch_walk}    add.u32 %a, %a0, %tx;
+{load}    bar.sync 0;                          // the tile is complete
+    add.u32 %b, %b0, %tx;
+{store}    bar.sync 0;                          // everyone has read the tile before the next batch
+    add.u32 %z, %z, %step;
+    bra.uni BATCH;
+DONE:
+    ret;
+}}
+",
+        dims = param_slots("d", BATCH_RANK),
+        src_strides = param_slots("s", BATCH_RANK),
+        dst_strides = param_slots("o", BATCH_RANK),
+        tile_words = TILE * pitch,
+        src_base = load_base("%src", "src"),
+        dst_base = load_base("%dst", "dst"),
     )
 }
 
@@ -330,6 +487,7 @@ fn ptx() -> String {
         PTX_HEADER.to_string(),
         copy_kernel(),
         strided_copy_kernel(),
+        transpose_tiles_kernel(),
         copy_blocks_kernel(),
         pad_kernel(),
         select_rows_kernel(),
@@ -340,6 +498,57 @@ fn ptx() -> String {
 // ---------------------------------------------------------------------------------------------
 // Host side.
 // ---------------------------------------------------------------------------------------------
+
+/// When a merged walk is a batched transpose (the output's innermost axis strided in the
+/// source, another axis `j` contiguous there), the launch of `transpose_tiles` for it: its grid
+/// and its parameters after `src` and `dst`. `None` sends the copy to `strided_copy`.
+fn transpose_launch(
+    merged: &[(usize, usize)],
+    offset: usize,
+    op: &str,
+) -> Option<(LaunchConfig, Vec<KernelArg>)> {
+    let &(cols, col_stride) = merged.last()?;
+    let j = merged.iter().position(|&(_, s)| s == 1)?;
+    if col_stride == 1 || merged.len() > MAX_RANK {
+        return None;
+    }
+    let rank = merged.len();
+    let mut out_strides = vec![1; rank];
+    for a in (0..rank - 1).rev() {
+        out_strides[a] = out_strides[a + 1] * merged[a + 1].0;
+    }
+    let batch_axes: Vec<usize> = (0..rank - 1).filter(|&a| a != j).collect();
+    let batches: usize = batch_axes.iter().map(|&a| merged[a].0).product();
+    let rows = merged[j].0;
+    let tile = TILE as usize;
+    let grid_y = u32::try_from(rows.div_ceil(tile))
+        .ok()
+        .filter(|&y| y <= 65_535)?;
+    let config = LaunchConfig {
+        grid: (
+            to_u32(cols.div_ceil(tile), op),
+            grid_y,
+            to_u32(batches.min(65_535), op),
+        ),
+        block: (TILE, TILE_ROWS, 1),
+        shared_bytes: 0,
+    };
+    let slot = |value: &dyn Fn(usize) -> usize, fill: usize| {
+        let pad = BATCH_RANK - batch_axes.len();
+        std::iter::repeat_n(fill, pad)
+            .chain(batch_axes.iter().map(|&a| value(a)))
+            .map(|v| KernelArg::U32(to_u32(v, op)))
+            .collect::<Vec<_>>()
+    };
+    let mut args: Vec<KernelArg> = [offset, rows, cols, col_stride, out_strides[j], batches]
+        .iter()
+        .map(|&v| KernelArg::U32(to_u32(v, op)))
+        .collect();
+    args.extend(slot(&|a| merged[a].0, 1));
+    args.extend(slot(&|a| merged[a].1, 0));
+    args.extend(slot(&|a| out_strides[a], 0));
+    Some((config, args))
+}
 
 impl<T: GpuScalar> GpuTensor<T> {
     /// A new buffer with the same shape and contents (the tensor itself shares its buffer on
@@ -369,6 +578,13 @@ impl<T: GpuScalar> GpuTensor<T> {
     ) -> Result<Self, GpuError> {
         let out = GpuTensor::uninit(self.gpu(), dims)?;
         if out.numel() == 0 {
+            return Ok(out);
+        }
+        if let Some((config, params)) = transpose_launch(&merge_axes(dims, strides), offset, op) {
+            let mut args: Vec<KernelArg> = vec![self.ptr().into(), out.ptr().into()];
+            args.extend(params);
+            self.gpu()
+                .launch(&MODULE, "transpose_tiles", config, &args)?;
             return Ok(out);
         }
         let mut args: Vec<KernelArg> = vec![
