@@ -3,7 +3,7 @@
 //!
 //! Like the CPU ops they copy into a fresh contiguous tensor (reshape, squeeze and unsqueeze
 //! share the buffer). Kernels move 32-bit words, so they serve `f32` values and `u32` indices
-//! alike. One thread writes one output element, so neighbouring threads write neighbouring
+//! alike. In the one-thread-per-element kernels, neighbouring threads write neighbouring
 //! addresses (coalesced stores); the reads follow the op's strides.
 //!
 //! Most ops are one kernel, `strided_copy`: output element `i` reads `src[offset + sum_a c_a *
