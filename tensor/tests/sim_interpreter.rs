@@ -1377,6 +1377,12 @@ $L_done:
     ret;
 }
 
+.visible .entry endless()
+{
+$L_again:
+    bra.uni $L_again;
+}
+
 .visible .entry misaligned(.param .u64 out)
 {
     .reg .b32 %r<2>;
@@ -1447,6 +1453,16 @@ fn sim_division_by_zero_and_misaligned_access_are_errors() {
         "misaligned",
     );
     assert!(message.contains("misaligned global read"), "{message}");
+}
+
+#[test]
+fn sim_endless_loop_is_an_error() {
+    let gpu = Gpu::sim();
+    let message = kernel_error(
+        launch(&gpu, &FAULTS, "endless", one_thread(), &[]),
+        "endless",
+    );
+    assert!(message.contains("endless loop"), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------
