@@ -284,6 +284,16 @@ fn check_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
     );
 }
 
+/// Panics naming `op` unless `other` lives on `target`'s device.
+fn check_device<A: GpuScalar, B: GpuScalar>(op: &str, target: &GpuTensor<A>, other: &GpuTensor<B>) {
+    assert!(
+        other.gpu().same_device(target.gpu()),
+        "{op}: operands live on {} and {}",
+        target.gpu().name(),
+        other.gpu().name()
+    );
+}
+
 /// `values` right-aligned in [`MAX_RANK`] slots, padded in front with `fill`.
 fn right_aligned(values: &[usize], fill: usize, op: &str) -> Vec<KernelArg> {
     std::iter::repeat_n(fill, MAX_RANK - values.len())
@@ -297,6 +307,7 @@ impl<T: GpuScalar> GpuTensor<T> {
     /// the result has `index`'s shape.
     pub fn gather(&self, axis: usize, index: &GpuTensor<u32>) -> Result<Self, GpuError> {
         check_fits("gather", self.shape(), axis, index.shape());
+        check_device("gather", self, index);
         let what = format!("axis {axis} of shape {:?}", self.shape());
         check_below(index, self.dims()[axis], "gather", "index", &what)?;
         let out = GpuTensor::uninit(self.gpu(), index.shape().clone())?;
@@ -342,6 +353,8 @@ impl GpuTensor<f32> {
             src.shape()
         );
         check_fits("scatter_add", self.shape(), axis, index.shape());
+        check_device("scatter_add", self, index);
+        check_device("scatter_add", self, src);
         let what = format!("axis {axis} of shape {:?}", self.shape());
         check_below(index, self.dims()[axis], "scatter_add", "index", &what)?;
         if index.numel() == 0 {
