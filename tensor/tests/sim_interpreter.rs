@@ -1240,6 +1240,50 @@ fn sim_parse_error_names_module_and_line() {
     }
 }
 
+/// Statements the parser must reject (each is rejected by ptxas too), and a part of the message.
+const REJECTED: &[(&str, &str)] = &[
+    ("add.b32 %r1, %r1, %r2", "ptxas rejects"),
+    ("and.u32 %r1, %r1, %r2", "ptxas rejects"),
+    ("neg.u32 %r1, %r1", "ptxas rejects"),
+    ("setp.lt.b32 %p1, %r1, %r2", "ptxas rejects"),
+    ("mov.u64 %rd1, %r1", "`%r1` is declared B32"),
+    ("mul.lo.u32 %r1, %r1, %rd1", "`%rd1` is declared B64"),
+    ("shl.b64 %rd1, %rd1, %rd2", "`%rd2` is declared B64"),
+    ("selp.u32 %r1, %r1, %r2, %r1", "needs a predicate"),
+    ("add.f32 %f1, %f1, 1", "0fXXXXXXXX"),
+    ("mov.u32 %r1, 0f3F800000", "f32 immediate"),
+    ("ld.global.u32 %r1, [%rd1-4]", "expected `]`"),
+    ("ld.global.f32 %f1, [%f2]", "cannot hold an address"),
+    ("div.f32 %f1, %f1, %f2", "unsupported f32 form"),
+    ("fma.f32 %f1, %f1, %f2, %f1", "expected `.rn`"),
+    ("cvt.f32.u32 %f1, %r1", "expected `.rn`"),
+    ("cvt.s32.f32 %r1, %f1", "needs .rzi"),
+    ("@%r1 bra L", "not a .pred"),
+    ("add.u32 %r9, %r1, %r2", "undeclared register `%r9`"),
+    ("bra NOWHERE", "no label `NOWHERE`"),
+    (
+        "frobnicate.u32 %r1, %r1",
+        "not in the simulator's PTX subset",
+    ),
+];
+
+#[test]
+fn sim_parser_rejects_what_ptxas_rejects_naming_the_line() {
+    for (statement, why) in REJECTED {
+        let text = format!(
+            "{PTX_HEADER}.visible .entry k(.param .u64 a)\n{{\n    .reg .pred %p<2>;\n\
+             \x20   .reg .b32 %r<3>;\n    .reg .f32 %f<3>;\n    .reg .b64 %rd<3>;\n\
+             \x20   ld.param.u64 %rd1, [a];\n    {statement};\nL:\n    ret;\n}}\n"
+        );
+        let message = match tensor::cuda::sim::parse::parse_module(&text) {
+            Err(message) => message,
+            Ok(_) => panic!("`{statement}` was accepted"),
+        };
+        assert!(message.starts_with("line 12:"), "`{statement}`: {message}");
+        assert!(message.contains(why), "`{statement}`: {message}");
+    }
+}
+
 #[test]
 fn sim_wrong_arguments_are_errors_naming_the_kernel() {
     let gpu = Gpu::sim();
@@ -1333,6 +1377,12 @@ $L_done:
     ret;
 }
 
+.visible .entry endless()
+{
+$L_again:
+    bra.uni $L_again;
+}
+
 .visible .entry misaligned(.param .u64 out)
 {
     .reg .b32 %r<2>;
@@ -1403,6 +1453,16 @@ fn sim_division_by_zero_and_misaligned_access_are_errors() {
         "misaligned",
     );
     assert!(message.contains("misaligned global read"), "{message}");
+}
+
+#[test]
+fn sim_endless_loop_is_an_error() {
+    let gpu = Gpu::sim();
+    let message = kernel_error(
+        launch(&gpu, &FAULTS, "endless", one_thread(), &[]),
+        "endless",
+    );
+    assert!(message.contains("endless loop"), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ use super::ops;
 use super::program::{Addr, Entry, Instr, IntTy, Module, Op, SHARED_BASE, Space, Src};
 use crate::cuda::launch::LaunchConfig;
 
+/// Branches one thread may take between barriers before the launch is reported as an endless
+/// loop (seconds of simulation; far more than any of our kernels takes).
+const MAX_BRANCHES: u32 = 1 << 28;
+
 /// Why a thread stopped running.
 enum Stop {
     /// At the `bar.sync` at this instruction index.
@@ -168,6 +172,7 @@ impl Machine<'_> {
     /// faulting instruction.
     fn run(&mut self, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
         let code = self.code;
+        let mut branches = 0u32;
         loop {
             let Some(ins) = code.get(*pc as usize) else {
                 return Ok(Stop::Exit);
@@ -269,6 +274,13 @@ impl Machine<'_> {
                     }
                 }
                 Op::Bra { target } => {
+                    branches += 1;
+                    if branches == MAX_BRANCHES {
+                        return Err(format!(
+                            "took {MAX_BRANCHES} branches without reaching a barrier or exit: \
+                             an endless loop?"
+                        ));
+                    }
                     *pc = target;
                     continue;
                 }

@@ -2,8 +2,9 @@
 //! declarations, labels and instruction statements. Turning one instruction statement into an
 //! [`Op`](super::program::Op) is [`super::decode`]'s job.
 
-use super::decode::{Operand, decode};
+use super::decode::decode;
 use super::lex::{Tok, Token, tokenize};
+use super::operand::{Operand, RegClass, RegRef};
 use super::program::{Addr, Entry, Instr, Module, Param, Reg, SHARED_BASE, SPECIAL_REGS, SPECIALS};
 use std::collections::HashMap;
 
@@ -64,7 +65,7 @@ struct Statement {
 /// Names declared in one entry, for resolving operands.
 #[derive(Default)]
 pub struct Scope {
-    regs: HashMap<String, Reg>,
+    regs: HashMap<String, (Reg, RegClass)>,
     shared: HashMap<String, u64>,
     params: HashMap<String, Param>,
     labels: HashMap<String, u32>,
@@ -100,13 +101,6 @@ fn param_size(ty: &str) -> Option<u32> {
         ".u64" | ".s64" | ".b64" => Some(8),
         _ => None,
     }
-}
-
-fn reg_type_ok(ty: &str) -> bool {
-    matches!(
-        ty,
-        ".pred" | ".b32" | ".u32" | ".s32" | ".f32" | ".b64" | ".u64" | ".s64"
-    )
 }
 
 fn shared_elem_size(ty: &str) -> Option<u32> {
@@ -227,7 +221,9 @@ impl Parser {
             }
         }
         for (i, special) in SPECIALS.iter().enumerate() {
-            scope.regs.insert(special.to_string(), i as Reg);
+            scope
+                .regs
+                .insert(special.to_string(), (i as Reg, RegClass::I32));
         }
         let mut regs = SPECIAL_REGS;
         let mut shared_end = 0u32;
@@ -322,9 +318,10 @@ impl Parser {
     fn reg_decl(&mut self, scope: &mut Scope, regs: &mut u32) -> Result<(), String> {
         let line = self.line();
         let ty = self.word()?;
-        if !reg_type_ok(&ty) {
-            return Err(format!("line {line}: unsupported register type `{ty}`"));
-        }
+        let class = ty
+            .strip_prefix('.')
+            .and_then(RegClass::of)
+            .ok_or_else(|| format!("line {line}: unsupported register type `{ty}`"))?;
         loop {
             let line = self.line();
             let base = self.word()?;
@@ -341,7 +338,7 @@ impl Parser {
                 vec![base]
             };
             for name in names {
-                if scope.regs.insert(name.clone(), *regs).is_some() {
+                if scope.regs.insert(name.clone(), (*regs, class)).is_some() {
                     return Err(format!("line {line}: register `{name}` declared twice"));
                 }
                 *regs += 1;
@@ -387,10 +384,11 @@ impl Parser {
             let negated = self.eat('!');
             let pline = self.line();
             let name = self.word()?;
-            let reg = *scope
-                .regs
-                .get(&name)
-                .ok_or_else(|| format!("line {pline}: undeclared predicate `{name}`"))?;
+            let reg = match scope.regs.get(&name) {
+                Some(&(reg, RegClass::Pred)) => reg,
+                Some(_) => return Err(format!("line {pline}: guard `{name}` is not a .pred")),
+                None => return Err(format!("line {pline}: undeclared predicate `{name}`")),
+            };
             Some((reg, !negated))
         } else {
             None
@@ -435,7 +433,13 @@ impl Parser {
         let negative = self.eat('-');
         let w = self.word()?;
         let found = if w.starts_with('%') && !negative {
-            scope.regs.get(&w).map(|&r| Operand::Reg(r))
+            scope.regs.get(&w).map(|&(index, class)| {
+                Operand::Reg(RegRef {
+                    index,
+                    class,
+                    name: w.clone(),
+                })
+            })
         } else if w.starts_with(|c: char| c.is_ascii_digit()) {
             immediate(&w, negative)
         } else if !negative {
@@ -467,10 +471,13 @@ impl Parser {
             }
         }
         if w.starts_with('%') {
-            let reg = *scope
-                .regs
-                .get(&w)
-                .ok_or_else(|| format!("line {line}: undeclared register `{w}`"))?;
+            let reg = match scope.regs.get(&w) {
+                Some(&(_, RegClass::Pred | RegClass::F32)) => {
+                    return Err(format!("line {line}: `{w}` cannot hold an address"));
+                }
+                Some(&(reg, _)) => reg,
+                None => return Err(format!("line {line}: undeclared register `{w}`")),
+            };
             Ok(Operand::Addr(
                 Addr {
                     base: Some(reg),
