@@ -1,36 +1,101 @@
-//! SKELETON (replaced by the simulator helper): the interface the rest of the backend calls.
+//! The PTX simulator: runs our kernels on the CPU so that every kernel is tested on machines
+//! without a GPU, with every memory access checked.
+//!
+//! It interprets exactly the PTX subset documented in [`crate::cuda`]. The pieces, one job each:
+//! - [`lex`] splits the text into tokens, [`parse`] reads the module structure and declarations,
+//!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved;
+//! - [`exec`] runs a grid block by block, thread by thread, with barriers; [`ops`] is the
+//!   arithmetic of each instruction; [`memory`] is bounds-checked global memory.
+
+pub mod decode;
+pub mod exec;
+pub mod lex;
+pub mod memory;
+pub mod ops;
+pub mod parse;
+pub mod program;
 
 use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
+use memory::GlobalMemory;
+use program::Module;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-/// The PTX simulator device.
-pub struct SimDevice {}
+/// Most threads a block may have, as on every CUDA GPU since sm_20.
+const MAX_THREADS_PER_BLOCK: u32 = 1024;
+
+/// The PTX simulator device: simulated global memory plus the modules parsed so far.
+pub struct SimDevice {
+    memory: Mutex<GlobalMemory>,
+    modules: Mutex<HashMap<String, Arc<Module>>>,
+}
 
 impl SimDevice {
     /// A fresh simulated device with empty memory.
     pub fn new() -> Self {
-        SimDevice {}
+        SimDevice {
+            memory: Mutex::new(GlobalMemory::default()),
+            modules: Mutex::new(HashMap::new()),
+        }
     }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, GlobalMemory> {
+        // A panic elsewhere while the lock was held cannot leave memory half-updated in a way
+        // that matters to a simulator, so a poisoned lock is still usable.
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Allocates `bytes` of simulated global memory (contents: 0xFF bytes, so uninitialised reads
     /// show up as NaN), returning its address.
     pub fn alloc(&self, bytes: usize) -> Result<u64, GpuError> {
-        let _ = bytes;
-        todo!()
+        self.memory()
+            .alloc(bytes)
+            .ok_or_else(|| GpuError::OutOfMemory {
+                device: "sim".to_string(),
+                bytes,
+            })
     }
+
     /// Frees an allocation.
     pub fn free(&self, ptr: u64) {
-        let _ = ptr;
+        self.memory().free(ptr);
     }
+
     /// Copies bytes into memory at `ptr` (must lie inside one allocation).
     pub fn write(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
-        let _ = (ptr, bytes);
-        todo!()
+        let mut memory = self.memory();
+        let target = memory
+            .bytes_mut(ptr, bytes.len())
+            .ok_or_else(|| copy_error("write", ptr, bytes.len()))?;
+        target.copy_from_slice(bytes);
+        Ok(())
     }
+
     /// Copies bytes out of memory at `ptr` (must lie inside one allocation).
     pub fn read(&self, ptr: u64, out: &mut [u8]) -> Result<(), GpuError> {
-        let _ = (ptr, out);
-        todo!()
+        let mut memory = self.memory();
+        let source = memory
+            .bytes(ptr, out.len())
+            .ok_or_else(|| copy_error("read", ptr, out.len()))?;
+        out.copy_from_slice(source);
+        Ok(())
     }
+
+    /// The parsed module called `name`, parsing `ptx` on first use.
+    fn module(&self, name: &str, ptx: &str) -> Result<Arc<Module>, GpuError> {
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = modules.get(name) {
+            return Ok(m.clone());
+        }
+        let module = Arc::new(parse::parse_module(ptx).map_err(|message| GpuError::Ptx {
+            module: name.to_string(),
+            message,
+        })?);
+        modules.insert(name.to_string(), module.clone());
+        Ok(module)
+    }
+
     /// Parses (once per module name) and runs `kernel` over the whole grid.
     pub fn launch(
         &self,
@@ -40,8 +105,63 @@ impl SimDevice {
         config: &LaunchConfig,
         args: &[KernelArg],
     ) -> Result<(), GpuError> {
-        let _ = (module, ptx, kernel, config, args);
-        todo!()
+        let parsed = self.module(module, ptx)?;
+        let fail = |message: String| GpuError::Kernel {
+            kernel: kernel.to_string(),
+            message,
+        };
+        let entry = parsed
+            .entry(kernel)
+            .ok_or_else(|| fail(format!("module `{module}` has no entry `{kernel}`")))?;
+        check_config(config).map_err(fail)?;
+        if args.len() != entry.params.len() {
+            return Err(fail(format!(
+                "`{kernel}` takes {} parameters, the launch passed {}",
+                entry.params.len(),
+                args.len()
+            )));
+        }
+        let mut params = vec![0u8; entry.param_bytes as usize];
+        for (param, arg) in entry.params.iter().zip(args) {
+            let bytes = arg.to_le_bytes();
+            if bytes.len() != param.size as usize {
+                return Err(fail(format!(
+                    "parameter `{}` of `{kernel}` has {} bytes, the launch passed {arg:?}",
+                    param.name, param.size
+                )));
+            }
+            let at = param.offset as usize;
+            params[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+        let mut memory = self.memory();
+        exec::run_grid(&parsed, entry, &params, config, &mut memory).map_err(fail)
+    }
+}
+
+/// Rejects launch geometry that `cuLaunchKernel` rejects.
+fn check_config(config: &LaunchConfig) -> Result<(), String> {
+    let (gx, gy, gz) = config.grid;
+    let (bx, by, bz) = config.block;
+    if gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 {
+        return Err(format!("empty launch: grid {:?}, block {:?}", config.grid, config.block));
+    }
+    let threads = bx as u64 * by as u64 * bz as u64;
+    if threads > MAX_THREADS_PER_BLOCK as u64 || bz > 64 {
+        return Err(format!(
+            "block {:?} has {threads} threads; at most {MAX_THREADS_PER_BLOCK} (and z at most 64)",
+            config.block
+        ));
+    }
+    if gy > 65535 || gz > 65535 {
+        return Err(format!("grid {:?}: y and z are at most 65535", config.grid));
+    }
+    Ok(())
+}
+
+fn copy_error(what: &str, ptr: u64, len: usize) -> GpuError {
+    GpuError::Driver {
+        call: format!("sim {what}"),
+        message: format!("{len} bytes at {ptr:#x} do not lie inside one allocation"),
     }
 }
 

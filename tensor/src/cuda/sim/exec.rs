@@ -1,0 +1,351 @@
+//! Running one kernel over a grid: blocks one after another; within a block, each thread runs
+//! until it reaches `bar.sync` or exits, and a barrier releases when every thread waits at it.
+//!
+//! A fault (bad address, division by zero, a barrier not every thread reaches) stops the launch
+//! with a message naming the block, the thread, the source line and what went wrong.
+
+use super::memory::GlobalMemory;
+use super::ops;
+use super::program::{Addr, Entry, Instr, IntTy, Module, Op, SHARED_BASE, Space, Src};
+use crate::cuda::launch::LaunchConfig;
+
+/// Why a thread stopped running.
+enum Stop {
+    /// At the `bar.sync` at this instruction index.
+    Barrier(u32),
+    /// It executed `ret`/`exit` (or ran off the end).
+    Exit,
+}
+
+/// What a thread sees besides its registers: the code, the parameters and memory.
+struct Machine<'a> {
+    code: &'a [Instr],
+    params: &'a [u8],
+    global: &'a mut GlobalMemory,
+    shared: &'a mut [u8],
+}
+
+/// Three coordinates, for messages.
+fn xyz(v: (u32, u32, u32)) -> String {
+    format!("({}, {}, {})", v.0, v.1, v.2)
+}
+
+/// Runs `entry` over the grid of `config` with the parameter block `params`. The error is the
+/// fault's description (the caller adds the kernel's name).
+pub fn run_grid(
+    module: &Module,
+    entry: &Entry,
+    params: &[u8],
+    config: &LaunchConfig,
+    global: &mut GlobalMemory,
+) -> Result<(), String> {
+    let (bx, by, bz) = config.block;
+    let threads = (bx * by * bz) as usize;
+    let nregs = entry.regs as usize;
+    let shared_len = entry.static_shared as usize + config.shared_bytes as usize;
+    let mut regs = vec![0u64; threads * nregs];
+    let mut shared = vec![0xFFu8; shared_len];
+    let mut pcs = vec![0u32; threads];
+    let mut stops: Vec<Option<Stop>> = (0..threads).map(|_| None).collect();
+    let (gx, gy, gz) = config.grid;
+    for cz in 0..gz {
+        for cy in 0..gy {
+            for cx in 0..gx {
+                let block = (cx, cy, cz);
+                // Fresh state per block: zeroed registers holding the special registers, shared
+                // memory all 0xFF (uninitialised reads show as NaN).
+                regs.fill(0);
+                shared.fill(0xFF);
+                pcs.fill(0);
+                for (t, file) in regs.chunks_exact_mut(nregs).enumerate() {
+                    let t = t as u32;
+                    file[..12].copy_from_slice(&[
+                        (t % bx) as u64,
+                        (t / bx % by) as u64,
+                        (t / (bx * by)) as u64,
+                        bx as u64,
+                        by as u64,
+                        bz as u64,
+                        cx as u64,
+                        cy as u64,
+                        cz as u64,
+                        gx as u64,
+                        gy as u64,
+                        gz as u64,
+                    ]);
+                }
+                let mut machine = Machine {
+                    code: &entry.code,
+                    params,
+                    global: &mut *global,
+                    shared: &mut shared,
+                };
+                let thread_id = |t: usize| {
+                    let t = t as u32;
+                    (t % bx, t / bx % by, t / (bx * by))
+                };
+                let fault = |t: usize, pc: u32, why: String| {
+                    let line = entry.code.get(pc as usize).map_or(0, |i| i.line);
+                    format!(
+                        "block {} thread {}, line {line} `{}`: {why}",
+                        xyz(block),
+                        xyz(thread_id(t)),
+                        module.line_text(line)
+                    )
+                };
+                loop {
+                    for t in 0..threads {
+                        if matches!(stops[t], Some(Stop::Exit)) {
+                            continue;
+                        }
+                        let file = &mut regs[t * nregs..(t + 1) * nregs];
+                        match machine.run(file, &mut pcs[t]) {
+                            Ok(stop) => stops[t] = Some(stop),
+                            Err(why) => return Err(fault(t, pcs[t], why)),
+                        }
+                    }
+                    // Every thread has now exited or waits at a barrier.
+                    let waiting: Vec<(usize, u32)> = stops
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(t, s)| match s {
+                            Some(Stop::Barrier(pc)) => Some((t, *pc)),
+                            _ => None,
+                        })
+                        .collect();
+                    let Some(&(first, at)) = waiting.first() else {
+                        break;
+                    };
+                    if let Some(&(other, there)) = waiting.iter().find(|w| w.1 != at) {
+                        let there_line = entry.code[there as usize].line;
+                        return Err(fault(
+                            first,
+                            at,
+                            format!(
+                                "waits at this barrier while thread {} waits at the one on \
+                                 line {there_line}; every thread must reach the same bar.sync",
+                                xyz(thread_id(other))
+                            ),
+                        ));
+                    }
+                    if waiting.len() < threads {
+                        let exited = (0..threads)
+                            .find(|&t| matches!(stops[t], Some(Stop::Exit)))
+                            .unwrap_or(0);
+                        return Err(fault(
+                            first,
+                            at,
+                            format!(
+                                "waits at this barrier but thread {} has exited ({} of {threads} \
+                                 threads wait); every thread must reach the same bar.sync",
+                                xyz(thread_id(exited)),
+                                waiting.len()
+                            ),
+                        ));
+                    }
+                    for pc in pcs.iter_mut() {
+                        *pc = at + 1;
+                    }
+                    stops.fill_with(|| None);
+                }
+                stops.fill_with(|| None);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn val(regs: &[u64], s: Src) -> u64 {
+    match s {
+        Src::Reg(r) => regs[r as usize],
+        Src::Imm(v) => v,
+    }
+}
+
+impl Machine<'_> {
+    /// Runs one thread from `*pc` until it waits at a barrier or exits. On a fault `*pc` is the
+    /// faulting instruction.
+    fn run(&mut self, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
+        let code = self.code;
+        loop {
+            let Some(ins) = code.get(*pc as usize) else {
+                return Ok(Stop::Exit);
+            };
+            if let Some((p, want)) = ins.guard {
+                if (regs[p as usize] != 0) != want {
+                    *pc += 1;
+                    continue;
+                }
+            }
+            match ins.op {
+                Op::Mov { d, a, mask } => regs[d as usize] = val(regs, a) & mask,
+                Op::LdParam { d, offset, size } => {
+                    let o = offset as usize;
+                    regs[d as usize] = match self.params.get(o..o + size as usize) {
+                        Some(b) if size == 4 => u32::from_le_bytes(b.try_into().unwrap()) as u64,
+                        Some(b) => u64::from_le_bytes(b.try_into().unwrap()),
+                        None => return Err("parameter read outside the parameter block".into()),
+                    }
+                }
+                Op::Ld {
+                    space,
+                    size,
+                    d,
+                    n,
+                    addr,
+                } => {
+                    let at = address(regs, addr);
+                    let len = (size * n as u32) as usize;
+                    let bytes = self.bytes(space, at, len, "read")?;
+                    for (i, chunk) in bytes.chunks_exact(size as usize).enumerate() {
+                        regs[d[i] as usize] = if size == 4 {
+                            u32::from_le_bytes(chunk.try_into().unwrap()) as u64
+                        } else {
+                            u64::from_le_bytes(chunk.try_into().unwrap())
+                        };
+                    }
+                }
+                Op::St {
+                    space,
+                    size,
+                    a,
+                    n,
+                    addr,
+                } => {
+                    let at = address(regs, addr);
+                    let len = (size * n as u32) as usize;
+                    let mut vals = [0u64; 4];
+                    for (v, s) in vals.iter_mut().zip(a) {
+                        *v = val(regs, s);
+                    }
+                    let bytes = self.bytes_mut(space, at, len, "write")?;
+                    for (i, chunk) in bytes.chunks_exact_mut(size as usize).enumerate() {
+                        if size == 4 {
+                            chunk.copy_from_slice(&(vals[i] as u32).to_le_bytes());
+                        } else {
+                            chunk.copy_from_slice(&vals[i].to_le_bytes());
+                        }
+                    }
+                }
+                Op::Int { op, ty, d, a, b } => {
+                    regs[d as usize] = ops::int_binary(op, ty, val(regs, a), val(regs, b))
+                        .ok_or("integer division by zero")?;
+                }
+                Op::IntUn { op, ty, d, a } => {
+                    regs[d as usize] = ops::int_unary(op, ty, val(regs, a));
+                }
+                Op::Mad { op, ty, d, a, b, c } => {
+                    regs[d as usize] = ops::mad(op, ty, val(regs, a), val(regs, b), val(regs, c));
+                }
+                Op::Pred { op, d, a, b } => {
+                    regs[d as usize] = ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
+                }
+                Op::PredNot { d, a } => regs[d as usize] = (val(regs, a) == 0) as u64,
+                Op::F32 { op, d, a, b } => {
+                    regs[d as usize] = ops::f32_binary(op, val(regs, a), val(regs, b));
+                }
+                Op::F32Un { op, d, a } => regs[d as usize] = ops::f32_unary(op, val(regs, a)),
+                Op::Fma { d, a, b, c } => {
+                    regs[d as usize] = ops::fma(val(regs, a), val(regs, b), val(regs, c));
+                }
+                Op::Setp { cmp, ty, d, a, b } => {
+                    regs[d as usize] = ops::compare(cmp, ty, val(regs, a), val(regs, b));
+                }
+                Op::Selp { d, a, b, p, mask } => {
+                    let chosen = if val(regs, p) != 0 { a } else { b };
+                    regs[d as usize] = val(regs, chosen) & mask;
+                }
+                Op::Cvt { cvt, d, a } => regs[d as usize] = ops::convert(cvt, val(regs, a)),
+                Op::Atom { op, d, addr, b } => {
+                    let at = address(regs, addr);
+                    let operand = val(regs, b);
+                    let cell = self.bytes_mut(Space::Global, at, 4, "atomic")?;
+                    let old = u32::from_le_bytes((&*cell).try_into().unwrap());
+                    cell.copy_from_slice(&ops::atomic(op, old, operand).to_le_bytes());
+                    if let Some(d) = d {
+                        regs[d as usize] = old as u64;
+                    }
+                }
+                Op::Bra { target } => {
+                    *pc = target;
+                    continue;
+                }
+                Op::Bar => return Ok(Stop::Barrier(*pc)),
+                Op::Exit => return Ok(Stop::Exit),
+            }
+            *pc += 1;
+        }
+    }
+
+    /// Checks alignment and bounds of `len` bytes at `at` in `space` and returns them.
+    fn bytes(&mut self, space: Space, at: u64, len: usize, what: &str) -> Result<&[u8], String> {
+        check_aligned(space, at, len, what)?;
+        match space {
+            Space::Global => self.global.bytes(at, len),
+            Space::Shared => shared_range(self.shared.len(), at, len).map(|r| &self.shared[r]),
+        }
+        .ok_or_else(|| out_of_bounds(space, at, len, what, self.shared.len()))
+    }
+
+    /// As [`Machine::bytes`], writable.
+    fn bytes_mut(
+        &mut self,
+        space: Space,
+        at: u64,
+        len: usize,
+        what: &str,
+    ) -> Result<&mut [u8], String> {
+        check_aligned(space, at, len, what)?;
+        let shared_len = self.shared.len();
+        match space {
+            Space::Global => self.global.bytes_mut(at, len),
+            Space::Shared => shared_range(shared_len, at, len).map(|r| &mut self.shared[r]),
+        }
+        .ok_or_else(|| out_of_bounds(space, at, len, what, shared_len))
+    }
+}
+
+#[inline(always)]
+fn address(regs: &[u64], addr: Addr) -> u64 {
+    match addr.base {
+        Some(r) => regs[r as usize].wrapping_add(addr.offset),
+        None => addr.offset,
+    }
+}
+
+fn space_name(space: Space) -> &'static str {
+    match space {
+        Space::Global => "global",
+        Space::Shared => "shared",
+    }
+}
+
+fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), String> {
+    if at % len as u64 == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "misaligned {} {what} of {len} bytes at {at:#x}",
+            space_name(space)
+        ))
+    }
+}
+
+fn shared_range(shared_len: usize, at: u64, len: usize) -> Option<std::ops::Range<usize>> {
+    let offset = at.checked_sub(SHARED_BASE)?;
+    let end = offset.checked_add(len as u64)?;
+    (end <= shared_len as u64).then(|| offset as usize..end as usize)
+}
+
+fn out_of_bounds(space: Space, at: u64, len: usize, what: &str, shared_len: usize) -> String {
+    match space {
+        Space::Global => format!(
+            "out-of-bounds global {what} of {len} bytes at {at:#x} (not inside any allocation)"
+        ),
+        Space::Shared => format!(
+            "out-of-bounds shared {what} of {len} bytes at {at:#x} (the block's shared memory \
+             is {shared_len} bytes at {SHARED_BASE:#x})"
+        ),
+    }
+}
