@@ -90,7 +90,13 @@ fn check_unary(gpu: &Gpu, x: &Tensor<f32>, what: &str) {
         } else {
             1e-5
         };
-        assert_close(&format!("{} {name} {what}", gpu.name()), &got, &want, 1e-37, rtol);
+        assert_close(
+            &format!("{} {name} {what}", gpu.name()),
+            &got,
+            &want,
+            1e-37,
+            rtol,
+        );
         if rtol == 0.0 {
             // Exact ops agree bit for bit, signed zeros included.
             let nan_or_bits = |t: &Tensor<f32>| {
@@ -109,9 +115,17 @@ fn sim_unary_ops_match_cpu() {
     let mut rng = Rng::new(11);
     for gpu in devices() {
         for n in SIZES {
-            check_unary(&gpu, &values(&mut rng, n, -10.0, 10.0), &format!("on {n} in [-10, 10)"));
+            check_unary(
+                &gpu,
+                &values(&mut rng, n, -10.0, 10.0),
+                &format!("on {n} in [-10, 10)"),
+            );
         }
-        check_unary(&gpu, &Tensor::from_vec(SPECIAL.to_vec(), [14]), "on special values");
+        check_unary(
+            &gpu,
+            &Tensor::from_vec(SPECIAL.to_vec(), [14]),
+            "on special values",
+        );
         // exp over its whole range, log near 1 (where lg2.approx alone is inaccurate) and far.
         check_unary(&gpu, &values(&mut rng, 300, -87.0, 88.0), "on [-87, 88)");
         check_unary(&gpu, &values(&mut rng, 300, 0.99, 1.01), "near 1");
@@ -190,7 +204,13 @@ fn sim_binary_ops_broadcast_like_cpu() {
                 let (ga, gb) = (up(&gpu, &a), up(&gpu, &b));
                 for (name, cpu, gpu_op) in BINARY {
                     let what = format!("{} {name} {x:?} {y:?}", gpu.name());
-                    assert_close(&what, &down(&gpu_op(&ga, &gb).unwrap()), &cpu(&a, &b), 0.0, 0.0);
+                    assert_close(
+                        &what,
+                        &down(&gpu_op(&ga, &gb).unwrap()),
+                        &cpu(&a, &b),
+                        0.0,
+                        0.0,
+                    );
                 }
             }
         }
@@ -204,14 +224,20 @@ fn sim_where_broadcasts_three_ways() {
         [&[300], &[300], &[300]],
         [&[4, 1, 3], &[5, 1], &[]],
         [&[2, 1], &[1, 257], &[2, 257]],
-        [&[2, 1, 2, 1, 3, 1], &[1, 2, 1, 2, 1, 3], &[2, 1, 1, 1, 1, 1]],
+        [
+            &[2, 1, 2, 1, 3, 1],
+            &[1, 2, 1, 2, 1, 3],
+            &[2, 1, 1, 1, 1, 1],
+        ],
     ];
     for gpu in devices() {
         for [dc, dt, df] in triples {
             // The condition: mostly 0 and 1, with NaN (true, as on the CPU) mixed in.
             let cond = tied(&mut rng, dc).map(|v| if v > 0.0 { 1.0 } else { v * 0.0 });
             let (t, f) = (tied(&mut rng, dt), tied(&mut rng, df));
-            let got = up(&gpu, &cond).where_(&up(&gpu, &t), &up(&gpu, &f)).unwrap();
+            let got = up(&gpu, &cond)
+                .where_(&up(&gpu, &t), &up(&gpu, &f))
+                .unwrap();
             let what = format!("{} where {dc:?} {dt:?} {df:?}", gpu.name());
             assert_close(&what, &down(&got), &cond.where_(&t, &f), 0.0, 0.0);
         }

@@ -128,7 +128,12 @@ fn tied(rng: &mut Rng, dims: &[usize]) -> Tensor<f32> {
 fn check_top(gpu: &Gpu, x: &Tensor<f32>) {
     let dx = up(gpu, x);
     for axis in 0..x.rank() {
-        let what = format!("{} axis {axis} of {:?}: {:?}", gpu.name(), x.dims(), x.to_vec());
+        let what = format!(
+            "{} axis {axis} of {:?}: {:?}",
+            gpu.name(),
+            x.dims(),
+            x.to_vec()
+        );
         if x.dims()[axis] == 0 {
             continue;
         }
@@ -140,7 +145,11 @@ fn check_top(gpu: &Gpu, x: &Tensor<f32>) {
             let (best, second) = dx.top2_axis(axis).unwrap();
             let (want_best, want_second) = x.top2_axis(axis);
             assert_eq!(down(&best).to_vec(), want_best.to_vec(), "top2 best {what}");
-            assert_eq!(down(&second).to_vec(), want_second.to_vec(), "top2 second {what}");
+            assert_eq!(
+                down(&second).to_vec(),
+                want_second.to_vec(),
+                "top2 second {what}"
+            );
             assert_eq!(second.dims(), want_second.dims(), "top2 {what}");
         }
     }
@@ -150,7 +159,15 @@ fn check_top(gpu: &Gpu, x: &Tensor<f32>) {
 fn sim_argmax_and_top2_match_cpu_with_ties() {
     let mut rng = Rng::new(23);
     for gpu in devices() {
-        for dims in [&[7, 10][..], &[10, 7], &[3, 300], &[2, 3, 4], &[1000], &[1, 1], &[257, 2]] {
+        for dims in [
+            &[7, 10][..],
+            &[10, 7],
+            &[3, 300],
+            &[2, 3, 4],
+            &[1000],
+            &[1, 1],
+            &[257, 2],
+        ] {
             check_top(&gpu, &tied(&mut rng, dims));
         }
     }
@@ -174,7 +191,10 @@ fn sim_argmax_and_top2_follow_the_cpu_scan_on_nan() {
     ];
     let data: Vec<f32> = rows.iter().flatten().copied().collect();
     let x = Tensor::from_vec(data.clone(), [10, 4]);
-    let xt = Tensor::from_vec((0..40).map(|k| data[(k % 10) * 4 + k / 10]).collect(), [4, 10]);
+    let xt = Tensor::from_vec(
+        (0..40).map(|k| data[(k % 10) * 4 + k / 10]).collect(),
+        [4, 10],
+    );
     for gpu in devices() {
         check_top(&gpu, &x);
         check_top(&gpu, &xt);

@@ -535,7 +535,8 @@ fn ptx() -> String {
     for op in &UNARY {
         s += &kernel(op.name, &["x"], op.scalars, Indexing::Same, &(op.body)());
     }
-    let variants = || std::iter::once(Indexing::Same).chain((1..=MAX_RANK).map(Indexing::Broadcast));
+    let variants =
+        || std::iter::once(Indexing::Same).chain((1..=MAX_RANK).map(Indexing::Broadcast));
     for op in &BINARY {
         for indexing in variants() {
             s += &kernel(op.name, &["a", "b"], 0, indexing, &(op.body)());
@@ -666,7 +667,12 @@ fn elementwise(
             args.extend(s[lead..].iter().map(|&v| KernelArg::U32(v as u32)));
         }
         args.extend(scalars.clone());
-        gpu.launch(&MODULE, &name, LaunchConfig::linear(inner_n, BLOCK_1D), &args)?;
+        gpu.launch(
+            &MODULE,
+            &name,
+            LaunchConfig::linear(inner_n, BLOCK_1D),
+            &args,
+        )?;
     }
     Ok(out)
 }

@@ -468,7 +468,10 @@ MINE_FIRST:
     mul.wide.u32 %rd0, %line, 4;
 ";
     let outputs: &[(&str, &str, &str)] = if second {
-        &[("best", "best_index", "%bi"), ("second", "second_index", "%si")]
+        &[
+            ("best", "best_index", "%bi"),
+            ("second", "second_index", "%si"),
+        ]
     } else {
         &[("best", "best_index", "%bi")]
     };
@@ -631,7 +634,11 @@ impl GpuTensor<f32> {
     ) -> Result<(GpuTensor<u32>, Option<GpuTensor<u32>>), GpuError> {
         self.shape().check_axis(axis, op);
         let (outer, len, inner) = self.shape().split_at_axis(axis);
-        assert!(len > 0, "{op}: axis {axis} of shape {:?} is empty", self.shape());
+        assert!(
+            len > 0,
+            "{op}: axis {axis} of shape {:?} is empty",
+            self.shape()
+        );
         assert!(
             !second || len > 1,
             "{op}: axis {axis} of shape {:?} has fewer than two elements",
@@ -681,7 +688,10 @@ impl GpuTensor<f32> {
             return Ok(self.clone());
         }
         let fail = || -> ! { panic!("sum_to: cannot reduce {:?} to {target:?}", self.shape()) };
-        let extra = self.rank().checked_sub(target.rank()).unwrap_or_else(|| fail());
+        let extra = self
+            .rank()
+            .checked_sub(target.rank())
+            .unwrap_or_else(|| fail());
         // Summed axes: the extra leading ones, and those where the target has 1 but x does not.
         let summed: Vec<bool> = (0..self.rank())
             .map(|a| a < extra || (target.dims()[a - extra] == 1 && self.dims()[a] != 1))
