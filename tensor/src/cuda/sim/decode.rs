@@ -1,29 +1,12 @@
 //! One instruction statement (opcode word and parsed operands) to an [`Op`]: checks the opcode,
-//! its modifiers, types and operand kinds against the subset in `cuda/mod.rs`, and resolves
-//! names (labels, shared arrays, parameters).
+//! its modifiers, its type and every operand against the subset in `cuda/mod.rs` (and against
+//! what ptxas accepts), and resolves names (labels, shared arrays, parameters).
 
+use super::operand::{Operand, RegClass, count, dst, src};
 use super::parse::Scope;
 use super::program::{
-    Addr, AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Op, Reg, Round,
-    Space, Src,
+    Addr, AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Op, Round, Space, Src,
 };
-
-/// A parsed operand, before the instruction gives it a meaning.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Operand {
-    /// A declared or special register.
-    Reg(Reg),
-    /// An integer literal, sign-extended to 64 bits.
-    Int(u64),
-    /// An f32 literal `0fXXXXXXXX`, as its bits.
-    F32(u64),
-    /// A bare name: a label, or a shared array (for `mov`).
-    Name(String),
-    /// `[...]`: the address, and the array or parameter name it is relative to, if any.
-    Addr(Addr, Option<String>),
-    /// `{a, b, ...}`.
-    Vector(Vec<Operand>),
-}
 
 /// The type suffix of an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,58 +36,31 @@ fn mask_of(ty: Ty) -> u64 {
     }
 }
 
-fn int_ty(ty: Option<Ty>) -> Result<IntTy, String> {
-    match ty {
-        Some(Ty::Int(t)) => Ok(t),
-        _ => Err("needs an integer type".into()),
-    }
-}
-
-fn dst(op: &Operand) -> Result<Reg, String> {
-    match op {
-        Operand::Reg(r) => Ok(*r),
-        _ => Err("the destination must be a register".into()),
-    }
-}
-
-/// A source operand of an integer-typed instruction.
-fn src_int(op: &Operand) -> Result<Src, String> {
-    match op {
-        Operand::Reg(r) => Ok(Src::Reg(*r)),
-        Operand::Int(v) => Ok(Src::Imm(*v)),
-        _ => Err("integer operands are registers or integer immediates".into()),
-    }
-}
-
-/// A source operand of an f32-typed instruction.
-fn src_f32(op: &Operand) -> Result<Src, String> {
-    match op {
-        Operand::Reg(r) => Ok(Src::Reg(*r)),
-        Operand::F32(v) => Ok(Src::Imm(*v)),
-        _ => Err("f32 operands are registers or 0fXXXXXXXX immediates".into()),
-    }
-}
-
-fn src_of(ty: Ty, op: &Operand) -> Result<Src, String> {
-    match ty {
-        Ty::F32 => src_f32(op),
-        _ => src_int(op),
-    }
-}
-
-fn count(ops: &[Operand], n: usize) -> Result<(), String> {
-    if ops.len() == n {
-        Ok(())
-    } else {
-        Err(format!("takes {n} operands, found {}", ops.len()))
-    }
-}
-
-/// Splits off the modifiers this decoder understands from the type suffix.
+/// An opcode split into its base (`ld`), modifiers (`global`, `v4`) and type suffix (`f32`).
 struct Parts<'a> {
     base: &'a str,
     mods: Vec<&'a str>,
     ty: Option<Ty>,
+    /// The type suffix as written (`b32`, `u32`, ...): ptxas tells `.b` from `.u` types.
+    raw: &'a str,
+}
+
+impl Parts<'_> {
+    /// The type, or an error for an untyped opcode that needs one.
+    fn ty(&self) -> Result<Ty, String> {
+        self.ty.ok_or_else(|| "needs a type".to_string())
+    }
+    /// The operand class of the type suffix.
+    fn class(&self) -> Result<RegClass, String> {
+        RegClass::of(self.raw).ok_or_else(|| "needs a type".to_string())
+    }
+    /// The integer type, or an error.
+    fn int(&self) -> Result<IntTy, String> {
+        match self.ty {
+            Some(Ty::Int(t)) => Ok(t),
+            _ => Err("needs an integer type".into()),
+        }
+    }
 }
 
 fn split(opcode: &str) -> Parts<'_> {
@@ -112,17 +68,70 @@ fn split(opcode: &str) -> Parts<'_> {
     let base = it.next().unwrap_or("");
     let mut mods: Vec<&str> = it.collect();
     let ty = mods.last().and_then(|s| ty_of(s));
-    if ty.is_some() {
-        mods.pop();
+    let raw = if ty.is_some() {
+        mods.pop().unwrap_or("")
+    } else {
+        ""
+    };
+    Parts {
+        base,
+        mods,
+        ty,
+        raw,
     }
-    Parts { base, mods, ty }
+}
+
+/// Rejects the integer type classes ptxas rejects: arithmetic takes `.u`/`.s` types, bitwise
+/// operations and `shl` take `.b` types, `neg`/`abs` take `.s` types, and `setp` other than
+/// `eq`/`ne` takes no `.b` type.
+fn check_class(base: &str, mods: &[&str], raw: &str) -> Result<(), String> {
+    // Untyped (`ret`), f32 and predicate instructions have no integer class to check.
+    let class = raw.chars().next().unwrap_or('f');
+    if class == 'f' || class == 'p' {
+        return Ok(());
+    }
+    let allowed = match base {
+        "add" | "sub" | "mul" | "mad" | "div" | "rem" | "min" | "max" | "cvt" | "atom" | "red" => {
+            "us"
+        }
+        "shl" | "and" | "or" | "xor" | "not" => "b",
+        "neg" | "abs" => "s",
+        "setp" if !matches!(mods, ["eq"] | ["ne"]) => "us",
+        _ => "bus",
+    };
+    if allowed.contains(class) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{base}` does not take `.{raw}` (ptxas rejects it)"
+        ))
+    }
 }
 
 fn only(mods: &[&str], allowed: &[&[&str]]) -> Result<(), String> {
     if allowed.iter().any(|a| a == &mods) {
-        Ok(())
-    } else {
-        Err(format!("unsupported modifiers `.{}`", mods.join(".")))
+        return Ok(());
+    }
+    let spell = |m: &[&str]| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            format!("`.{}`", m.join("."))
+        }
+    };
+    let expected: Vec<String> = allowed.iter().map(|a| spell(a)).collect();
+    Err(format!(
+        "modifiers {} not supported; expected {}",
+        spell(mods),
+        expected.join(" or ")
+    ))
+}
+
+/// The class of the other width: `mul.wide.u32` writes a 64-bit integer.
+fn wide(class: RegClass) -> RegClass {
+    match class {
+        RegClass::B32 => RegClass::B64,
+        _ => RegClass::I64,
     }
 }
 
@@ -130,42 +139,51 @@ fn only(mods: &[&str], allowed: &[&[&str]]) -> Result<(), String> {
 pub fn decode(opcode: &str, ops: Vec<Operand>, scope: &Scope) -> Result<Op, String> {
     let p = split(opcode);
     let mods = p.mods.as_slice();
+    if p.base != "cvt" {
+        check_class(p.base, mods, p.raw)?;
+    }
     match p.base {
         "mov" => {
             only(mods, &[&[]])?;
-            let ty = p.ty.ok_or("needs a type")?;
+            let (ty, class) = (p.ty()?, p.class()?);
             count(&ops, 2)?;
-            let a = match (&ops[1], ty) {
-                (Operand::Name(n), Ty::Int(t)) if !matches!(t, IntTy::S32 | IntTy::S64) => {
-                    Src::Imm(scope.shared(n).ok_or(format!("`{n}` is not a shared array"))?)
+            let a = match &ops[1] {
+                Operand::Name(n)
+                    if matches!(
+                        class,
+                        RegClass::I32 | RegClass::B32 | RegClass::I64 | RegClass::B64
+                    ) =>
+                {
+                    Src::Imm(
+                        scope
+                            .shared(n)
+                            .ok_or(format!("`{n}` is not a shared array"))?,
+                    )
                 }
-                (Operand::F32(v), Ty::Int(IntTy::U32)) => Src::Imm(*v),
-                (op, _) => src_of(ty, op)?,
+                op => src(op, class)?,
             };
             Ok(Op::Mov {
-                d: dst(&ops[0])?,
+                d: dst(&ops[0], class)?,
                 a,
                 mask: mask_of(ty),
             })
         }
         "cvta" => {
             only(mods, &[&["to", "global"]])?;
-            if p.ty != Some(Ty::Int(IntTy::U64)) {
+            if p.raw != "u64" {
                 return Err("only cvta.to.global.u64".into());
             }
             count(&ops, 2)?;
             Ok(Op::Mov {
-                d: dst(&ops[0])?,
-                a: src_int(&ops[1])?,
+                d: dst(&ops[0], RegClass::I64)?,
+                a: src(&ops[1], RegClass::I64)?,
                 mask: u64::MAX,
             })
         }
-        "ld" | "st" => memory(p.base == "ld", mods, p.ty, &ops, scope),
+        "ld" | "st" => memory(p.base == "ld", &p, &ops, scope),
         "add" | "sub" | "mul" | "div" | "rem" | "min" | "max" | "and" | "or" | "xor" | "shl"
-        | "shr" => binary(p.base, mods, p.ty, &ops),
-        "neg" | "abs" | "not" | "sqrt" | "rcp" | "rsqrt" | "ex2" | "lg2" => {
-            unary(p.base, mods, p.ty, &ops)
-        }
+        | "shr" => binary(&p, &ops),
+        "neg" | "abs" | "not" | "sqrt" | "rcp" | "rsqrt" | "ex2" | "lg2" => unary(&p, &ops),
         "mad" => {
             let op = match mods {
                 ["lo"] => MadOp::Lo,
@@ -173,18 +191,23 @@ pub fn decode(opcode: &str, ops: Vec<Operand>, scope: &Scope) -> Result<Op, Stri
                 ["wide"] => MadOp::Wide,
                 _ => return Err("needs .lo, .hi or .wide".into()),
             };
-            let ty = int_ty(p.ty)?;
+            let (ty, class) = (p.int()?, p.class()?);
             if op == MadOp::Wide && ty.is_64() {
                 return Err("mad.wide takes 32-bit operands".into());
             }
+            let out = if op == MadOp::Wide {
+                wide(class)
+            } else {
+                class
+            };
             count(&ops, 4)?;
             Ok(Op::Mad {
                 op,
                 ty,
-                d: dst(&ops[0])?,
-                a: src_int(&ops[1])?,
-                b: src_int(&ops[2])?,
-                c: src_int(&ops[3])?,
+                d: dst(&ops[0], out)?,
+                a: src(&ops[1], class)?,
+                b: src(&ops[2], class)?,
+                c: src(&ops[3], out)?,
             })
         }
         "fma" => {
@@ -194,30 +217,30 @@ pub fn decode(opcode: &str, ops: Vec<Operand>, scope: &Scope) -> Result<Op, Stri
             }
             count(&ops, 4)?;
             Ok(Op::Fma {
-                d: dst(&ops[0])?,
-                a: src_f32(&ops[1])?,
-                b: src_f32(&ops[2])?,
-                c: src_f32(&ops[3])?,
+                d: dst(&ops[0], RegClass::F32)?,
+                a: src(&ops[1], RegClass::F32)?,
+                b: src(&ops[2], RegClass::F32)?,
+                c: src(&ops[3], RegClass::F32)?,
             })
         }
-        "setp" => setp(mods, p.ty, &ops),
+        "setp" => setp(&p, &ops),
         "selp" => {
             only(mods, &[&[]])?;
-            let ty = p.ty.ok_or("needs a type")?;
+            let (ty, class) = (p.ty()?, p.class()?);
             if ty == Ty::Pred {
                 return Err("selp has no .pred form".into());
             }
             count(&ops, 4)?;
             Ok(Op::Selp {
-                d: dst(&ops[0])?,
-                a: src_of(ty, &ops[1])?,
-                b: src_of(ty, &ops[2])?,
-                p: Src::Reg(dst(&ops[3]).map_err(|_| "the selector must be a predicate")?),
+                d: dst(&ops[0], class)?,
+                a: src(&ops[1], class)?,
+                b: src(&ops[2], class)?,
+                p: Src::Reg(dst(&ops[3], RegClass::Pred)?),
                 mask: mask_of(ty),
             })
         }
         "cvt" => cvt(opcode, &ops),
-        "atom" | "red" => atom(p.base == "atom", mods, p.ty, &ops),
+        "atom" | "red" => atom(p.base == "atom", &p, &ops),
         "bra" => {
             only(mods, &[&[], &["uni"]])?;
             count(&ops, 1)?;
@@ -247,17 +270,13 @@ pub fn decode(opcode: &str, ops: Vec<Operand>, scope: &Scope) -> Result<Op, Stri
 }
 
 /// `ld.param`, `ld.global[.nc]`, `ld.shared`, `st.global`, `st.shared`, scalar or `.v2`/`.v4`.
-fn memory(
-    load: bool,
-    mods: &[&str],
-    ty: Option<Ty>,
-    ops: &[Operand],
-    scope: &Scope,
-) -> Result<Op, String> {
-    let ty = match ty {
+fn memory(load: bool, p: &Parts, ops: &[Operand], scope: &Scope) -> Result<Op, String> {
+    let mods = p.mods.as_slice();
+    let ty = match p.ty {
         Some(t @ (Ty::Int(_) | Ty::F32)) => t,
         _ => return Err("needs a 32- or 64-bit type".into()),
     };
+    let class = p.class()?;
     let size = if mask_of(ty) == u64::MAX { 8 } else { 4 };
     count(ops, 2)?;
     let (addr_op, data_op) = if load {
@@ -272,20 +291,20 @@ fn memory(
     let (space, n) = match mods {
         ["param"] if load => {
             let name = name.ok_or("ld.param reads a parameter by name")?;
-            let param = scope
-                .param(name)
-                .ok_or(format!("no parameter `{name}`"))?;
+            let param = scope.param(name).ok_or(format!("no parameter `{name}`"))?;
             if param.size != size {
                 return Err(format!("parameter `{name}` has {} bytes", param.size));
             }
             return Ok(Op::LdParam {
-                d: dst(data_op)?,
+                d: dst(data_op, class)?,
                 offset: param.offset + addr.offset as u32,
                 size,
             });
         }
         ["global"] | ["global", "nc"] if load => (Space::Global, 1),
-        ["global", "nc", v] | ["global", v] if load && v.starts_with('v') => (Space::Global, vec_len(v)?),
+        ["global", "nc", v] | ["global", v] if load && v.starts_with('v') => {
+            (Space::Global, vec_len(v)?)
+        }
         ["global"] => (Space::Global, 1),
         ["global", v] => (Space::Global, vec_len(v)?),
         ["shared"] => (Space::Shared, 1),
@@ -317,7 +336,7 @@ fn memory(
     if load {
         let mut d = [0; 4];
         for (slot, item) in d.iter_mut().zip(&items) {
-            *slot = dst(item)?;
+            *slot = dst(item, class)?;
         }
         Ok(Op::Ld {
             space,
@@ -329,7 +348,7 @@ fn memory(
     } else {
         let mut a = [Src::Imm(0); 4];
         for (slot, item) in a.iter_mut().zip(&items) {
-            *slot = src_of(ty, item)?;
+            *slot = src(item, class)?;
         }
         Ok(Op::St {
             space,
@@ -349,11 +368,12 @@ fn vec_len(v: &str) -> Result<u8, String> {
     }
 }
 
-fn binary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<Op, String> {
+fn binary(p: &Parts, ops: &[Operand]) -> Result<Op, String> {
+    let (base, mods) = (p.base, p.mods.as_slice());
+    let class = p.class()?;
     count(ops, 3)?;
-    let d = dst(&ops[0])?;
-    match ty {
-        Some(Ty::F32) => {
+    match p.ty()? {
+        Ty::F32 => {
             let op = match (base, mods) {
                 ("add", [] | ["rn"]) => FOp::Add,
                 ("sub", [] | ["rn"]) => FOp::Sub,
@@ -365,12 +385,12 @@ fn binary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<
             };
             Ok(Op::F32 {
                 op,
-                d,
-                a: src_f32(&ops[1])?,
-                b: src_f32(&ops[2])?,
+                d: dst(&ops[0], class)?,
+                a: src(&ops[1], class)?,
+                b: src(&ops[2], class)?,
             })
         }
-        Some(Ty::Pred) => {
+        Ty::Pred => {
             let op = match (base, mods) {
                 ("and", []) => IntOp::And,
                 ("or", []) => IntOp::Or,
@@ -379,12 +399,12 @@ fn binary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<
             };
             Ok(Op::Pred {
                 op,
-                d,
-                a: Src::Reg(dst(&ops[1])?),
-                b: Src::Reg(dst(&ops[2])?),
+                d: dst(&ops[0], class)?,
+                a: src(&ops[1], class)?,
+                b: src(&ops[2], class)?,
             })
         }
-        Some(Ty::Int(ty)) => {
+        Ty::Int(ty) => {
             let op = match (base, mods) {
                 ("add", []) => IntOp::Add,
                 ("sub", []) => IntOp::Sub,
@@ -402,23 +422,36 @@ fn binary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<
                 ("shr", []) => IntOp::Shr,
                 _ => return Err("unsupported integer form".into()),
             };
+            let out = if op == IntOp::MulWide {
+                wide(class)
+            } else {
+                class
+            };
+            // The shift amount is always a 32-bit integer.
+            let amount = if matches!(op, IntOp::Shl | IntOp::Shr) {
+                RegClass::I32
+            } else {
+                class
+            };
             Ok(Op::Int {
                 op,
                 ty,
-                d,
-                a: src_int(&ops[1])?,
-                b: src_int(&ops[2])?,
+                d: dst(&ops[0], out)?,
+                a: src(&ops[1], class)?,
+                b: src(&ops[2], amount)?,
             })
         }
-        None => Err("needs a type".into()),
     }
 }
 
-fn unary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<Op, String> {
+fn unary(p: &Parts, ops: &[Operand]) -> Result<Op, String> {
+    let (base, mods) = (p.base, p.mods.as_slice());
+    let class = p.class()?;
     count(ops, 2)?;
-    let d = dst(&ops[0])?;
-    match ty {
-        Some(Ty::F32) => {
+    let d = dst(&ops[0], class)?;
+    let a = src(&ops[1], class)?;
+    match p.ty()? {
+        Ty::F32 => {
             let op = match (base, mods) {
                 ("neg", []) => FUnOp::Neg,
                 ("abs", []) => FUnOp::Abs,
@@ -429,44 +462,33 @@ fn unary(base: &str, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<O
                 ("lg2", ["approx"]) => FUnOp::Lg2,
                 _ => return Err("unsupported f32 form".into()),
             };
-            Ok(Op::F32Un {
-                op,
-                d,
-                a: src_f32(&ops[1])?,
-            })
+            Ok(Op::F32Un { op, d, a })
         }
-        Some(Ty::Pred) if base == "not" && mods.is_empty() => Ok(Op::PredNot {
-            d,
-            a: Src::Reg(dst(&ops[1])?),
-        }),
-        Some(Ty::Int(ty)) => {
+        Ty::Pred if base == "not" && mods.is_empty() => Ok(Op::PredNot { d, a }),
+        Ty::Int(ty) => {
             let op = match (base, mods) {
                 ("neg", []) => IntUnOp::Neg,
                 ("abs", []) => IntUnOp::Abs,
                 ("not", []) => IntUnOp::Not,
                 _ => return Err("unsupported integer form".into()),
             };
-            Ok(Op::IntUn {
-                op,
-                ty,
-                d,
-                a: src_int(&ops[1])?,
-            })
+            Ok(Op::IntUn { op, ty, d, a })
         }
-        _ => Err("unsupported type".into()),
+        Ty::Pred => Err("unsupported .pred form".into()),
     }
 }
 
-fn setp(mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<Op, String> {
+fn setp(p: &Parts, ops: &[Operand]) -> Result<Op, String> {
     count(ops, 3)?;
-    let [name] = mods else {
+    let [name] = p.mods.as_slice() else {
         return Err("needs one comparison, e.g. setp.lt.s32".into());
     };
-    let ty = match ty {
+    let ty = match p.ty {
         Some(Ty::F32) => CmpTy::F32,
         Some(Ty::Int(t)) => CmpTy::Int(t),
         _ => return Err("needs an integer or f32 type".into()),
     };
+    let class = p.class()?;
     let unsigned = matches!(ty, CmpTy::Int(IntTy::U32 | IntTy::U64));
     let float = ty == CmpTy::F32;
     let cmp = match *name {
@@ -490,16 +512,12 @@ fn setp(mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<Op, String> {
         "nan" if float => Cmp::Nan,
         other => return Err(format!("comparison `{other}` does not apply to this type")),
     };
-    let src = |op| match ty {
-        CmpTy::F32 => src_f32(op),
-        CmpTy::Int(_) => src_int(op),
-    };
     Ok(Op::Setp {
         cmp,
         ty,
-        d: dst(&ops[0])?,
-        a: src(&ops[1])?,
-        b: src(&ops[2])?,
+        d: dst(&ops[0], RegClass::Pred)?,
+        a: src(&ops[1], class)?,
+        b: src(&ops[2], class)?,
     })
 }
 
@@ -515,6 +533,8 @@ fn cvt(opcode: &str, ops: &[Operand]) -> Result<Op, String> {
         ),
         _ => return Err("needs two types".into()),
     };
+    check_class("cvt", &[], types[0])?;
+    check_class("cvt", &[], types[1])?;
     let round = |m: &[&str]| -> Result<Round, String> {
         match m {
             ["rzi"] => Ok(Round::Zero),
@@ -537,20 +557,22 @@ fn cvt(opcode: &str, ops: &[Operand]) -> Result<Op, String> {
         }
         _ => return Err("unsupported conversion".into()),
     };
+    let class = |t: &str| RegClass::of(t).ok_or_else(|| format!("bad type `.{t}`"));
     Ok(Op::Cvt {
         cvt: kind,
-        d: dst(&ops[0])?,
-        a: src_of(from, &ops[1])?,
+        d: dst(&ops[0], class(types[0])?)?,
+        a: src(&ops[1], class(types[1])?)?,
     })
 }
 
-fn atom(returns: bool, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result<Op, String> {
-    let op = match (mods, ty) {
-        (["global", "add"], Some(Ty::F32)) => AtomOp::AddF32,
-        (["global", "add"], Some(Ty::Int(IntTy::U32))) => AtomOp::AddU32,
-        (["global", "max"], Some(Ty::Int(IntTy::U32))) if returns => AtomOp::MaxU32,
+fn atom(returns: bool, p: &Parts, ops: &[Operand]) -> Result<Op, String> {
+    let op = match (p.mods.as_slice(), p.raw) {
+        (["global", "add"], "f32") => AtomOp::AddF32,
+        (["global", "add"], "u32") => AtomOp::AddU32,
+        (["global", "max"], "u32") if returns => AtomOp::MaxU32,
         _ => return Err("unsupported atomic form".into()),
     };
+    let class = p.class()?;
     let rest = if returns {
         count(ops, 3)?;
         &ops[1..]
@@ -562,14 +584,14 @@ fn atom(returns: bool, mods: &[&str], ty: Option<Ty>, ops: &[Operand]) -> Result
         Operand::Addr(a, None) => *a,
         _ => return Err("needs a global address `[%rd]`".into()),
     };
-    let b = match op {
-        AtomOp::AddF32 => src_f32(&rest[1])?,
-        _ => src_int(&rest[1])?,
-    };
     Ok(Op::Atom {
         op,
-        d: if returns { Some(dst(&ops[0])?) } else { None },
+        d: if returns {
+            Some(dst(&ops[0], class)?)
+        } else {
+            None
+        },
         addr,
-        b,
+        b: src(&rest[1], class)?,
     })
 }

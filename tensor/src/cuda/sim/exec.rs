@@ -9,6 +9,10 @@ use super::ops;
 use super::program::{Addr, Entry, Instr, IntTy, Module, Op, SHARED_BASE, Space, Src};
 use crate::cuda::launch::LaunchConfig;
 
+/// Branches one thread may take between barriers before the launch is reported as an endless
+/// loop (seconds of simulation; far more than any of our kernels takes).
+const MAX_BRANCHES: u32 = 1 << 28;
+
 /// Why a thread stopped running.
 enum Stop {
     /// At the `bar.sync` at this instruction index.
@@ -168,15 +172,16 @@ impl Machine<'_> {
     /// faulting instruction.
     fn run(&mut self, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
         let code = self.code;
+        let mut branches = 0u32;
         loop {
             let Some(ins) = code.get(*pc as usize) else {
                 return Ok(Stop::Exit);
             };
-            if let Some((p, want)) = ins.guard {
-                if (regs[p as usize] != 0) != want {
-                    *pc += 1;
-                    continue;
-                }
+            if let Some((p, want)) = ins.guard
+                && (regs[p as usize] != 0) != want
+            {
+                *pc += 1;
+                continue;
             }
             match ins.op {
                 Op::Mov { d, a, mask } => regs[d as usize] = val(regs, a) & mask,
@@ -239,7 +244,8 @@ impl Machine<'_> {
                     regs[d as usize] = ops::mad(op, ty, val(regs, a), val(regs, b), val(regs, c));
                 }
                 Op::Pred { op, d, a, b } => {
-                    regs[d as usize] = ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
+                    regs[d as usize] =
+                        ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
                 }
                 Op::PredNot { d, a } => regs[d as usize] = (val(regs, a) == 0) as u64,
                 Op::F32 { op, d, a, b } => {
@@ -268,6 +274,13 @@ impl Machine<'_> {
                     }
                 }
                 Op::Bra { target } => {
+                    branches += 1;
+                    if branches == MAX_BRANCHES {
+                        return Err(format!(
+                            "took {MAX_BRANCHES} branches without reaching a barrier or exit: \
+                             an endless loop?"
+                        ));
+                    }
                     *pc = target;
                     continue;
                 }
@@ -322,7 +335,7 @@ fn space_name(space: Space) -> &'static str {
 }
 
 fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), String> {
-    if at % len as u64 == 0 {
+    if at.is_multiple_of(len as u64) {
         Ok(())
     } else {
         Err(format!(
@@ -335,7 +348,7 @@ fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), St
 fn shared_range(shared_len: usize, at: u64, len: usize) -> Option<std::ops::Range<usize>> {
     let offset = at.checked_sub(SHARED_BASE)?;
     let end = offset.checked_add(len as u64)?;
-    (end <= shared_len as u64).then(|| offset as usize..end as usize)
+    (end <= shared_len as u64).then_some(offset as usize..end as usize)
 }
 
 fn out_of_bounds(space: Space, at: u64, len: usize, what: &str, shared_len: usize) -> String {

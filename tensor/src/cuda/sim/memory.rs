@@ -65,13 +65,14 @@ impl GlobalMemory {
     /// allocation.
     fn locate(&mut self, addr: u64, len: usize) -> Option<(usize, usize)> {
         let inside = |a: &Allocation| {
-            addr >= a.start && addr - a.start <= a.data.len() as u64
+            addr >= a.start
+                && addr - a.start <= a.data.len() as u64
                 && (addr - a.start) as usize + len <= a.data.len()
         };
-        if let Some(a) = self.allocations.get(self.last) {
-            if inside(a) {
-                return Some((self.last, (addr - a.start) as usize));
-            }
+        if let Some(a) = self.allocations.get(self.last)
+            && inside(a)
+        {
+            return Some((self.last, (addr - a.start) as usize));
         }
         let i = self
             .allocations

@@ -3,7 +3,8 @@
 //!
 //! It interprets exactly the PTX subset documented in [`crate::cuda`]. The pieces, one job each:
 //! - [`lex`] splits the text into tokens, [`parse`] reads the module structure and declarations,
-//!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved;
+//!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved and
+//!   checked by [`operand`] against its declared type;
 //! - [`exec`] runs a grid block by block, thread by thread, with barriers; [`ops`] is the
 //!   arithmetic of each instruction; [`memory`] is bounds-checked global memory.
 
@@ -11,6 +12,7 @@ pub mod decode;
 pub mod exec;
 pub mod lex;
 pub mod memory;
+pub mod operand;
 pub mod ops;
 pub mod parse;
 pub mod program;
@@ -143,7 +145,10 @@ fn check_config(config: &LaunchConfig) -> Result<(), String> {
     let (gx, gy, gz) = config.grid;
     let (bx, by, bz) = config.block;
     if gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 {
-        return Err(format!("empty launch: grid {:?}, block {:?}", config.grid, config.block));
+        return Err(format!(
+            "empty launch: grid {:?}, block {:?}",
+            config.grid, config.block
+        ));
     }
     let threads = bx as u64 * by as u64 * bz as u64;
     if threads > MAX_THREADS_PER_BLOCK as u64 || bz > 64 {

@@ -26,7 +26,15 @@ pub fn int_binary(op: IntOp, ty: IntTy, a: u64, b: u64) -> Option<u64> {
                 IntOp::MulWide => wide,
                 IntOp::Shl => a.checked_shl(shift).unwrap_or(0) as u64,
                 IntOp::Shr => a.checked_shr(shift).unwrap_or(0) as u64,
-                _ => common32(op, a, b, a.checked_div(b), a.checked_rem(b), a.min(b), a.max(b))?,
+                _ => common32(
+                    op,
+                    a,
+                    b,
+                    a.checked_div(b),
+                    a.checked_rem(b),
+                    a.min(b),
+                    a.max(b),
+                )?,
             }
         }
         IntTy::S32 => {
@@ -54,7 +62,15 @@ pub fn int_binary(op: IntOp, ty: IntTy, a: u64, b: u64) -> Option<u64> {
                 IntOp::MulHi => (wide >> 64) as u64,
                 IntOp::Shl => a.checked_shl(shift).unwrap_or(0),
                 IntOp::Shr => a.checked_shr(shift).unwrap_or(0),
-                _ => common64(op, a, b, a.checked_div(b), a.checked_rem(b), a.min(b), a.max(b))?,
+                _ => common64(
+                    op,
+                    a,
+                    b,
+                    a.checked_div(b),
+                    a.checked_rem(b),
+                    a.min(b),
+                    a.max(b),
+                )?,
             }
         }
         IntTy::S64 => {

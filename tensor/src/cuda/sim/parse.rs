@@ -2,9 +2,10 @@
 //! declarations, labels and instruction statements. Turning one instruction statement into an
 //! [`Op`](super::program::Op) is [`super::decode`]'s job.
 
-use super::decode::{decode, Operand};
-use super::lex::{tokenize, Tok, Token};
-use super::program::{Addr, Entry, Instr, Module, Param, Reg, SHARED_BASE, SPECIALS, SPECIAL_REGS};
+use super::decode::decode;
+use super::lex::{Tok, Token, tokenize};
+use super::operand::{Operand, RegClass, RegRef};
+use super::program::{Addr, Entry, Instr, Module, Param, Reg, SHARED_BASE, SPECIAL_REGS, SPECIALS};
 use std::collections::HashMap;
 
 /// Parses a whole module. Errors are `line N: what`.
@@ -12,8 +13,21 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
     let tokens = tokenize(text)?;
     let mut p = Parser { tokens, pos: 0 };
     let mut entries = Vec::new();
+    // `.extern .shared` arrays: declared at module scope (ptxas rejects them inside an entry);
+    // every one of them names the start of the block's dynamic shared memory.
+    let mut externs: Vec<(String, u32)> = Vec::new();
     while let Some(word) = p.peek_word() {
         match word.as_str() {
+            ".extern" => {
+                p.pos += 1;
+                p.expect_word(".shared")?;
+                let line = p.line();
+                let (name, align, _) = p.shared_decl(true)?;
+                if externs.iter().any(|(n, _)| *n == name) {
+                    return Err(format!("line {line}: `{name}` declared twice"));
+                }
+                externs.push((name, align));
+            }
             ".version" | ".target" | ".address_size" => {
                 p.pos += 1;
                 p.word()?;
@@ -22,7 +36,7 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
                 }
             }
             ".visible" | ".entry" => {
-                let entry = p.entry()?;
+                let entry = p.entry(&externs)?;
                 if entries.iter().any(|e: &Entry| e.name == entry.name) {
                     return Err(format!("entry `{}` defined twice", entry.name));
                 }
@@ -51,7 +65,7 @@ struct Statement {
 /// Names declared in one entry, for resolving operands.
 #[derive(Default)]
 pub struct Scope {
-    regs: HashMap<String, Reg>,
+    regs: HashMap<String, (Reg, RegClass)>,
     shared: HashMap<String, u64>,
     params: HashMap<String, Param>,
     labels: HashMap<String, u32>,
@@ -87,13 +101,6 @@ fn param_size(ty: &str) -> Option<u32> {
         ".u64" | ".s64" | ".b64" => Some(8),
         _ => None,
     }
-}
-
-fn reg_type_ok(ty: &str) -> bool {
-    matches!(
-        ty,
-        ".pred" | ".b32" | ".u32" | ".s32" | ".f32" | ".b64" | ".u64" | ".s64"
-    )
 }
 
 fn shared_elem_size(ty: &str) -> Option<u32> {
@@ -177,8 +184,8 @@ impl Parser {
         parse_u32(&w).ok_or_else(|| format!("line {line}: expected a number, found `{w}`"))
     }
 
-    /// `.visible .entry name(.param .u64 a, ...) { body }`
-    fn entry(&mut self) -> Result<Entry, String> {
+    /// `.visible .entry name(.param .u64 a, ...) { body }`, seeing the module's `externs`.
+    fn entry(&mut self, externs: &[(String, u32)]) -> Result<Entry, String> {
         if self.peek_word().as_deref() == Some(".visible") {
             self.pos += 1;
         }
@@ -214,11 +221,12 @@ impl Parser {
             }
         }
         for (i, special) in SPECIALS.iter().enumerate() {
-            scope.regs.insert(special.to_string(), i as Reg);
+            scope
+                .regs
+                .insert(special.to_string(), (i as Reg, RegClass::I32));
         }
         let mut regs = SPECIAL_REGS;
         let mut shared_end = 0u32;
-        let mut dynamic: Option<(String, u32)> = None;
         let mut statements = Vec::new();
         self.expect('{')?;
         loop {
@@ -242,16 +250,14 @@ impl Parser {
                         shared_end = offset + size;
                         self.declare_shared(&mut scope, sname, offset, line)?;
                     } else if w == ".extern" {
-                        self.pos += 1;
-                        self.expect_word(".shared")?;
-                        if dynamic.is_some() {
-                            return Err(format!("line {line}: a second `.extern .shared` array"));
-                        }
-                        let (sname, align, _) = self.shared_decl(true)?;
-                        dynamic = Some((sname, align));
+                        return Err(format!(
+                            "line {line}: declare `.extern .shared` arrays at module scope, \
+                             before the entry (ptxas rejects them inside one)"
+                        ));
                     } else if w.starts_with('.') {
                         return Err(format!("line {line}: unsupported directive `{w}`"));
-                    } else if self.tokens.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Punct(':'))
+                    } else if self.tokens.get(self.pos + 1).map(|t| &t.tok)
+                        == Some(&Tok::Punct(':'))
                     {
                         self.pos += 2;
                         let index = statements.len() as u32;
@@ -264,14 +270,11 @@ impl Parser {
                 }
             }
         }
-        let static_shared = match dynamic {
-            Some((dname, align)) => {
-                let offset = align_up(shared_end, align);
-                self.declare_shared(&mut scope, dname, offset, self.line())?;
-                offset
-            }
-            None => shared_end,
-        };
+        let align = externs.iter().map(|e| e.1).max().unwrap_or(1);
+        let static_shared = align_up(shared_end, align);
+        for (dname, _) in externs {
+            self.declare_shared(&mut scope, dname.clone(), static_shared, self.line())?;
+        }
         let code = statements
             .into_iter()
             .map(|s| {
@@ -301,7 +304,11 @@ impl Parser {
         offset: u32,
         line: u32,
     ) -> Result<(), String> {
-        if scope.shared.insert(name.clone(), SHARED_BASE + offset as u64).is_some() {
+        if scope
+            .shared
+            .insert(name.clone(), SHARED_BASE + offset as u64)
+            .is_some()
+        {
             return Err(format!("line {line}: shared array `{name}` declared twice"));
         }
         Ok(())
@@ -311,14 +318,17 @@ impl Parser {
     fn reg_decl(&mut self, scope: &mut Scope, regs: &mut u32) -> Result<(), String> {
         let line = self.line();
         let ty = self.word()?;
-        if !reg_type_ok(&ty) {
-            return Err(format!("line {line}: unsupported register type `{ty}`"));
-        }
+        let class = ty
+            .strip_prefix('.')
+            .and_then(RegClass::of)
+            .ok_or_else(|| format!("line {line}: unsupported register type `{ty}`"))?;
         loop {
             let line = self.line();
             let base = self.word()?;
             if !base.starts_with('%') {
-                return Err(format!("line {line}: register names start with `%`: `{base}`"));
+                return Err(format!(
+                    "line {line}: register names start with `%`: `{base}`"
+                ));
             }
             let names: Vec<String> = if self.eat('<') {
                 let n = self.number()?;
@@ -328,7 +338,7 @@ impl Parser {
                 vec![base]
             };
             for name in names {
-                if scope.regs.insert(name.clone(), *regs).is_some() {
+                if scope.regs.insert(name.clone(), (*regs, class)).is_some() {
                     return Err(format!("line {line}: register `{name}` declared twice"));
                 }
                 *regs += 1;
@@ -374,10 +384,11 @@ impl Parser {
             let negated = self.eat('!');
             let pline = self.line();
             let name = self.word()?;
-            let reg = *scope
-                .regs
-                .get(&name)
-                .ok_or_else(|| format!("line {pline}: undeclared predicate `{name}`"))?;
+            let reg = match scope.regs.get(&name) {
+                Some(&(reg, RegClass::Pred)) => reg,
+                Some(_) => return Err(format!("line {pline}: guard `{name}` is not a .pred")),
+                None => return Err(format!("line {pline}: undeclared predicate `{name}`")),
+            };
             Some((reg, !negated))
         } else {
             None
@@ -422,7 +433,13 @@ impl Parser {
         let negative = self.eat('-');
         let w = self.word()?;
         let found = if w.starts_with('%') && !negative {
-            scope.regs.get(&w).map(|&r| Operand::Reg(r))
+            scope.regs.get(&w).map(|&(index, class)| {
+                Operand::Reg(RegRef {
+                    index,
+                    class,
+                    name: w.clone(),
+                })
+            })
         } else if w.starts_with(|c: char| c.is_ascii_digit()) {
             immediate(&w, negative)
         } else if !negative {
@@ -454,10 +471,13 @@ impl Parser {
             }
         }
         if w.starts_with('%') {
-            let reg = *scope
-                .regs
-                .get(&w)
-                .ok_or_else(|| format!("line {line}: undeclared register `{w}`"))?;
+            let reg = match scope.regs.get(&w) {
+                Some(&(_, RegClass::Pred | RegClass::F32)) => {
+                    return Err(format!("line {line}: `{w}` cannot hold an address"));
+                }
+                Some(&(reg, _)) => reg,
+                None => return Err(format!("line {line}: undeclared register `{w}`")),
+            };
             Ok(Operand::Addr(
                 Addr {
                     base: Some(reg),
