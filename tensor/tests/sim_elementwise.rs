@@ -14,7 +14,7 @@ use tensor::{Rng, Tensor};
 const SIZES: [usize; 5] = [1, 255, 256, 257, 1031];
 
 /// Values every op must handle as the CPU does.
-const SPECIAL: [f32; 14] = [
+const SPECIAL: [f32; 16] = [
     f32::NAN,
     f32::INFINITY,
     f32::NEG_INFINITY,
@@ -28,6 +28,8 @@ const SPECIAL: [f32; 14] = [
     1e-40,
     3.0e38,
     -88.0,
+    88.5,
+    88.72,
     89.5,
 ];
 
@@ -123,7 +125,7 @@ fn sim_unary_ops_match_cpu() {
         }
         check_unary(
             &gpu,
-            &Tensor::from_vec(SPECIAL.to_vec(), [14]),
+            &Tensor::from_vec(SPECIAL.to_vec(), [16]),
             "on special values",
         );
         // exp over its whole range, log near 1 (where lg2.approx alone is inaccurate) and far.

@@ -38,9 +38,9 @@ pub(crate) const MATH_REGS: &str = "    .reg .f32 %m<5>;\n    .reg .pred %mp<2>;
 ///
 /// A plain `ex2.approx(x * log2 e)` loses up to ~30 ulp for large |x|, because the rounding
 /// error of the product is magnified by the exponential. Instead split
-/// `x log2 e = j + f` with `j` an integer and |f| <= 1/2, computing `f` with `fma` and log2(e) in
-/// two parts so that it carries no rounding error; then `2^f` (by `ex2.approx`, ~2 ulp) times
-/// `2^j` (exact).
+/// `x log2 e = j + f` with `j` an integer and |f| <= 1/2 (up to 1.4 where `j` is capped at
+/// 127), computing `f` with `fma` and log2(e) in two parts so that it carries no rounding error;
+/// then `2^f` (by `ex2.approx`, ~2 ulp) times `2^j` (exact).
 pub(crate) fn exp_lines(dst: &str, src: &str) -> String {
     let l2e = std::f32::consts::LOG2_E;
     let l2e_lo = (std::f64::consts::LOG2_E - f64::from(l2e)) as f32;
@@ -50,7 +50,8 @@ pub(crate) fn exp_lines(dst: &str, src: &str) -> String {
     max.f32 %m0, {src}, {lo};
     min.f32 %m0, %m0, {hi};
     mul.rn.f32 %m1, %m0, {l2e};
-    cvt.rni.f32.f32 %m1, %m1;            // j = round(x log2 e)
+    cvt.rni.f32.f32 %m1, %m1;            // j = round(x log2 e), at most 127 so that 2^j is
+    min.f32 %m1, %m1, {j_max};          // finite: e^x just below f32's max has j = 128
     neg.f32 %m2, %m1;
     fma.rn.f32 %m2, %m0, {l2e}, %m2;     // f = x log2 e - j, one rounding
     fma.rn.f32 %m2, %m0, {l2e_lo}, %m2;  //   + x (log2 e - {l2e}), the rest of log2 e
@@ -61,6 +62,7 @@ pub(crate) fn exp_lines(dst: &str, src: &str) -> String {
 ",
         lo = imm(-104.0),
         hi = imm(89.0),
+        j_max = imm(127.0),
         l2e = imm(l2e),
         l2e_lo = imm(l2e_lo),
     )
