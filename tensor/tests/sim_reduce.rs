@@ -112,6 +112,7 @@ fn sim_folds_skip_nan_and_handle_empty_axes() {
         check_folds(&gpu, &x);
         check_folds(&gpu, &Tensor::zeros([3, 0]));
         check_folds(&gpu, &Tensor::zeros([0, 4]));
+        check_folds(&gpu, &Tensor::zeros([0, 5000]));
     }
 }
 

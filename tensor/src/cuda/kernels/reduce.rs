@@ -533,7 +533,7 @@ fn fold_lines(
     let block = line_block(len, inner);
     let groups = lines.div_ceil(block.0 as usize);
     let per_slice = block.1 as usize * MIN_PER_THREAD;
-    let splits = if groups < TARGET_BLOCKS && len > per_slice {
+    let splits = if (1..TARGET_BLOCKS).contains(&groups) && len > per_slice {
         (TARGET_BLOCKS / groups).min(len.div_ceil(per_slice))
     } else {
         1
