@@ -45,7 +45,8 @@ pub(crate) fn exp_lines(dst: &str, src: &str) -> String {
     let l2e = std::f32::consts::LOG2_E;
     let l2e_lo = (std::f64::consts::LOG2_E - f64::from(l2e)) as f32;
     format!(
-        "    // {dst} = e^{src}: clamp x to [-104, 89] (e^x is 0 or inf beyond) so j stays finite
+        "    // {dst} = e^{src}: clamp x to [-110, 89] (e^x is 0 or inf beyond) so j stays finite;
+    // at -110, 2^j = 2^-159 is 0 however ex2.approx rounds (so e^-inf is exactly 0)
     setp.nan.f32 %mp0, {src}, {src};
     max.f32 %m0, {src}, {lo};
     min.f32 %m0, %m0, {hi};
@@ -60,7 +61,7 @@ pub(crate) fn exp_lines(dst: &str, src: &str) -> String {
     mul.rn.f32 %m2, %m2, %m1;
     selp.f32 {dst}, {src}, %m2, %mp0;    // NaN stays NaN (the clamp would have lost it)
 ",
-        lo = imm(-104.0),
+        lo = imm(-110.0),
         hi = imm(89.0),
         j_max = imm(127.0),
         l2e = imm(l2e),
