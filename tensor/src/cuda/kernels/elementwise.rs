@@ -4,11 +4,11 @@
 //! Every kernel runs one thread per output element: thread `i = ctaid.x * ntid.x + tid.x` reads
 //! its inputs, computes, and writes `out[i]`, so neighbouring threads touch neighbouring
 //! addresses (coalesced). When all shapes are equal the inputs are read at `i` too (the fast
-//! path, kernel `op`). Otherwise the host simplifies the broadcast (see [`collapse`]) to at most
-//! [`MAX_RANK`] axes and launches `op_bcastR`, which turns `i` into coordinates with `div`/`rem`
+//! path, kernel `op`). Otherwise the host simplifies the broadcast (see `collapse`) to at most
+//! `MAX_RANK` axes and launches `op_bcastR`, which turns `i` into coordinates with `div`/`rem`
 //! and each input's offset into a dot product with its strides (0 on a broadcast axis).
 //!
-//! `exp` and `log` are also used by the softmax kernels, through [`exp_lines`] and [`log_lines`].
+//! `exp` and `log` are also used by the softmax kernels, through `exp_lines` and `log_lines`.
 
 use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;
@@ -562,7 +562,7 @@ pub(crate) fn count(n: usize, op: &str) -> u32 {
 }
 
 /// Panics naming `op` unless every tensor lives on `gpu`.
-pub(crate) fn check_device<T: GpuScalar>(gpu: &Gpu, tensors: &[&GpuTensor<T>], op: &str) {
+fn check_device<T: GpuScalar>(gpu: &Gpu, tensors: &[&GpuTensor<T>], op: &str) {
     for t in tensors {
         assert!(
             t.gpu().same_device(gpu),
@@ -766,7 +766,7 @@ impl GpuTensor<f32> {
         elementwise("mul_scalar", "mul_scalar", &[self], &[s])
     }
 
-    /// Runs binary op `op` (a [`BINARY`] entry's name) with `other`.
+    /// Runs the binary op named `name` (a [`BINARY`] entry) on `self` and `other`.
     fn binary(&self, other: &GpuTensor<f32>, name: &str) -> Result<GpuTensor<f32>, GpuError> {
         let op = BINARY.iter().find(|b| b.name == name).unwrap().op;
         elementwise(name, op, &[self, other], &[])

@@ -4,7 +4,7 @@
 //! As on the CPU, a tensor reduced along `axis` is viewed as `[outer, len, inner]`: it has
 //! `outer * inner` *lines* of `len` elements, line `(o, i)` holding `x[o, l, i]` for `l < len`,
 //! `inner` apart in memory. A block of 256 threads is a `ntid.x x ntid.y` grid (see
-//! [`line_block`]): `ntid.x` neighbouring lines, each walked by a column of `ntid.y` threads that
+//! `line_block`): `ntid.x` neighbouring lines, each walked by a column of `ntid.y` threads that
 //! start at `l = tid.y` and step by `ntid.y`. Neighbouring lines are neighbouring in memory when
 //! `inner > 1`, and for `inner = 1` a column walks a contiguous row, so loads are coalesced
 //! either way. Each thread folds its elements into one value, then the column combines its
@@ -12,7 +12,7 @@
 //! `bar.sync` that every thread reaches between steps) until row 0 holds the line's result.
 //!
 //! Few long lines (`sum_all` of a large tensor is one line) would leave most of the GPU idle, so
-//! sums, maxima and minima split each line into up to [`TARGET_BLOCKS`] slices, one block each,
+//! sums, maxima and minima split each line into up to `TARGET_BLOCKS` slices, one block each,
 //! and reduce the partial results in a second launch.
 
 use super::elementwise::{count, imm};
