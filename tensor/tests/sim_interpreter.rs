@@ -1294,6 +1294,12 @@ fn sim_wrong_arguments_are_errors_naming_the_kernel() {
     let wrong_size = [ptr(&a), ptr(&a), KernelArg::U32(0), KernelArg::U32(1)];
     let message = kernel_error(launch(&gpu, &ADD, "add", one_thread(), &wrong_size), "add");
     assert!(message.contains("parameter `out`"), "{message}");
+    let float_for_int = [ptr(&a), ptr(&a), ptr(&a), KernelArg::F32(1.0)];
+    let message = kernel_error(
+        launch(&gpu, &ADD, "add", one_thread(), &float_for_int),
+        "add",
+    );
+    assert!(message.contains("parameter `n`"), "{message}");
     let args = [ptr(&a), ptr(&a), ptr(&a), KernelArg::U32(1)];
     let message = kernel_error(launch(&gpu, &ADD, "nope", one_thread(), &args), "nope");
     assert!(message.contains("no entry"), "{message}");

@@ -126,10 +126,13 @@ impl SimDevice {
         let mut params = vec![0u8; entry.param_bytes as usize];
         for (param, arg) in entry.params.iter().zip(args) {
             let bytes = arg.to_le_bytes();
-            if bytes.len() != param.size as usize {
+            let float = matches!(arg, KernelArg::F32(_));
+            if bytes.len() != param.size as usize || float != param.float {
                 return Err(fail(format!(
-                    "parameter `{}` of `{kernel}` has {} bytes, the launch passed {arg:?}",
-                    param.name, param.size
+                    "parameter `{}` of `{kernel}` is a {}-byte {}, the launch passed {arg:?}",
+                    param.name,
+                    param.size,
+                    if param.float { "float" } else { "integer" }
                 )));
             }
             let at = param.offset as usize;

@@ -209,6 +209,7 @@ impl Parser {
                     name: pname.clone(),
                     size,
                     offset,
+                    float: ty == ".f32",
                 };
                 if scope.params.insert(pname.clone(), param.clone()).is_some() {
                     return Err(format!("line {line}: parameter `{pname}` declared twice"));

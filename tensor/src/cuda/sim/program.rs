@@ -473,6 +473,8 @@ pub struct Param {
     pub size: u32,
     /// Byte offset in the parameter block.
     pub offset: u32,
+    /// Declared `.f32` (a launch must pass `KernelArg::F32`, and only there).
+    pub float: bool,
 }
 
 /// One `.entry`: everything a launch needs.
