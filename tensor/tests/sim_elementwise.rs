@@ -166,7 +166,7 @@ const BINARY: [BinaryCase; 11] = [
 
 /// Shape pairs: equal, numpy broadcasts of every kind, and one that collapses to six axes
 /// (more than the kernels index, so it runs as several launches).
-const PAIRS: [(&[usize], &[usize]); 10] = [
+const PAIRS: [(&[usize], &[usize]); 11] = [
     (&[257], &[257]),
     (&[3, 4, 5], &[3, 4, 5]),
     (&[4, 1, 3], &[5, 1]),
@@ -177,6 +177,7 @@ const PAIRS: [(&[usize], &[usize]); 10] = [
     (&[6, 1, 1, 7], &[1, 5, 4, 1]),
     (&[2, 1, 2, 1, 3, 1], &[1, 2, 1, 2, 1, 3]),
     (&[1, 1], &[1]),
+    (&[2, 1, 700], &[3, 1]),
 ];
 
 /// Values on a coarse grid, so that ties (and equal elements) are common, with special values.
