@@ -60,23 +60,13 @@ pub fn kl_div<'t, T: Element>(
     reduction: Reduction,
 ) -> Var<'t, T> {
     let (x, t) = (input.value().clone(), target.value().clone());
-    let value = t.zip_map(&x, "kl_div", |t, x| {
-        if t > T::zero() {
-            t * (t.ln() - x)
-        } else {
-            T::zero()
-        }
-    });
+    let zero = Tensor::scalar(T::zero());
+    let positive = t.gt(&zero);
+    let value = positive.where_(&t.mul(&t.log().sub(&x)), &zero);
     let pointwise = Var::from_op("kl_div", &[input, target], value, move |g, need| {
         let grad_t = || {
-            let local = t.zip_map(&x, "kl_div", |t, x| {
-                if t > T::zero() {
-                    t.ln() + T::one() - x
-                } else {
-                    T::zero()
-                }
-            });
-            g.mul(&local).sum_to(t.shape())
+            let local = t.log().add_scalar(T::one()).sub(&x);
+            g.mul(&positive.where_(&local, &zero)).sum_to(t.shape())
         };
         vec![
             need[0].then(|| g.mul(&t).neg().sum_to(x.shape())),
@@ -94,11 +84,11 @@ pub fn mse_loss<'t, T: Element>(a: &Var<'t, T>, b: &Var<'t, T>) -> Var<'t, T> {
 /// Fraction of rows of `logits` `[B, C]` whose argmax equals the label.
 pub fn accuracy<T: Element>(logits: &Tensor<T>, labels: &IndexTensor) -> f64 {
     let predicted = logits.argmax_axis(1);
+    let (predicted, labels) = (predicted.to_vec(), labels.to_vec());
     let correct = predicted
-        .data()
         .iter()
-        .zip(labels.data())
+        .zip(&labels)
         .filter(|(p, l)| p == l)
         .count();
-    correct as f64 / labels.numel().max(1) as f64
+    correct as f64 / labels.len().max(1) as f64
 }

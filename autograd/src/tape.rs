@@ -69,7 +69,8 @@ impl<T: Element> Tape<T> {
             "backward: loss of shape {:?} is not a scalar; use backward_with and an upstream gradient",
             loss.shape()
         );
-        self.backward_with(loss, Tensor::ones(loss.shape().clone()), wrt)
+        let seed = Tensor::ones_on(loss.shape().clone(), loss.value().device());
+        self.backward_with(loss, seed, wrt)
     }
 
     /// Gradients of `output` with respect to each of `wrt`, given the upstream gradient `seed`
@@ -91,7 +92,7 @@ impl<T: Element> Tape<T> {
             output.shape()
         );
         let nodes = self.nodes.borrow();
-        let zeros = |v: &Var<'_, T>| Tensor::zeros(v.shape().clone());
+        let zeros = |v: &Var<'_, T>| Tensor::zeros_on(v.shape().clone(), v.value().device());
         let Some(out_id) = output.id_on(self) else {
             return wrt.iter().map(|v| zeros(v)).collect();
         };

@@ -1,6 +1,7 @@
 //! The command line: `mart train`, `mart eval`, and the default run with no arguments.
 
 use std::path::PathBuf;
+use tensor::Device;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -100,9 +101,10 @@ pub struct TrainArgs {
     /// of the other flags only --data-dir is read).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Compute device: auto or cpu (the CUDA backend is a separate issue and not built yet).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "cpu"])]
-    pub device: String,
+    /// Compute device: auto (cuda:0 when a CUDA driver and GPU answer, else cpu), cpu, cuda,
+    /// cuda:N, or sim (the PTX simulator: every GPU kernel run on the CPU; slow, for checking).
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: Device,
     /// MART ablation: drop the (1 - p_y) weight of the KL term.
     #[arg(long)]
     pub mart_no_weight: bool,
@@ -162,6 +164,15 @@ pub struct EvalArgs {
     /// Print one JSON object (attack name -> accuracy in percent) on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: Device,
+}
+
+/// `--device`: the spelling is checked here; whether the device opens is checked when the run
+/// starts, with the driver's reason.
+fn parse_device(text: &str) -> Result<Device, String> {
+    Device::parse(text)
 }
 
 impl TrainArgs {

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod defense;
+pub mod device;
 pub mod eval;
 pub mod objective;
 pub mod progress;

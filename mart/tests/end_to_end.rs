@@ -11,7 +11,7 @@ use mart::commands;
 use mart::data;
 use mart::train::config::TrainConfig;
 use mart::train::{Outcome, TrainRun};
-use tensor::Tensor;
+use tensor::{Device, Tensor};
 
 /// A run small enough for CI: 2,048 training images, 2-step attacks at the first epoch of the
 /// default eps ramp (0.075), 100 test images.
@@ -35,7 +35,7 @@ fn no_stop() -> Arc<AtomicBool> {
 
 /// Every parameter, buffer and counter of a checkpoint, by name.
 fn weights(path: &Path) -> Vec<(String, Tensor<f32>)> {
-    let model = commands::load_model("smallcnn", path).expect("the checkpoint loads");
+    let model = commands::load_model("smallcnn", path, Device::Cpu).expect("the checkpoint loads");
     let mut out = Vec::new();
     model.visit("", &mut |name, entry| match entry {
         nn::Entry::Param(p) => out.push((name.to_string(), p.value().clone())),
@@ -124,6 +124,7 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
         batch_size: 100,
         seed: 0,
         json: true,
+        device: Device::Cpu,
     };
     let table = commands::evaluate(&eval, false).unwrap();
     let acc: Vec<f64> = table.iter().map(|(_, a)| *a).collect();
@@ -205,6 +206,7 @@ fn run_in(
         stop: no_stop(),
         progress: false,
         stop_after_steps,
+        device: Device::Cpu,
     }
     .run(config, resume)
     .unwrap()
@@ -316,6 +318,7 @@ fn a_nan_loss_stops_with_a_clear_error_and_the_model_before_it() {
         stop: no_stop(),
         progress: false,
         stop_after_steps: None,
+        device: Device::Cpu,
     }
     .run(config, false)
     .unwrap_err();

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autograd::{Tape, Var};
-use tensor::{Element, Rng, Shape, Tensor};
+use tensor::cuda::GpuError;
+use tensor::{Device, Element, Rng, Shape, Tensor};
 
 /// How a forward pass treats batch statistics, dropout and parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +88,28 @@ pub trait Module<T: Element> {
 
     /// As [`Module::visit`], with mutable access.
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, EntryMut<'_, T>));
+
+    /// Moves every parameter and buffer to `device` (as `model.to(device)` in PyTorch). A device
+    /// that cannot be opened, or f64 for a GPU, is an error (the model may then be partly
+    /// moved: drop it or move it back).
+    fn to_device(&mut self, device: Device) -> Result<(), GpuError> {
+        let mut failure = None;
+        self.visit_mut("", &mut |_, entry| {
+            if failure.is_some() {
+                return;
+            }
+            let tensor = match entry {
+                EntryMut::Param(p) => p.value_mut(),
+                EntryMut::Buffer(b) => b,
+                EntryMut::Count(_) => return,
+            };
+            match tensor.to_device(device) {
+                Ok(moved) => *tensor = moved,
+                Err(e) => failure = Some(e),
+            }
+        });
+        failure.map_or(Ok(()), Err)
+    }
 }
 
 /// `prefix.name`, or `name` at the top level.
@@ -107,6 +130,20 @@ pub fn parameter_count<T: Element>(module: &dyn Module<T>) -> usize {
         }
     });
     n
+}
+
+/// The device of the model's first parameter or buffer (the CPU for a model without any).
+pub fn device_of<T: Element>(model: &dyn Module<T>) -> Device {
+    let mut device = None;
+    model.visit("", &mut |_, entry| {
+        let found = match entry {
+            Entry::Param(p) => p.value().device(),
+            Entry::Buffer(b) => b.device(),
+            Entry::Count(_) => return,
+        };
+        device.get_or_insert(found);
+    });
+    device.unwrap_or(Device::Cpu)
 }
 
 /// Every `state_dict` name and shape, in order (integer counters have shape `[]`).
@@ -185,10 +222,13 @@ impl<'t, T: Element> Forward<'t, T> {
         v
     }
 
-    /// A dropout keep-mask scaled by `1 / (1 - p)` (inverted dropout, as PyTorch).
-    pub fn dropout_mask(&mut self, shape: Shape, p: f64) -> Tensor<T> {
+    /// A dropout keep-mask scaled by `1 / (1 - p)` (inverted dropout, as PyTorch), drawn on
+    /// `device` (the input's).
+    pub fn dropout_mask(&mut self, shape: Shape, p: f64, device: Device) -> Tensor<T> {
         let scale = T::from_f64_lossy(1.0 / (1.0 - p));
-        self.rng.bernoulli::<T>(shape, 1.0 - p).mul_scalar(scale)
+        self.rng
+            .bernoulli_on::<T>(device, shape, 1.0 - p)
+            .mul_scalar(scale)
     }
 
     /// Gradients of `loss` with respect to every parameter this pass recorded.

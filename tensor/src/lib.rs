@@ -9,6 +9,7 @@
 pub mod allocator;
 pub mod counters;
 pub mod cuda;
+pub mod device;
 pub mod element;
 pub mod ops;
 pub mod parallel;
@@ -17,6 +18,7 @@ pub mod shape;
 pub mod simd;
 pub mod tensor;
 
+pub use device::Device;
 pub use element::Element;
 pub use ops::conv::Conv2dGeometry;
 pub use ops::pool::Pool2dGeometry;

@@ -5,6 +5,8 @@
 //! kernel running the same arithmetic produces them too. The generator's whole state is two
 //! integers, which makes resuming a run exact.
 
+use crate::cuda::{Gpu, GpuError, GpuTensor};
+use crate::device::Device;
 use crate::element::Element;
 use crate::parallel::{GRAIN, for_each_chunk_mut};
 use crate::shape::Shape;
@@ -143,6 +145,62 @@ impl Rng {
         })
     }
 
+    /// [`Rng::uniform`] drawn on `device` (the same numbers on every device).
+    pub fn uniform_on<T: Element>(
+        &mut self,
+        device: Device,
+        shape: impl Into<Shape>,
+        low: f64,
+        high: f64,
+    ) -> Tensor<T> {
+        match gpu_of(device, "uniform_on") {
+            None => self.uniform(shape, low, high),
+            Some(gpu) => finish(
+                "uniform_on",
+                GpuTensor::uniform(&gpu, self, shape, low, high),
+            ),
+        }
+    }
+
+    /// [`Rng::normal`] drawn on `device`.
+    pub fn normal_on<T: Element>(
+        &mut self,
+        device: Device,
+        shape: impl Into<Shape>,
+        mean: f64,
+        std: f64,
+    ) -> Tensor<T> {
+        match gpu_of(device, "normal_on") {
+            None => self.normal(shape, mean, std),
+            Some(gpu) => finish("normal_on", GpuTensor::normal(&gpu, self, shape, mean, std)),
+        }
+    }
+
+    /// [`Rng::rademacher`] drawn on `device`.
+    pub fn rademacher_on<T: Element>(
+        &mut self,
+        device: Device,
+        shape: impl Into<Shape>,
+    ) -> Tensor<T> {
+        match gpu_of(device, "rademacher_on") {
+            None => self.rademacher(shape),
+            Some(gpu) => finish("rademacher_on", GpuTensor::rademacher(&gpu, self, shape)),
+        }
+    }
+
+    /// [`Rng::bernoulli`] drawn on `device`.
+    pub fn bernoulli_on<T: Element>(
+        &mut self,
+        device: Device,
+        shape: impl Into<Shape>,
+        p: f64,
+    ) -> Tensor<T> {
+        match gpu_of(device, "bernoulli_on") {
+            None => self.bernoulli(shape, p),
+            Some(gpu) => finish("bernoulli_on", GpuTensor::bernoulli(&gpu, self, shape, p)),
+        }
+    }
+
     /// A uniformly random integer in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "Rng::below: empty range");
@@ -158,6 +216,19 @@ impl Rng {
             items.swap(i, j);
         }
     }
+}
+
+/// The GPU behind `device` (`None` for the CPU); a device that cannot be opened panics, since the
+/// caller already holds tensors there.
+fn gpu_of(device: Device, op: &str) -> Option<Gpu> {
+    device
+        .gpu()
+        .unwrap_or_else(|e| panic!("{op}({device}): {e}"))
+}
+
+/// A GPU draw as a tensor of the caller's element type (f32: the only type a GPU holds).
+fn finish<T: Element>(op: &str, drawn: Result<GpuTensor<f32>, GpuError>) -> Tensor<T> {
+    crate::ops::on_gpu::done(op, drawn)
 }
 
 #[cfg(test)]

@@ -1,16 +1,27 @@
-//! The `Tensor` type: shared immutable storage plus a shape.
+//! The `Tensor` type: shared immutable storage, on the CPU or a GPU, plus a shape.
 
+use crate::cuda::{GpuBuffer, GpuError, GpuScalar, GpuTensor};
+use crate::device::Device;
 use crate::element::Element;
 use crate::shape::Shape;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-/// A contiguous row-major n-d array. Cloning is cheap (the storage is shared); ops return new
-/// tensors; the only in-place mutation is [`Tensor::data_mut`], which copies on write if shared.
+/// A contiguous row-major n-d array on one [`Device`]. Cloning is cheap (the storage is shared);
+/// ops return new tensors on the device of their inputs; the only in-place mutation is
+/// [`Tensor::data_mut`] (CPU) and the optimiser updates, which copy on write if shared.
 #[derive(Clone)]
 pub struct Tensor<T> {
-    data: Arc<Vec<T>>,
+    storage: Storage<T>,
     shape: Shape,
+}
+
+/// The elements: a host vector, or a device buffer (f32 values or u32 indices, 4 bytes each).
+#[derive(Clone)]
+enum Storage<T> {
+    Cpu(Arc<Vec<T>>),
+    Gpu(Arc<GpuBuffer>),
 }
 
 /// Integer indices (argmax, max-pool positions, gather/scatter indices, labels).
@@ -27,7 +38,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
             data.len()
         );
         Tensor {
-            data: Arc::new(data),
+            storage: Storage::Cpu(Arc::new(data)),
             shape,
         }
     }
@@ -58,19 +69,50 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         self.shape.numel()
     }
 
-    /// The elements in row-major order.
+    /// The device the elements live on.
+    pub fn device(&self) -> Device {
+        match &self.storage {
+            Storage::Cpu(_) => Device::Cpu,
+            Storage::Gpu(buffer) => buffer.gpu().device(),
+        }
+    }
+
+    /// True when the elements are in host memory.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self.storage, Storage::Cpu(_))
+    }
+
+    /// The elements in row-major order. CPU tensors only: a GPU tensor panics, naming its device
+    /// (copy it with [`Tensor::to_cpu`] or [`Tensor::to_vec`] first).
     pub fn data(&self) -> &[T] {
-        &self.data
+        match &self.storage {
+            Storage::Cpu(data) => data,
+            Storage::Gpu(buffer) => panic!(
+                "data: the tensor of shape {:?} lives on {}; copy it to the host with to_cpu() first",
+                self.shape,
+                buffer.gpu().device()
+            ),
+        }
     }
 
-    /// The elements, copied into a Vec.
+    /// The elements, copied into a Vec (from any device; a GPU tensor is downloaded).
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.to_vec()
+        match &self.storage {
+            Storage::Cpu(data) => data.to_vec(),
+            Storage::Gpu(_) => self.to_cpu().to_vec(),
+        }
     }
 
-    /// Mutable access to the elements, for in-place optimiser updates; copies if shared.
+    /// Mutable access to the elements, for in-place updates; copies if shared. CPU only.
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::<Vec<T>>::make_mut(&mut self.data).as_mut_slice()
+        let device = self.device();
+        match &mut self.storage {
+            Storage::Cpu(data) => Arc::<Vec<T>>::make_mut(data).as_mut_slice(),
+            Storage::Gpu(_) => panic!(
+                "data_mut: the tensor of shape {:?} lives on {device}; GPU tensors change only through ops",
+                self.shape
+            ),
+        }
     }
 
     /// The same elements under a new shape with the same element count (free: shares storage).
@@ -83,12 +125,12 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
             self.shape
         );
         Tensor {
-            data: self.data.clone(),
+            storage: self.storage.clone(),
             shape,
         }
     }
 
-    /// The single element of a one-element tensor.
+    /// The single element of a one-element tensor (downloaded if on a GPU: a synchronisation).
     pub fn item(&self) -> T {
         assert_eq!(
             self.numel(),
@@ -96,17 +138,114 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
             "item: tensor of shape {:?} has more than one element",
             self.shape
         );
-        self.data[0]
+        self.to_vec()[0]
     }
 
     /// How many tensors (and saved copies, e.g. on an autograd tape) share this storage.
     pub fn storage_ref_count(&self) -> usize {
-        Arc::strong_count(&self.data)
+        match &self.storage {
+            Storage::Cpu(data) => Arc::strong_count(data),
+            Storage::Gpu(buffer) => Arc::strong_count(buffer),
+        }
     }
 
     /// True when both tensors share the same storage allocation.
     pub fn shares_storage(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        match (&self.storage, &other.storage) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => Arc::ptr_eq(a, b),
+            (Storage::Gpu(a), Storage::Gpu(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// A copy on `device` (shares storage when already there). Only f32 values and u32 indices
+    /// go to a GPU: f64 comes back as an error, as do a missing driver or device and a full GPU.
+    pub fn to_device(&self, device: Device) -> Result<Tensor<T>, GpuError> {
+        if self.device() == device {
+            return Ok(self.clone());
+        }
+        let host = self.try_to_cpu()?;
+        let Some(gpu) = device.gpu()? else {
+            return Ok(host);
+        };
+        if let Some(values) = host.downcast_ref::<f32>() {
+            Ok(Tensor::from_gpu_parts(GpuTensor::upload(&gpu, values)?))
+        } else if let Some(indices) = host.downcast_ref::<u32>() {
+            Ok(Tensor::from_gpu_parts(GpuTensor::upload(&gpu, indices)?))
+        } else {
+            Err(GpuError::UnsupportedType {
+                what: format!("moving a tensor to {device}"),
+            })
+        }
+    }
+
+    /// The tensor in host memory (downloaded from a GPU, after the kernels that write it).
+    pub fn try_to_cpu(&self) -> Result<Tensor<T>, GpuError> {
+        match &self.storage {
+            Storage::Cpu(_) => Ok(self.clone()),
+            Storage::Gpu(buffer) => {
+                let shape = self.shape.clone();
+                let host: Box<dyn Any> = if self.downcast_ref::<f32>().is_some() {
+                    Box::new(GpuTensor::<f32>::from_buffer(buffer.clone(), shape).download()?)
+                } else {
+                    Box::new(GpuTensor::<u32>::from_buffer(buffer.clone(), shape).download()?)
+                };
+                Ok(*host
+                    .downcast::<Tensor<T>>()
+                    .expect("a GPU tensor holds f32 or u32"))
+            }
+        }
+    }
+
+    /// [`Tensor::try_to_cpu`], panicking with the device's error (a lost GPU, a failed kernel).
+    pub fn to_cpu(&self) -> Tensor<T> {
+        self.try_to_cpu()
+            .unwrap_or_else(|e| panic!("to_cpu: tensor of shape {:?}: {e}", self.shape))
+    }
+
+    /// This tensor as a `Tensor<U>` when `U` is its element type.
+    fn downcast_ref<U: 'static>(&self) -> Option<&Tensor<U>> {
+        (self as &dyn Any).downcast_ref::<Tensor<U>>()
+    }
+
+    /// The device tensor behind a GPU tensor, viewed with element type `U` (which must be the
+    /// tensor's own: f32 or u32); `None` on the CPU. The GPU side of every op starts here.
+    pub(crate) fn gpu_view<U: GpuScalar>(&self) -> Option<GpuTensor<U>> {
+        match &self.storage {
+            Storage::Cpu(_) => None,
+            Storage::Gpu(buffer) => {
+                assert!(
+                    TypeId::of::<T>() == TypeId::of::<U>(),
+                    "gpu_view: element type mismatch"
+                );
+                Some(GpuTensor::from_buffer(buffer.clone(), self.shape.clone()))
+            }
+        }
+    }
+
+    /// Wraps a kernel's output (element type `U`, which must be `T`) as a tensor.
+    pub(crate) fn from_gpu_parts<U: GpuScalar>(gpu: GpuTensor<U>) -> Tensor<T> {
+        assert!(
+            TypeId::of::<T>() == TypeId::of::<U>(),
+            "from_gpu_parts: element type mismatch"
+        );
+        let shape = gpu.shape().clone();
+        Tensor {
+            storage: Storage::Gpu(gpu.into_buffer()),
+            shape,
+        }
+    }
+}
+
+impl<T: GpuScalar> Tensor<T> {
+    /// Wraps a device tensor (f32 or u32) as a `Tensor` on its GPU.
+    pub fn from_gpu(gpu: GpuTensor<T>) -> Tensor<T> {
+        Tensor::from_gpu_parts(gpu)
+    }
+
+    /// The device tensor of a GPU tensor; `None` on the CPU.
+    pub fn as_gpu(&self) -> Option<GpuTensor<T>> {
+        self.gpu_view()
     }
 }
 
@@ -119,6 +258,29 @@ impl<T: Element> Tensor<T> {
     /// All ones.
     pub fn ones(shape: impl Into<Shape>) -> Self {
         Tensor::full(shape, T::one())
+    }
+
+    /// A tensor of `shape` filled with `value`, on `device` (a fill kernel on a GPU).
+    pub fn full_on(shape: impl Into<Shape>, value: T, device: Device) -> Self {
+        let shape = shape.into();
+        match device.gpu() {
+            Ok(None) => Tensor::full(shape, value),
+            Ok(Some(gpu)) => {
+                let value = value.to_f32().expect("full_on: value is a float");
+                crate::ops::on_gpu::done("full_on", GpuTensor::full(&gpu, shape, value))
+            }
+            Err(e) => panic!("full_on({device}): {e}"),
+        }
+    }
+
+    /// All zeros on `device`.
+    pub fn zeros_on(shape: impl Into<Shape>, device: Device) -> Self {
+        Tensor::full_on(shape, T::zero(), device)
+    }
+
+    /// All ones on `device`.
+    pub fn ones_on(shape: impl Into<Shape>, device: Device) -> Self {
+        Tensor::full_on(shape, T::one(), device)
     }
 
     /// A rank-0 tensor holding `value`.
@@ -141,13 +303,13 @@ impl<T: Element> Tensor<T> {
 
     /// The elements as f64.
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        self.data.iter().map(|v| v.to_f64().unwrap()).collect()
+        self.to_vec().iter().map(|v| v.to_f64().unwrap()).collect()
     }
 
     /// The same values in another element type.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
         Tensor::from_vec(
-            self.data
+            self.data()
                 .iter()
                 .map(|v| U::from_f64_lossy(v.to_f64().unwrap()))
                 .collect(),
@@ -157,14 +319,14 @@ impl<T: Element> Tensor<T> {
 
     /// True when any element is NaN or infinite.
     pub fn has_non_finite(&self) -> bool {
-        self.data.iter().any(|v| !v.is_finite())
+        self.data().iter().any(|v| !v.is_finite())
     }
 }
 
 impl IndexTensor {
     /// Index values as usize.
     pub fn to_usizes(&self) -> Vec<usize> {
-        self.data.iter().map(|&i| i as usize).collect()
+        self.to_vec().iter().map(|&i| i as usize).collect()
     }
 }
 
@@ -172,15 +334,14 @@ impl<T: fmt::Debug> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;
         write!(f, "Tensor{:?} ", self.shape)?;
-        if self.data.len() <= SHOWN {
-            write!(f, "{:?}", self.data)
+        let data = match &self.storage {
+            Storage::Cpu(data) => data,
+            Storage::Gpu(buffer) => return write!(f, "on {}", buffer.gpu().device()),
+        };
+        if data.len() <= SHOWN {
+            write!(f, "{data:?}")
         } else {
-            write!(
-                f,
-                "{:?} ... ({} elements)",
-                &self.data[..SHOWN],
-                self.data.len()
-            )
+            write!(f, "{:?} ... ({} elements)", &data[..SHOWN], data.len())
         }
     }
 }

@@ -142,7 +142,7 @@ fn check(pool: Pool, x: &[f64], dy: &[f64]) {
     for (out, &cell) in expected_indices.iter().enumerate() {
         expected[out / out_plane_len * plane_len + cell] += dy[out];
     }
-    let dx = grad.max_pool2d_backward(&indices, input.shape());
+    let dx = grad.max_pool2d_backward(&indices, input.shape(), pool.geometry());
     assert_tensor(&dx, &pool.input_dims(), &expected, F64_TOL);
 
     let (mut averages, mut spread) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
@@ -224,6 +224,9 @@ fn padding_over_half_the_window_panics() {
 )]
 fn max_pool_backward_with_mismatched_indices_panics() {
     let indices = Tensor::from_vec(vec![0u32], [1, 1, 1, 1]);
-    let _ = Tensor::<f64>::zeros([1, 1, 2, 2])
-        .max_pool2d_backward(&indices, &Shape::new(&[1, 1, 4, 4]));
+    let _ = Tensor::<f64>::zeros([1, 1, 2, 2]).max_pool2d_backward(
+        &indices,
+        &Shape::new(&[1, 1, 4, 4]),
+        Pool2dGeometry::new(2, 2, 0),
+    );
 }

@@ -99,17 +99,33 @@ fn sim_tiled_transposes_match_cpu() {
     for gpu in devices() {
         let mut rng = Rng::new(8);
         let x = values(&mut rng, &[130, 67]);
-        assert_same("2-d", &up(&gpu, &x).transpose(0, 1).unwrap(), &x.transpose(0, 1));
+        assert_same(
+            "2-d",
+            &up(&gpu, &x).transpose(0, 1).unwrap(),
+            &x.transpose(0, 1),
+        );
         let x = values(&mut rng, &[3, 70, 45]);
-        assert_same("batched", &up(&gpu, &x).transpose(1, 2).unwrap(), &x.transpose(1, 2));
+        assert_same(
+            "batched",
+            &up(&gpu, &x).transpose(1, 2).unwrap(),
+            &x.transpose(1, 2),
+        );
         let x = values(&mut rng, &[2, 5, 9, 11]);
         let nhwc = x.permute(&[0, 2, 3, 1]);
-        assert_same("to NHWC", &up(&gpu, &x).permute(&[0, 2, 3, 1]).unwrap(), &nhwc);
+        assert_same(
+            "to NHWC",
+            &up(&gpu, &x).permute(&[0, 2, 3, 1]).unwrap(),
+            &nhwc,
+        );
         let back = up(&gpu, &nhwc).permute(&[0, 3, 1, 2]).unwrap();
         assert_same("to NCHW", &back, &x);
         let x = values(&mut rng, &[2, 3, 40, 35]);
         let perm = [1, 3, 0, 2];
-        assert_same("4-d", &up(&gpu, &x).permute(&perm).unwrap(), &x.permute(&perm));
+        assert_same(
+            "4-d",
+            &up(&gpu, &x).permute(&perm).unwrap(),
+            &x.permute(&perm),
+        );
         let labels = Tensor::<u32>::from_vec((0..33 * 40).collect(), [33, 40]);
         let g = up(&gpu, &labels).transpose(0, 1).unwrap();
         assert_same("u32", &g, &labels.transpose(0, 1));

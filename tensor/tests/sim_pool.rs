@@ -43,7 +43,7 @@ fn sim_max_pool2d_values_indices_and_gradient() {
             assert_close(&what, &down(&got), &want, 0.0, 0.0);
             assert_eq!(down(&got_idx).data(), want_idx.data(), "{what}: indices");
             let dy: Tensor<f32> = rng.uniform(want.dims(), -1.0, 1.0);
-            let want_dx = dy.max_pool2d_backward(&want_idx, x.shape());
+            let want_dx = dy.max_pool2d_backward(&want_idx, x.shape(), geom);
             let got_dx = up(&gpu, &dy)
                 .max_pool2d_backward(&got_idx, x.shape(), geom)
                 .unwrap();

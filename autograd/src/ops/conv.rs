@@ -36,7 +36,7 @@ impl<'t, T: Element> Var<'t, T> {
         let shape = self.shape().clone();
         let (value, index) = self.value().max_pool2d(geom);
         self.unary_op("max_pool2d", value, move |g| {
-            g.max_pool2d_backward(&index, &shape)
+            g.max_pool2d_backward(&index, &shape, geom)
         })
     }
 

@@ -5,9 +5,9 @@ use tensor::{Element, Tensor};
 
 use crate::var::Var;
 
-/// `1` where `cond` holds, else `0`, as a tensor of `x`'s shape.
-fn indicator<T: Element>(x: &Tensor<T>, cond: impl Fn(T) -> bool + Sync + Send) -> Tensor<T> {
-    x.map(|v| if cond(v) { T::one() } else { T::zero() })
+/// A rank-0 constant, which combines with a tensor on any device.
+fn constant<T: Element>(v: f64) -> Tensor<T> {
+    Tensor::scalar(T::from_f64_lossy(v))
 }
 
 impl<'t, T: Element> Var<'t, T> {
@@ -61,43 +61,31 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// Elementwise maximum (broadcast). On ties each input gets half the gradient, as PyTorch.
     pub fn maximum(&self, other: &Var<'t, T>) -> Var<'t, T> {
-        self.select_by(other, "maximum", |a, b| a > b)
+        let (a, b) = (self.value().clone(), other.value().clone());
+        self.select_by(other, "maximum", a.maximum(&b), |x, y| x.gt(y))
     }
 
     /// Elementwise minimum (broadcast). On ties each input gets half the gradient, as PyTorch.
     pub fn minimum(&self, other: &Var<'t, T>) -> Var<'t, T> {
-        self.select_by(other, "minimum", |a, b| a < b)
+        let (a, b) = (self.value().clone(), other.value().clone());
+        self.select_by(other, "minimum", a.minimum(&b), |x, y| x.lt(y))
     }
 
-    /// Shared rule of maximum and minimum: `wins(a, b)` says `a` is chosen over `b`.
+    /// Shared rule of maximum and minimum: `wins(a, b)` is the 1/0 mask of where `a` is chosen
+    /// over `b`; each side's gradient share is `wins + 0.5 (a == b)`.
     fn select_by(
         &self,
         other: &Var<'t, T>,
         op: &'static str,
-        wins: fn(T, T) -> bool,
+        value: Tensor<T>,
+        wins: fn(&Tensor<T>, &Tensor<T>) -> Tensor<T>,
     ) -> Var<'t, T> {
         let (a, b) = (self.value().clone(), other.value().clone());
-        let value = a.zip_map(&b, op, move |x, y| {
-            if wins(x, y) || x == y || x.is_nan() {
-                x
-            } else {
-                y
-            }
-        });
-        let half = T::from_f64_lossy(0.5);
-        let share = move |x: T, y: T| {
-            if wins(x, y) {
-                T::one()
-            } else if x == y {
-                half
-            } else {
-                T::zero()
-            }
-        };
         Var::from_op(op, &[self, other], value, move |g, need| {
+            let ties = || a.eq_mask(&b).mul_scalar(T::from_f64_lossy(0.5));
             vec![
-                need[0].then(|| g.mul(&a.zip_map(&b, op, share)).sum_to(a.shape())),
-                need[1].then(|| g.mul(&b.zip_map(&a, op, share)).sum_to(b.shape())),
+                need[0].then(|| g.mul(&wins(&a, &b).add(&ties())).sum_to(a.shape())),
+                need[1].then(|| g.mul(&wins(&b, &a).add(&ties())).sum_to(b.shape())),
             ]
         })
     }
@@ -107,9 +95,9 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn where_(cond: &Tensor<T>, on_true: &Var<'t, T>, on_false: &Var<'t, T>) -> Var<'t, T> {
         let (st, sf) = (on_true.shape().clone(), on_false.shape().clone());
         let value = cond.where_(on_true.value(), on_false.value());
-        let chosen = cond.map(|c| if c != T::zero() { T::one() } else { T::zero() });
+        let chosen = constant(1.0).sub(&cond.eq_mask(&constant(0.0)));
         Var::from_op("where", &[on_true, on_false], value, move |g, need| {
-            let zero = Tensor::scalar(T::zero());
+            let zero = constant(0.0);
             vec![
                 need[0].then(|| chosen.where_(g, &zero).sum_to(&st)),
                 need[1].then(|| chosen.where_(&zero, g).sum_to(&sf)),
@@ -165,17 +153,15 @@ impl<'t, T: Element> Var<'t, T> {
     /// Sign (-1, 0, 1); its gradient is 0 everywhere, as PyTorch.
     pub fn sign(&self) -> Var<'t, T> {
         let shape = self.shape().clone();
-        self.unary_op("sign", self.value().sign(), move |_| {
-            Tensor::zeros(shape.clone())
+        self.unary_op("sign", self.value().sign(), move |g| {
+            Tensor::zeros_on(shape.clone(), g.device())
         })
     }
 
     /// `max(x, 0)`; the subgradient at 0 is 0, as PyTorch.
     pub fn relu(&self) -> Var<'t, T> {
         let x = self.value().clone();
-        self.unary_op("relu", x.relu(), move |g| {
-            g.mul(&indicator(&x, |v| v > T::zero()))
-        })
+        self.unary_op("relu", x.relu(), move |g| g.mul(&x.gt(&constant(0.0))))
     }
 
     /// `x * x`.
@@ -199,7 +185,8 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn clamp(&self, min: T, max: T) -> Var<'t, T> {
         let x = self.value().clone();
         self.unary_op("clamp", x.clamp(min, max), move |g| {
-            g.mul(&indicator(&x, |v| min <= v && v <= max))
+            let inside = x.ge(&Tensor::scalar(min)).mul(&x.le(&Tensor::scalar(max)));
+            g.mul(&inside)
         })
     }
 }

@@ -11,7 +11,7 @@ impl<'t, T: Element> Var<'t, T> {
         let index = index.clone();
         let value = self.value().gather(axis, &index);
         self.unary_op("gather", value, move |g| {
-            Tensor::zeros(shape.clone()).scatter_add(axis, &index, g)
+            Tensor::zeros_on(shape.clone(), g.device()).scatter_add(axis, &index, g)
         })
     }
 }

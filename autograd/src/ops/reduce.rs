@@ -80,7 +80,7 @@ impl<'t, T: Element> Var<'t, T> {
         Var::from_op(op, &[self], value, move |g, _| {
             let g = restore_axis(g, axis, keepdim);
             vec![Some(
-                Tensor::zeros(shape.clone()).scatter_add(axis, &index, &g),
+                Tensor::zeros_on(shape.clone(), g.device()).scatter_add(axis, &index, &g),
             )]
         })
     }

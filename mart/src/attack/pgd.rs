@@ -42,9 +42,11 @@ impl Pgd {
             Start::None => images.clone(),
             Start::Uniform => {
                 let eps = f64::from(self.eps);
-                images.add(&rng.uniform(images.shape().clone(), -eps, eps))
+                images.add(&rng.uniform_on(images.device(), images.shape().clone(), -eps, eps))
             }
-            Start::Gaussian(std) => images.add(&rng.normal(images.shape().clone(), 0.0, std)),
+            Start::Gaussian(std) => {
+                images.add(&rng.normal_on(images.device(), images.shape().clone(), 0.0, std))
+            }
         }
     }
 

@@ -24,7 +24,7 @@ pub fn evaluate(args: &EvalArgs, progress: bool) -> Result<AccuracyTable> {
         bail!("--batch-size must be positive");
     }
     let dataset = data::load(&args.dataset, args.data_dir.as_deref())?;
-    let model = load_model(&args.model, &args.checkpoint)?;
+    let model = load_model(&args.model, &args.checkpoint, args.device)?;
     let total = dataset.test.labels.numel();
     let limit = args.limit.unwrap_or(total).min(total);
     let images = dataset.test.images.slice(0, 0, limit);

@@ -7,19 +7,31 @@ mod train;
 pub use evaluate::{AccuracyTable, evaluate};
 pub use train::{TrainReport, train};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use nn::{ModelKind, Module};
 use std::path::Path;
-use tensor::Rng;
+use tensor::{Device, Rng};
 
 /// Builds the model `name` and loads the checkpoint at `path` into it (every name and shape is
 /// checked; mismatches are listed in one error). A WideResNet checkpoint that holds the unused
-/// `sub_block1` group of the published TRADES/MART models gets a model with that group.
-pub fn load_model(name: &str, path: &Path) -> Result<Box<dyn Module<f32>>> {
+/// `sub_block1` group of the published TRADES/MART models gets a model with that group. The
+/// model lives on `device`.
+pub fn load_model(name: &str, path: &Path, device: Device) -> Result<Box<dyn Module<f32>>> {
     let kind = ModelKind::from_name(name).map_err(anyhow::Error::msg)?;
     let mut model = kind.build_with::<f32>(holds_sub_block1(path), &mut Rng::new(0));
+    open_device(device)?;
+    model.to_device(device)?;
     nn::checkpoint::load(path, &mut *model)?;
     Ok(model)
+}
+
+/// Opens `device` (a no-op for the CPU), so that a missing driver or GPU is reported before any
+/// work starts, with the driver's reason.
+pub fn open_device(device: Device) -> Result<()> {
+    device
+        .gpu()
+        .with_context(|| format!("cannot use --device {device}"))?;
+    Ok(())
 }
 
 /// Whether the checkpoint at `path` names a `sub_block1.` tensor, read from its header alone;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use tensor::Device;
 
 use anyhow::{Context, Result, bail};
 use nn::ModelKind;
@@ -51,9 +52,10 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
     };
     let dataset = data::load(&config.dataset, args.data_dir.as_deref())?;
     check_model_fits(&config, &dataset)?;
+    super::open_device(args.device)?;
     if progress {
         eprintln!(
-            "{} {}: {} on {} ({} training images), device cpu, output {}",
+            "{} {}: {} on {} ({} training images), device {}, output {}",
             if resume { "resuming" } else { "training" },
             config.defense.name(),
             config.model,
@@ -62,6 +64,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
                 .train_limit
                 .unwrap_or(usize::MAX)
                 .min(dataset.train.labels.numel()),
+            args.device,
             out.display()
         );
     }
@@ -74,10 +77,13 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         stop,
         progress,
         stop_after_steps: None,
+        device: args.device,
     };
     let outcome = run.run(config.clone(), resume)?;
     let robustness = match &outcome {
-        Outcome::Finished { best } => final_table(&config, &dataset, &out, *best, progress)?,
+        Outcome::Finished { best } => {
+            final_table(&config, &dataset, &out, *best, progress, args.device)?
+        }
         Outcome::Interrupted { .. } => Vec::new(),
     };
     Ok(TrainReport {
@@ -143,6 +149,7 @@ fn final_table(
     out: &Path,
     best: Option<(f64, usize)>,
     progress: bool,
+    device: Device,
 ) -> Result<Vec<(String, AccuracyTable)>> {
     let specs = AttackSpec::parse_list(FINAL_ATTACKS, CW_KAPPA).map_err(anyhow::Error::msg)?;
     let total = dataset.test.labels.numel();
@@ -178,7 +185,7 @@ fn final_table(
         if progress {
             eprintln!("evaluating {label} on {limit} test images: {FINAL_ATTACKS}");
         }
-        let model = load_model(&config.model, &path)?;
+        let model = load_model(&config.model, &path, device)?;
         let table = robust_accuracy(
             &*model,
             (&images, &labels),

@@ -1,6 +1,7 @@
 //! MART (Wang et al., ICLR 2020): boosted cross-entropy on adversarial examples plus a KL term
 //! weighted towards misclassified natural examples, exactly as the published code.
 
+use crate::device::beside;
 use autograd::Var;
 use autograd::loss::{Reduction, cross_entropy, kl_div, nll_loss};
 use nn::{Forward, Module};
@@ -44,14 +45,14 @@ impl Default for MartOptions {
 /// the top class, or the runner-up when the top class is the label).
 pub fn most_likely_wrong<T: Element>(probs: &Tensor<T>, labels: &IndexTensor) -> IndexTensor {
     let (first, second) = probs.top2_axis(1);
+    let (first, second, labels_host) = (first.to_vec(), second.to_vec(), labels.to_vec());
     let picked = first
-        .data()
         .iter()
-        .zip(second.data())
-        .zip(labels.data())
+        .zip(&second)
+        .zip(&labels_host)
         .map(|((&f, &s), &y)| if f == y { s } else { f })
         .collect();
-    Tensor::from_vec(picked, labels.shape().clone())
+    beside(Tensor::from_vec(picked, labels.shape().clone()), probs)
 }
 
 /// The boosted cross-entropy: `CE(logits, y) + mean_i -log(1.0001 - p[i, y_wrong_i] + 1e-12)`.
@@ -107,7 +108,8 @@ pub fn mart_loss<'t, T: Element>(
         let kept = ((fraction * batch as f64).round() as usize).min(batch);
         let mut mask = vec![T::zero(); batch];
         order[..kept].iter().for_each(|&i| mask[i] = T::one());
-        per_example = per_example.mul(&Var::constant(Tensor::from_vec(mask, [batch])));
+        let mask = beside(Tensor::from_vec(mask, [batch]), per_example.value());
+        per_example = per_example.mul(&Var::constant(mask));
     }
     let robust = per_example
         .sum_all()

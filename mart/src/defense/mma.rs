@@ -1,6 +1,7 @@
 //! MMA training (Ding et al., BorealisAI `mma_training`): maximise each correctly classified
 //! example's input-space margin, found by adaptive-norm PGD and a bisection, up to `d_max`.
 
+use crate::device::beside;
 use autograd::Var;
 use autograd::loss::cross_entropy;
 use nn::{Forward, Module};
@@ -91,10 +92,10 @@ impl Mma {
         eps: &[f32],
         rng: &mut Rng,
     ) -> Tensor<f32> {
-        let radius = Tensor::from_vec(eps.to_vec(), [eps.len(), 1, 1, 1]);
+        let radius = beside(Tensor::from_vec(eps.to_vec(), [eps.len(), 1, 1, 1]), x);
         let steps = options.attack_steps;
         let alpha = radius.mul_scalar(2.5 / steps as f32);
-        let start: Tensor<f32> = rng.uniform(x.shape().clone(), -1.0, 1.0);
+        let start: Tensor<f32> = rng.uniform_on(x.device(), x.shape().clone(), -1.0, 1.0);
         let mut adv = x.add(&start.mul(&radius)).clamp(0.0, 1.0);
         for _ in 0..steps {
             let tape = autograd::Tape::new();
@@ -122,7 +123,7 @@ impl Mma {
     ) -> Vec<f32> {
         let n = start.len();
         let at = |t: &[f32]| {
-            let radius = Tensor::from_vec(t.to_vec(), [n, 1, 1, 1]);
+            let radius = beside(Tensor::from_vec(t.to_vec(), [n, 1, 1, 1]), x);
             x.add(&direction.mul(&radius)).clamp(0.0, 1.0)
         };
         let mut low = vec![options.min_eps; n];
@@ -160,12 +161,6 @@ impl Mma {
     }
 }
 
-/// Rows `rows` of a batch tensor.
-fn select_rows<T: tensor::Element>(t: &Tensor<T>, rows: &[usize]) -> Tensor<T> {
-    let parts: Vec<Tensor<T>> = rows.iter().map(|&i| t.slice(0, i, i + 1)).collect();
-    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
-}
-
 /// Per-example cross-entropy `[B]`.
 fn per_example_ce<'t>(logits: &Var<'t, f32>, labels: &IndexTensor) -> Var<'t, f32> {
     logits
@@ -201,11 +196,8 @@ impl Defense for Mma {
         // Margin examples of the correctly classified part, with their new radii.
         let mut margin_images = None;
         if !correct.is_empty() {
-            let x = select_rows(images, &correct);
-            let y = Tensor::from_vec(
-                correct.iter().map(|&i| labels.data()[i]).collect(),
-                [correct.len()],
-            );
+            let x = images.select_rows(&correct);
+            let y = labels.select_rows(&correct);
             let eps: Vec<f32> = correct
                 .iter()
                 .map(|&i| {
@@ -222,12 +214,12 @@ impl Defense for Mma {
                 .collect();
             if !hinge.is_empty() {
                 let r: Vec<f32> = hinge.iter().map(|&k| radii[k]).collect();
-                let radius = Tensor::from_vec(r, [hinge.len(), 1, 1, 1]);
-                let adv = select_rows(&x, &hinge)
-                    .add(&select_rows(&direction, &hinge).mul(&radius))
+                let radius = beside(Tensor::from_vec(r, [hinge.len(), 1, 1, 1]), &x);
+                let adv = x
+                    .select_rows(&hinge)
+                    .add(&direction.select_rows(&hinge).mul(&radius))
                     .clamp(0.0, 1.0);
-                let adv_labels =
-                    Tensor::from_vec(hinge.iter().map(|&k| y.data()[k]).collect(), [hinge.len()]);
+                let adv_labels = y.select_rows(&hinge);
                 margin_images = Some((adv, adv_labels));
             }
         }
@@ -239,7 +231,10 @@ impl Defense for Mma {
             .map(|&m| if m >= 0.0 { 1.0 } else { 0.0 })
             .collect();
         let wrong_ce = per_example_ce(&clean_logits, labels)
-            .mul(&Var::constant(Tensor::from_vec(wrong_mask, [size])))
+            .mul(&Var::constant(beside(
+                Tensor::from_vec(wrong_mask, [size]),
+                images,
+            )))
             .sum_all();
         let mut main = wrong_ce;
         if let Some((adv, adv_labels)) = margin_images {

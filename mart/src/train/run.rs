@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use tensor::Device;
 
 use anyhow::{Context, Result, bail};
 use autograd::Tape;
@@ -89,6 +90,8 @@ pub struct TrainRun<'a> {
     pub progress: bool,
     /// Stop after this many batches in total (tests of resume); `None` to run to the end.
     pub stop_after_steps: Option<u64>,
+    /// Where the model and every batch live.
+    pub device: Device,
 }
 
 /// The model, optimiser and defense of a run, built from its configuration.
@@ -99,9 +102,12 @@ struct Parts {
     schedule: Schedule,
 }
 
-fn build_parts(config: &TrainConfig, train_size: usize) -> Result<Parts> {
+fn build_parts(config: &TrainConfig, train_size: usize, device: Device) -> Result<Parts> {
     let kind = ModelKind::from_name(&config.model).map_err(anyhow::Error::msg)?;
-    let model = kind.build::<f32>(&mut stream(config.seed, Stream::Init, 0));
+    let mut model = kind.build::<f32>(&mut stream(config.seed, Stream::Init, 0));
+    model
+        .to_device(device)
+        .with_context(|| format!("cannot move the model to {device}"))?;
     let optimizer: Box<dyn Optimizer<f32>> = match config.optimizer {
         OptimizerKind::Sgd => Box::new(Sgd::new(SgdConfig {
             momentum: config.momentum,
@@ -147,7 +153,10 @@ impl TrainRun<'_> {
                 self.out.join("config.json"),
                 serde_json::to_string_pretty(&config)?,
             )?;
-            (build_parts(&config, train_size)?, RunState::start(config))
+            (
+                build_parts(&config, train_size, self.device)?,
+                RunState::start(config),
+            )
         };
         let config = state.config.clone();
         let batches = train_size.div_ceil(config.batch_size);
@@ -221,6 +230,9 @@ impl TrainRun<'_> {
             }
             _ => images,
         };
+        let on_device = |e| anyhow::anyhow!("cannot move a batch to {}: {e}", self.device);
+        let images = images.to_device(self.device).map_err(on_device)?;
+        let labels = labels.to_device(self.device).map_err(on_device)?;
         // The tape and everything recorded on it live only inside this block.
         let (loss, step_result) = {
             let tape = Tape::new();
@@ -392,7 +404,7 @@ impl TrainRun<'_> {
             .1
             .numel()
             .min(state.config.train_limit.unwrap_or(usize::MAX));
-        let mut parts = build_parts(&state.config, train_size)?;
+        let mut parts = build_parts(&state.config, train_size, self.device)?;
         let extras = checkpoint::load(&path, &mut *parts.model)?;
         if let Some(opt) = extras.optimizer {
             parts.optimizer.load_state(opt)?;

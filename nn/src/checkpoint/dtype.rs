@@ -12,8 +12,9 @@ pub(super) fn dtype_of<T: Element>() -> Dtype {
     }
 }
 
-/// The elements as little-endian bytes of [`dtype_of::<T>`].
+/// The elements as little-endian bytes of [`dtype_of::<T>`] (a GPU tensor is downloaded).
 pub(super) fn float_bytes<T: Element>(t: &Tensor<T>) -> Vec<u8> {
+    let t = &t.to_cpu();
     match dtype_of::<T>() {
         Dtype::F32 => t
             .cast::<f32>()

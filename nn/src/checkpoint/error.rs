@@ -39,6 +39,16 @@ pub enum CheckpointError {
         /// What is wrong with its value.
         reason: String,
     },
+    /// The values were read but could not be moved to the model's device (out of GPU memory).
+    #[error("checkpoint {}: cannot move the loaded values to {device}: {source}", .path.display())]
+    Device {
+        /// The file.
+        path: PathBuf,
+        /// The model's device.
+        device: tensor::Device,
+        /// The device's error.
+        source: tensor::cuda::GpuError,
+    },
     /// The file's names, shapes or types differ from the model's; nothing was loaded.
     #[error("{}", mismatch_message(.path, .problems, .file_model.as_deref()))]
     Mismatch {

@@ -13,7 +13,7 @@ use super::{
     CheckpointError, Extras, FORMAT_KEY, OPTIMIZER_PREFIX, OPTIMIZER_STEP_KEY, Problem,
     TRAINING_STATE_KEY,
 };
-use crate::module::{Entry, EntryMut, Module};
+use crate::module::{Entry, EntryMut, Module, device_of};
 use crate::optim::OptimizerState;
 
 /// Loads the checkpoint at `path` into `model` (`model.load_state_dict(load_file(path),
@@ -56,6 +56,7 @@ pub fn load<T: Element>(
     }
     // Read the extras before touching the model, so that a bad one leaves it unchanged.
     let extras = extras(path, &views, metadata)?;
+    let device = device_of(&*model);
     model.visit_mut("", &mut |name, entry| {
         let v = &views[name];
         match entry {
@@ -64,6 +65,13 @@ pub fn load<T: Element>(
             EntryMut::Count(c) => *c = count_value(v.data()),
         }
     });
+    model
+        .to_device(device)
+        .map_err(|source| CheckpointError::Device {
+            path: path.to_path_buf(),
+            device,
+            source,
+        })?;
     Ok(extras)
 }
 

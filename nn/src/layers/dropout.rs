@@ -27,7 +27,7 @@ impl<T: Element> Module<T> for Dropout {
         if fwd.mode() != Mode::Train || self.p == 0.0 {
             return x.clone();
         }
-        let mask = fwd.dropout_mask(x.shape().clone(), self.p);
+        let mask = fwd.dropout_mask(x.shape().clone(), self.p, x.value().device());
         x.mul(&Var::constant(mask))
     }
 

@@ -11,6 +11,7 @@
 //! Every parameter steps together, so one step count serves them all.
 
 use std::collections::BTreeMap;
+use tensor::ops::optim::AdamStep;
 
 use tensor::{Element, Tensor};
 
@@ -93,16 +94,14 @@ impl<T: Element> Adam<T> {
 impl<T: Element> Optimizer<T> for Adam<T> {
     fn step(&mut self, model: &mut dyn Module<T>, grads: &ParamGrads<T>) {
         let c = self.config;
-        let t = (self.step + 1) as i32;
-        let step_size = T::from_f64_lossy(c.lr / (1.0 - c.beta1.powi(t)));
-        let root_correction = T::from_f64_lossy((1.0 - c.beta2.powi(t)).sqrt());
-        let (b1, b2) = (T::from_f64_lossy(c.beta1), T::from_f64_lossy(c.beta2));
-        // 1 - beta in f64, as PyTorch passes it: in f32, 1 - 0.999f32 is 1.3e-5 off 0.001.
-        let (take1, take2) = (
-            T::from_f64_lossy(1.0 - c.beta1),
-            T::from_f64_lossy(1.0 - c.beta2),
-        );
-        let (wd, eps) = (T::from_f64_lossy(c.weight_decay), T::from_f64_lossy(c.eps));
+        let step = AdamStep {
+            lr: c.lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+        };
+        let t = self.step + 1;
         let buffers = &mut self.buffers;
         model.visit_mut("", &mut |name, entry| {
             let EntryMut::Param(param) = entry else {
@@ -119,26 +118,15 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 grad.shape(),
                 p.shape()
             );
-            let zeros = || Tensor::zeros(p.shape().clone());
-            let mut m = buffers
-                .remove(&format!("{EXP_AVG}{name}"))
-                .unwrap_or_else(zeros);
-            let mut v = buffers
-                .remove(&format!("{EXP_AVG_SQ}{name}"))
-                .unwrap_or_else(zeros);
-            let (md, vd) = (m.data_mut(), v.data_mut());
-            for (((p, &g), m), v) in p.data_mut().iter_mut().zip(grad.data()).zip(md).zip(vd) {
-                let g = if c.weight_decay != 0.0 {
-                    g + wd * *p
-                } else {
-                    g
-                };
-                *m = b1 * *m + take1 * g;
-                *v = b2 * *v + take2 * g * g;
-                *p = *p - step_size * *m / (v.sqrt() / root_correction + eps);
-            }
-            buffers.insert(format!("{EXP_AVG}{name}"), m);
-            buffers.insert(format!("{EXP_AVG_SQ}{name}"), v);
+            let (m_key, v_key) = (format!("{EXP_AVG}{name}"), format!("{EXP_AVG_SQ}{name}"));
+            let mut moments = match (buffers.remove(&m_key), buffers.remove(&v_key)) {
+                (Some(m), Some(v)) => Some((super::beside(m, p), super::beside(v, p))),
+                _ => None,
+            };
+            p.adam_step(grad, &mut moments, t, &step);
+            let (m, v) = moments.expect("adam_step leaves moments");
+            buffers.insert(m_key, m);
+            buffers.insert(v_key, v);
         });
         self.step += 1;
     }

@@ -16,6 +16,15 @@ use crate::module::{Module, ParamGrads};
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
+/// A state buffer on its parameter's device: state restored from a checkpoint is read on the
+/// CPU and follows its parameter to the GPU at the first step.
+fn beside<T: Element>(buffer: Tensor<T>, param: &Tensor<T>) -> Tensor<T> {
+    let device = param.device();
+    buffer
+        .to_device(device)
+        .unwrap_or_else(|e| panic!("optimiser state to {device}: {e}"))
+}
+
 /// An optimiser over a model's parameters (`torch.optim.Optimizer`).
 pub trait Optimizer<T: Element> {
     /// One update of every parameter that has a gradient in `grads`; parameters without one

@@ -12,7 +12,8 @@
 //! p = p - lr * d
 //! ```
 
-use std::collections::{BTreeMap, btree_map};
+use std::collections::BTreeMap;
+use tensor::ops::optim::SgdStep;
 
 use tensor::{Element, Tensor};
 
@@ -110,10 +111,13 @@ impl<T: Element> Sgd<T> {
 impl<T: Element> Optimizer<T> for Sgd<T> {
     fn step(&mut self, model: &mut dyn Module<T>, grads: &ParamGrads<T>) {
         let c = self.config;
-        let lr = T::from_f64_lossy(c.lr);
-        let wd = T::from_f64_lossy(c.weight_decay);
-        let m = T::from_f64_lossy(c.momentum);
-        let keep = T::from_f64_lossy(1.0 - c.dampening);
+        let step = SgdStep {
+            lr: c.lr,
+            momentum: c.momentum,
+            dampening: c.dampening,
+            weight_decay: c.weight_decay,
+            nesterov: c.nesterov,
+        };
         let buffers = &mut self.momentum;
         model.visit_mut("", &mut |name, entry| {
             let EntryMut::Param(param) = entry else {
@@ -130,47 +134,11 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                 grad.shape(),
                 p.shape()
             );
-            // d = g + weight_decay * p
-            let mut d: Vec<T> = if c.weight_decay != 0.0 {
-                grad.data()
-                    .iter()
-                    .zip(p.data())
-                    .map(|(&g, &p)| g + wd * p)
-                    .collect()
-            } else {
-                grad.to_vec()
-            };
-            let direction: &[T] = if c.momentum == 0.0 {
-                &d
-            } else {
-                let buf = match buffers.entry(format!("{MOMENTUM}{name}")) {
-                    // buf = momentum * buf + (1 - dampening) * d
-                    btree_map::Entry::Occupied(slot) => {
-                        let buf = slot.into_mut();
-                        for (b, &d) in buf.data_mut().iter_mut().zip(&d) {
-                            *b = *b * m + keep * d;
-                        }
-                        buf
-                    }
-                    // The first step of this parameter: buf = d.
-                    btree_map::Entry::Vacant(slot) => {
-                        slot.insert(Tensor::from_vec(d.clone(), p.shape().clone()))
-                    }
-                };
-                if c.nesterov {
-                    // d = d + momentum * buf
-                    for (d, &b) in d.iter_mut().zip(buf.data()) {
-                        *d = *d + m * b;
-                    }
-                    &d
-                } else {
-                    // d = buf
-                    buf.data()
-                }
-            };
-            // p = p - lr * d
-            for (p, &d) in p.data_mut().iter_mut().zip(direction) {
-                *p = *p - lr * d;
+            let key = format!("{MOMENTUM}{name}");
+            let mut buf = buffers.remove(&key).map(|b| super::beside(b, p));
+            p.sgd_step(grad, &mut buf, &step);
+            if let Some(buf) = buf {
+                buffers.insert(key, buf);
             }
         });
         self.step += 1;

@@ -100,10 +100,16 @@ mod tests {
         assert_eq!(BufferCache::size_class(512), 512);
         assert_eq!(BufferCache::size_class(513), 1024);
         assert_eq!(BufferCache::size_class(1 << 20), 1 << 20);
-        assert_eq!(BufferCache::size_class((1 << 20) + 1), (1 << 20) + (1 << 18));
+        assert_eq!(
+            BufferCache::size_class((1 << 20) + 1),
+            (1 << 20) + (1 << 18)
+        );
         for bytes in [3_000_001usize, 77_777_777, 1 << 30] {
             let class = BufferCache::size_class(bytes);
-            assert!(class >= bytes && class as f64 <= bytes as f64 * 1.25, "{bytes} -> {class}");
+            assert!(
+                class >= bytes && class as f64 <= bytes as f64 * 1.25,
+                "{bytes} -> {class}"
+            );
         }
     }
 }

@@ -136,6 +136,30 @@ impl<T: GpuScalar> GpuTensor<T> {
         }
     }
 
+    /// A tensor over an existing buffer (the `Tensor` side of the bridge).
+    pub(crate) fn from_buffer(buffer: Arc<GpuBuffer>, shape: Shape) -> Self {
+        assert!(
+            buffer.len() >= shape.numel() * 4,
+            "GpuTensor::from_buffer: {} bytes cannot hold shape {shape:?}",
+            buffer.len()
+        );
+        GpuTensor {
+            buffer,
+            shape,
+            element: PhantomData,
+        }
+    }
+
+    /// The buffer, for wrapping as a `Tensor`.
+    pub(crate) fn into_buffer(self) -> Arc<GpuBuffer> {
+        self.buffer
+    }
+
+    /// True when another tensor shares this buffer (in-place updates must copy first).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.buffer) > 1
+    }
+
     /// True when both tensors share one buffer.
     pub fn shares_buffer(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.buffer, &other.buffer)

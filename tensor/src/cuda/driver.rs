@@ -147,12 +147,10 @@ impl CudaDevice {
                 }
             }
         };
-        let function = loaded
-            .load_function(kernel)
-            .map_err(|e| GpuError::Ptx {
-                module: module.name().to_string(),
-                message: format!("no kernel `{kernel}`: {e:?}"),
-            })?;
+        let function = loaded.load_function(kernel).map_err(|e| GpuError::Ptx {
+            module: module.name().to_string(),
+            message: format!("no kernel `{kernel}`: {e:?}"),
+        })?;
         self.functions.lock().unwrap().insert(key, function.clone());
         Ok(function)
     }

@@ -7,6 +7,7 @@ use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
 use super::module::PtxModule;
 use super::sim::SimDevice;
+use crate::device::Device;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -50,9 +51,14 @@ impl Gpu {
 
     /// The device's name as the CLI spells it: `cuda:0` or `sim`.
     pub fn name(&self) -> String {
+        self.device().to_string()
+    }
+
+    /// The device this handle drives.
+    pub fn device(&self) -> Device {
         match &self.inner.backend {
-            Backend::Cuda(device) => format!("cuda:{}", device.ordinal()),
-            Backend::Sim(_) => "sim".to_string(),
+            Backend::Cuda(device) => Device::Cuda(device.ordinal()),
+            Backend::Sim(_) => Device::Sim,
         }
     }
 
@@ -173,7 +179,11 @@ impl Gpu {
 
 impl Drop for GpuInner {
     fn drop(&mut self) {
-        let freed = self.cache.get_mut().map(|cache| cache.drain()).unwrap_or_default();
+        let freed = self
+            .cache
+            .get_mut()
+            .map(|cache| cache.drain())
+            .unwrap_or_default();
         for ptr in freed {
             match &self.backend {
                 Backend::Cuda(device) => device.free(ptr),

@@ -1,6 +1,8 @@
 //! Comparisons giving 0/1 masks, and `where` selecting by a mask.
 
+use crate::cuda::GpuTensor;
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::tensor::Tensor;
 
 /// 1 where `cond` holds, else 0.
@@ -11,26 +13,41 @@ fn mask<T: Element>(cond: bool) -> T {
 impl<T: Element> Tensor<T> {
     /// 1 where `self > other` (broadcast), else 0.
     pub fn gt(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("gt", self, other, GpuTensor::gt) {
+            return out;
+        }
         self.zip_map(other, "gt", |a, b| mask(a > b))
     }
 
     /// 1 where `self >= other` (broadcast), else 0.
     pub fn ge(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("ge", self, other, GpuTensor::ge) {
+            return out;
+        }
         self.zip_map(other, "ge", |a, b| mask(a >= b))
     }
 
     /// 1 where `self < other` (broadcast), else 0.
     pub fn lt(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("lt", self, other, GpuTensor::lt) {
+            return out;
+        }
         self.zip_map(other, "lt", |a, b| mask(a < b))
     }
 
     /// 1 where `self <= other` (broadcast), else 0.
     pub fn le(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("le", self, other, GpuTensor::le) {
+            return out;
+        }
         self.zip_map(other, "le", |a, b| mask(a <= b))
     }
 
     /// 1 where `self == other` (broadcast), else 0.
     pub fn eq_mask(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("eq_mask", self, other, GpuTensor::eq_mask) {
+            return out;
+        }
         self.zip_map(other, "eq", |a, b| mask(a == b))
     }
 
@@ -40,6 +57,22 @@ impl<T: Element> Tensor<T> {
             .shape()
             .broadcast_or_panic(on_true.shape(), "where")
             .broadcast_or_panic(on_false.shape(), "where");
+        let device = on_gpu::agree(
+            "where",
+            &[
+                (self.dims(), self.device()),
+                (on_true.dims(), on_true.device()),
+                (on_false.dims(), on_false.device()),
+            ],
+        );
+        if device.is_gpu() {
+            let (c, t, f) = (
+                on_gpu::on::<T, f32>("where", self, device),
+                on_gpu::on("where", on_true, device),
+                on_gpu::on("where", on_false, device),
+            );
+            return on_gpu::done("where", c.where_(&t, &f));
+        }
         let cond = self.broadcast_to(shape.clone());
         let on_true = on_true.broadcast_to(shape.clone());
         let on_false = on_false.broadcast_to(shape.clone());

@@ -8,6 +8,7 @@
 use crate::counters::{self, CountedOp};
 use crate::element::Element;
 use crate::ops::matmul::gemm_strided;
+use crate::ops::on_gpu;
 use crate::ops::packed_gemm::{self, Block, MR, NR, PackedLhs, multiply_strip, multiply_strip_to};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -559,6 +560,20 @@ impl<T: Element> Tensor<T> {
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
         check_conv_shapes("conv2d", self.dims(), weight.dims());
+        let mut operands = vec![
+            (self.dims(), self.device()),
+            (weight.dims(), weight.device()),
+        ];
+        operands.extend(bias.map(|b| (b.dims(), b.device())));
+        let device = on_gpu::agree("conv2d", &operands);
+        if device.is_gpu() {
+            let (x, w) = (
+                on_gpu::on("conv2d", self, device),
+                on_gpu::on("conv2d", weight, device),
+            );
+            let b = bias.map(|b| on_gpu::on("conv2d", b, device));
+            return on_gpu::done("conv2d", x.conv2d(&w, b.as_ref(), geom));
+        }
         let out_ch = weight.dims()[0];
         if let Some(b) = bias {
             assert_eq!(
@@ -603,6 +618,11 @@ impl<T: Element> Tensor<T> {
     ) -> Tensor<T> {
         check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
         counters::record(CountedOp::Conv2dGradInput);
+        if let Some(out) = on_gpu::binary("conv2d_grad_input", self, weight, |g, w| {
+            g.conv2d_grad_input(w, input_shape, geom)
+        }) {
+            return out;
+        }
         let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
         let (n, out_ch, rows) = (input_shape.dims()[0], weight.dims()[0], u.rows());
         assert_eq!(
@@ -633,6 +653,11 @@ impl<T: Element> Tensor<T> {
     ) -> Tensor<T> {
         check_conv_shapes("conv2d_grad_weight", input.dims(), weight_shape.dims());
         counters::record(CountedOp::Conv2dGradWeight);
+        if let Some(out) = on_gpu::binary("conv2d_grad_weight", self, input, |g, x| {
+            g.conv2d_grad_weight(x, weight_shape, geom)
+        }) {
+            return out;
+        }
         let u = Unfold::new(input.dims(), weight_shape.dims(), geom);
         let (n, out_ch, rows, positions) = (
             input.dims()[0],

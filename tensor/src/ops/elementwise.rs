@@ -1,6 +1,8 @@
 //! Elementwise unary and binary ops with numpy broadcasting.
 
+use crate::cuda::GpuTensor;
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
 use crate::shape::Shape;
 use crate::simd::vectorized;
@@ -9,6 +11,11 @@ use crate::tensor::Tensor;
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element (vectorised and parallel for large tensors).
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Tensor<T> {
+        assert!(
+            self.is_cpu(),
+            "map: closures run on the CPU only; the tensor lives on {}",
+            self.device()
+        );
         let src = self.data();
         let out = collect_chunks(src.len(), GRAIN, |start, dst| {
             let src = &src[start..start + dst.len()];
@@ -28,6 +35,12 @@ impl<T: Element> Tensor<T> {
         op: &str,
         f: impl Fn(T, T) -> T + Sync + Send,
     ) -> Tensor<T> {
+        assert!(
+            self.is_cpu() && other.is_cpu(),
+            "{op}: closures run on the CPU only; the operands live on {} and {}",
+            self.device(),
+            other.device()
+        );
         if self.shape() == other.shape() {
             let (a, b) = (self.data(), other.data());
             let out = collect_chunks(a.len(), GRAIN, |start, dst| {
@@ -55,26 +68,41 @@ impl<T: Element> Tensor<T> {
 
     /// Elementwise sum with broadcasting.
     pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("add", self, other, GpuTensor::add) {
+            return out;
+        }
         self.zip_map(other, "add", |a, b| a + b)
     }
 
     /// Elementwise difference with broadcasting.
     pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("sub", self, other, GpuTensor::sub) {
+            return out;
+        }
         self.zip_map(other, "sub", |a, b| a - b)
     }
 
     /// Elementwise product with broadcasting.
     pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("mul", self, other, GpuTensor::mul) {
+            return out;
+        }
         self.zip_map(other, "mul", |a, b| a * b)
     }
 
     /// Elementwise quotient with broadcasting.
     pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("div", self, other, GpuTensor::div) {
+            return out;
+        }
         self.zip_map(other, "div", |a, b| a / b)
     }
 
     /// Elementwise maximum with broadcasting (NaN-propagating like `torch.maximum`).
     pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("maximum", self, other, GpuTensor::maximum) {
+            return out;
+        }
         self.zip_map(
             other,
             "maximum",
@@ -84,6 +112,9 @@ impl<T: Element> Tensor<T> {
 
     /// Elementwise minimum with broadcasting (NaN-propagating like `torch.minimum`).
     pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("minimum", self, other, GpuTensor::minimum) {
+            return out;
+        }
         self.zip_map(
             other,
             "minimum",
@@ -93,41 +124,65 @@ impl<T: Element> Tensor<T> {
 
     /// `self + s` for a scalar `s`.
     pub fn add_scalar(&self, s: T) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("add_scalar", self, |g| g.add_scalar(to_f32(s))) {
+            return out;
+        }
         self.map(|x| x + s)
     }
 
     /// `self * s` for a scalar `s`.
     pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("mul_scalar", self, |g| g.mul_scalar(to_f32(s))) {
+            return out;
+        }
         self.map(|x| x * s)
     }
 
     /// `-self`.
     pub fn neg(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("neg", self, GpuTensor::neg) {
+            return out;
+        }
         self.map(|x| -x)
     }
 
     /// `e^self`.
     pub fn exp(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("exp", self, GpuTensor::exp) {
+            return out;
+        }
         self.map(|x| x.exp())
     }
 
     /// Natural logarithm.
     pub fn log(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("log", self, GpuTensor::log) {
+            return out;
+        }
         self.map(|x| x.ln())
     }
 
     /// Square root.
     pub fn sqrt(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("sqrt", self, GpuTensor::sqrt) {
+            return out;
+        }
         self.map(|x| x.sqrt())
     }
 
     /// Absolute value.
     pub fn abs(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("abs", self, GpuTensor::abs) {
+            return out;
+        }
         self.map(|x| x.abs())
     }
 
     /// -1, 0 or 1 by the sign of each element (0 at 0, as `torch.sign`).
     pub fn sign(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("sign", self, GpuTensor::sign) {
+            return out;
+        }
         self.map(|x| {
             if x > T::zero() {
                 T::one()
@@ -141,22 +196,34 @@ impl<T: Element> Tensor<T> {
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("relu", self, GpuTensor::relu) {
+            return out;
+        }
         self.map(|x| if x > T::zero() { x } else { T::zero() })
     }
 
     /// `x * x`.
     pub fn square(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("square", self, GpuTensor::square) {
+            return out;
+        }
         self.map(|x| x * x)
     }
 
     /// `x^p` for a scalar exponent.
     pub fn powf(&self, p: T) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("powf", self, |g| g.powf(to_f32(p))) {
+            return out;
+        }
         self.map(|x| x.powf(p))
     }
 
     /// Clamps into `[min, max]`.
     pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
         assert!(min <= max, "clamp: min {min} is above max {max}");
+        if let Some(out) = on_gpu::unary("clamp", self, |g| g.clamp(to_f32(min), to_f32(max))) {
+            return out;
+        }
         self.map(|x| {
             if x < min {
                 min
@@ -167,6 +234,11 @@ impl<T: Element> Tensor<T> {
             }
         })
     }
+}
+
+/// A scalar parameter as the f32 a GPU kernel takes.
+pub(crate) fn to_f32<T: Element>(v: T) -> f32 {
+    v.to_f32().expect("an f32-representable scalar")
 }
 
 /// The general broadcasting path: one output row (last axis) at a time, reading each input

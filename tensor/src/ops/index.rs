@@ -1,6 +1,8 @@
 //! Indexing by integer tensors: gather, scatter-add, one-hot.
 
+use crate::cuda::GpuTensor;
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::shape::Shape;
 use crate::tensor::{IndexTensor, Tensor};
 
@@ -47,6 +49,13 @@ impl<T: Element> Tensor<T> {
     /// `out[..., i, ...] = self[..., index[..., i, ...], ...]` along `axis`, as `torch.gather`;
     /// the result has `index`'s shape.
     pub fn gather(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
+        if on_gpu::common_device("gather", self, index).is_gpu() {
+            let (x, i) = (
+                on_gpu::view::<T, f32>(self),
+                on_gpu::view::<u32, u32>(index),
+            );
+            return on_gpu::done("gather", x.unwrap().gather(axis, &i.unwrap()));
+        }
         let at = offsets_along("gather", self.shape(), axis, index);
         Tensor::from_vec(
             at.iter().map(|&o| self.data()[o]).collect(),
@@ -57,6 +66,22 @@ impl<T: Element> Tensor<T> {
     /// A copy of `self` with `src` added at the positions `index` names along `axis`, as
     /// `torch.Tensor.scatter_add`: the adjoint of [`Tensor::gather`].
     pub fn scatter_add(&self, axis: usize, index: &IndexTensor, src: &Tensor<T>) -> Tensor<T> {
+        let device = on_gpu::agree(
+            "scatter_add",
+            &[
+                (self.dims(), self.device()),
+                (index.dims(), index.device()),
+                (src.dims(), src.device()),
+            ],
+        );
+        if device.is_gpu() {
+            let (x, i, s) = (
+                on_gpu::on::<T, f32>("scatter_add", self, device),
+                on_gpu::on::<u32, u32>("scatter_add", index, device),
+                on_gpu::on::<T, f32>("scatter_add", src, device),
+            );
+            return on_gpu::done("scatter_add", x.scatter_add(axis, &i, &s));
+        }
         assert_eq!(
             index.shape(),
             src.shape(),
@@ -74,6 +99,9 @@ impl<T: Element> Tensor<T> {
 
     /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
     pub fn one_hot(labels: &IndexTensor, classes: usize) -> Tensor<T> {
+        if let Some(l) = on_gpu::view::<u32, u32>(labels) {
+            return on_gpu::done("one_hot", GpuTensor::<f32>::one_hot(&l, classes));
+        }
         let mut out = vec![T::zero(); labels.numel() * classes];
         for (row, &l) in labels.data().iter().enumerate() {
             assert!(

@@ -5,6 +5,7 @@
 //! rayon never oversubscribe the cores.
 
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -168,6 +169,11 @@ impl<T: Element> Tensor<T> {
         other: &Tensor<T>,
         transpose_other: bool,
     ) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("matmul", self, other, |a, b| {
+            a.matmul_t(transpose_self, b, transpose_other)
+        }) {
+            return out;
+        }
         let bad = || {
             panic!(
                 "matmul: cannot multiply shapes {:?} and {:?} (transposed: {transpose_self}, {transpose_other})",

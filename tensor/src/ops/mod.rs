@@ -6,6 +6,8 @@ pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod movement;
+pub(crate) mod on_gpu;
+pub mod optim;
 pub mod packed_gemm;
 pub mod pool;
 pub mod reduce;

@@ -3,6 +3,7 @@
 //! All but reshape and (un)squeeze copy into a fresh contiguous tensor, so kernels never see
 //! strides. They work for any element type, index tensors included.
 
+use crate::ops::on_gpu::{self, on_gpu_any};
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -46,6 +47,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     /// Repeats size-1 (or missing leading) axes to reach `target`, numpy-style.
     pub fn broadcast_to(&self, target: impl Into<Shape>) -> Tensor<T> {
         let target = target.into();
+        on_gpu_any!("broadcast_to", self, |x| x.broadcast_to(target.clone()));
         if *self.shape() == target {
             return self.clone();
         }
@@ -65,6 +67,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
 
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Tensor<T> {
+        on_gpu_any!("permute", self, |x| x.permute(perm));
         let rank = self.rank();
         let mut seen = vec![false; rank];
         let valid = perm.len() == rank
@@ -84,6 +87,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
 
     /// Swaps two axes.
     pub fn transpose(&self, a: usize, b: usize) -> Tensor<T> {
+        on_gpu_any!("transpose", self, |x| x.transpose(a, b));
         self.shape().check_axis(a, "transpose");
         self.shape().check_axis(b, "transpose");
         let mut perm: Vec<usize> = (0..self.rank()).collect();
@@ -93,6 +97,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
 
     /// Elements `start..end` along `axis`.
     pub fn slice(&self, axis: usize, start: usize, end: usize) -> Tensor<T> {
+        on_gpu_any!("slice", self, |x| x.slice(axis, start, end));
         self.shape().check_axis(axis, "slice");
         assert!(
             start <= end && end <= self.dims()[axis],
@@ -108,6 +113,16 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
 
     /// Joins tensors along `axis`; all other dimensions must agree.
     pub fn concat(parts: &[&Tensor<T>], axis: usize) -> Tensor<T> {
+        let devices: Vec<_> = parts.iter().map(|p| (p.dims(), p.device())).collect();
+        let device = on_gpu::agree("concat", &devices);
+        if device.is_gpu() {
+            if let Some(out) = on_gpu::concat::<T, f32>(parts, axis, device) {
+                return out;
+            }
+            if let Some(out) = on_gpu::concat::<T, u32>(parts, axis, device) {
+                return out;
+            }
+        }
         assert!(!parts.is_empty(), "concat: no tensors given");
         let first = parts[0].shape();
         first.check_axis(axis, "concat");
@@ -135,6 +150,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
 
     /// Pads each axis with `pads[axis] = (before, after)` copies of `value`.
     pub fn pad(&self, pads: &[(usize, usize)], value: T) -> Tensor<T> {
+        on_gpu_any!("pad", self, |x| x.pad(pads, on_gpu::same_type(value)));
         assert_eq!(
             pads.len(),
             self.rank(),
@@ -172,6 +188,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     /// The rows `rows` of axis 0, in that order (PyTorch's `index_select(0, rows)`): how a
     /// batch is cut from a data set.
     pub fn select_rows(&self, rows: &[usize]) -> Tensor<T> {
+        on_gpu_any!("select_rows", self, |x| x.select_rows(rows));
         assert!(
             self.rank() > 0,
             "select_rows: cannot select rows of a scalar"

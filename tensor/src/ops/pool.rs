@@ -2,7 +2,9 @@
 
 use std::ops::Range;
 
+use crate::cuda::GpuTensor;
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
 use crate::tensor::{IndexTensor, Tensor};
@@ -99,6 +101,15 @@ impl<T: Element> Tensor<T> {
     /// Max pooling; also returns, for each output, the flat index `y * W + x` of the chosen
     /// input inside its plane (the first maximum in scan order on ties, as PyTorch).
     pub fn max_pool2d(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
+        if let Some(x) = on_gpu::view::<T, f32>(self) {
+            return match x.max_pool2d(geom) {
+                Ok((values, indices)) => (
+                    Tensor::from_gpu_parts(values),
+                    Tensor::from_gpu_parts(indices),
+                ),
+                Err(e) => panic!("max_pool2d on the GPU: {e}"),
+            };
+        }
         let (n, c, h, w) = check_nchw("max_pool2d", self.shape());
         let (oh, ow) = geom.output_size(h, w);
         let mut out = vec![T::zero(); n * c * oh * ow];
@@ -154,7 +165,12 @@ impl<T: Element> Tensor<T> {
 
     /// Gradient of [`Tensor::max_pool2d`]: sends each output gradient (`self`) to its recorded
     /// input position, summing where windows overlap.
-    pub fn max_pool2d_backward(&self, indices: &IndexTensor, input_shape: &Shape) -> Tensor<T> {
+    pub fn max_pool2d_backward(
+        &self,
+        indices: &IndexTensor,
+        input_shape: &Shape,
+        geom: Pool2dGeometry,
+    ) -> Tensor<T> {
         let (_, _, h, w) = check_nchw("max_pool2d_backward", input_shape);
         assert_eq!(
             self.shape(),
@@ -163,6 +179,20 @@ impl<T: Element> Tensor<T> {
             self.shape(),
             indices.shape()
         );
+        assert_eq!(
+            (self.dims()[2], self.dims()[3]),
+            geom.output_size(h, w),
+            "max_pool2d_backward: gradient {:?} is not the pooled size of input {input_shape:?}",
+            self.shape()
+        );
+        if on_gpu::common_device("max_pool2d_backward", self, indices).is_gpu() {
+            let (g, i) = (on_gpu::view(self), on_gpu::view(indices));
+            let (g, i): (GpuTensor<f32>, GpuTensor<u32>) = (g.unwrap(), i.unwrap());
+            return on_gpu::done(
+                "max_pool2d_backward",
+                g.max_pool2d_backward(&i, input_shape, geom),
+            );
+        }
         let per_plane = self.dims()[2] * self.dims()[3];
         let mut dx = vec![T::zero(); input_shape.numel()];
         for_each_row_mut(&mut dx, h * w, 1, |p, plane| {
@@ -177,6 +207,9 @@ impl<T: Element> Tensor<T> {
 
     /// Average pooling; padding counts as zeros in the mean (PyTorch's `count_include_pad`).
     pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("avg_pool2d", self, |x| x.avg_pool2d(geom)) {
+            return out;
+        }
         let (n, c, h, w) = check_nchw("avg_pool2d", self.shape());
         let (oh, ow) = geom.output_size(h, w);
         let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
@@ -201,6 +234,11 @@ impl<T: Element> Tensor<T> {
     /// Gradient of [`Tensor::avg_pool2d`]: spreads each output gradient (`self`) evenly over
     /// its window.
     pub fn avg_pool2d_backward(&self, input_shape: &Shape, geom: Pool2dGeometry) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("avg_pool2d_backward", self, |g| {
+            g.avg_pool2d_backward(input_shape, geom)
+        }) {
+            return out;
+        }
         let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
         let (oh, ow) = geom.output_size(h, w);
         assert_eq!(

@@ -5,6 +5,7 @@
 //! `axis`.
 
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::parallel::{GRAIN, for_each_row_mut, worth_splitting};
 use crate::shape::Shape;
 use crate::simd::vectorized;
@@ -99,11 +100,17 @@ fn best_two_along<T: Element>(
 impl<T: Element> Tensor<T> {
     /// Sum along `axis`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("sum_axis", self, |x| x.sum_axis(axis, keepdim)) {
+            return out;
+        }
         fold_axis(self, axis, keepdim, "sum_axis", T::zero(), |a, b| a + b)
     }
 
     /// Mean along `axis`.
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("mean_axis", self, |x| x.mean_axis(axis, keepdim)) {
+            return out;
+        }
         self.shape().check_axis(axis, "mean_axis");
         let len = T::from_usize(self.dims()[axis]).unwrap();
         self.sum_axis(axis, keepdim).mul_scalar(T::one() / len)
@@ -111,6 +118,9 @@ impl<T: Element> Tensor<T> {
 
     /// Maximum along `axis`.
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("max_axis", self, |x| x.max_axis(axis, keepdim)) {
+            return out;
+        }
         fold_axis(
             self,
             axis,
@@ -125,6 +135,9 @@ impl<T: Element> Tensor<T> {
 
     /// Minimum along `axis`.
     pub fn min_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("min_axis", self, |x| x.min_axis(axis, keepdim)) {
+            return out;
+        }
         fold_axis(self, axis, keepdim, "min_axis", T::infinity(), |a, b| {
             if b < a { b } else { a }
         })
@@ -132,6 +145,9 @@ impl<T: Element> Tensor<T> {
 
     /// Index of the maximum along `axis` (the first one on ties), with `axis` removed.
     pub fn argmax_axis(&self, axis: usize) -> IndexTensor {
+        if let Some(x) = on_gpu::view::<T, f32>(self) {
+            return on_gpu::done("argmax_axis", x.argmax_axis(axis));
+        }
         let (best, _) = best_two_along(self, axis, "argmax_axis", false);
         Tensor::from_vec(best, reduced_shape(self.shape(), axis, false))
     }
@@ -139,6 +155,15 @@ impl<T: Element> Tensor<T> {
     /// Indices of the largest and second-largest elements along `axis` (lower index first on
     /// ties), each with `axis` removed.
     pub fn top2_axis(&self, axis: usize) -> (IndexTensor, IndexTensor) {
+        if let Some(x) = on_gpu::view::<T, f32>(self) {
+            return match x.top2_axis(axis) {
+                Ok((first, second)) => (
+                    Tensor::from_gpu_parts(first),
+                    Tensor::from_gpu_parts(second),
+                ),
+                Err(e) => panic!("top2_axis on the GPU: {e}"),
+            };
+        }
         let (best, second) = best_two_along(self, axis, "top2_axis", true);
         let shape = reduced_shape(self.shape(), axis, false);
         (
@@ -149,6 +174,9 @@ impl<T: Element> Tensor<T> {
 
     /// Sum of all elements, as a scalar tensor.
     pub fn sum_all(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("sum_all", self, |x| x.sum_all()) {
+            return out;
+        }
         let data = self.data();
         let partial = |chunk: &[T]| vectorized(|| chunk.iter().fold(T::zero(), |a, &b| a + b));
         let total = if worth_splitting(data.len()) {
@@ -163,23 +191,35 @@ impl<T: Element> Tensor<T> {
 
     /// Mean of all elements, as a scalar tensor.
     pub fn mean_all(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("mean_all", self, |x| x.mean_all()) {
+            return out;
+        }
         let n = T::from_usize(self.numel()).unwrap();
         Tensor::scalar(self.sum_all().item() / n)
     }
 
     /// Largest element, as a scalar tensor.
     pub fn max_all(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("max_all", self, |x| x.max_all()) {
+            return out;
+        }
         Tensor::scalar(self.data().iter().fold(T::neg_infinity(), |a, &b| a.max(b)))
     }
 
     /// Smallest element, as a scalar tensor.
     pub fn min_all(&self) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("min_all", self, |x| x.min_all()) {
+            return out;
+        }
         Tensor::scalar(self.data().iter().fold(T::infinity(), |a, &b| a.min(b)))
     }
 
     /// Sums away the axes that broadcasting added or stretched, giving `target`'s shape: the
     /// gradient of `broadcast_to`.
     pub fn sum_to(&self, target: &Shape) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("sum_to", self, |x| x.sum_to(target)) {
+            return out;
+        }
         if self.shape() == target {
             return self.clone();
         }

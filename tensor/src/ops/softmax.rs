@@ -1,6 +1,7 @@
 //! softmax, log_softmax and logsumexp along an axis, stabilised by subtracting the maximum.
 
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::parallel::for_each_row_mut;
 use crate::tensor::Tensor;
 
@@ -45,16 +46,25 @@ fn normalise<T: Element>(x: &Tensor<T>, axis: usize, form: Form, op: &str) -> Te
 impl<T: Element> Tensor<T> {
     /// `exp(x) / sum(exp(x))` along `axis`.
     pub fn softmax(&self, axis: usize) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("softmax", self, |x| x.softmax(axis)) {
+            return out;
+        }
         normalise(self, axis, Form::Softmax, "softmax")
     }
 
     /// `x - logsumexp(x)` along `axis`, exact even for very negative probabilities.
     pub fn log_softmax(&self, axis: usize) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("log_softmax", self, |x| x.log_softmax(axis)) {
+            return out;
+        }
         normalise(self, axis, Form::LogSoftmax, "log_softmax")
     }
 
     /// `log(sum(exp(x)))` along `axis`.
     pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("logsumexp", self, |x| x.logsumexp(axis, keepdim)) {
+            return out;
+        }
         self.shape().check_axis(axis, "logsumexp");
         let max = self.max_axis(axis, true);
         // Rows that are all -inf would give NaN from (-inf) - (-inf); use 0 as their shift.

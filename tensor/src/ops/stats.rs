@@ -1,6 +1,7 @@
 //! Per-channel statistics of NCHW tensors (what batch normalisation needs).
 
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -9,6 +10,12 @@ impl<T: Element> Tensor<T> {
     /// spatial axes, each shaped `[C]`. Two passes (mean, then squared deviations), so the
     /// variance does not lose precision to cancellation.
     pub fn channel_mean_var(&self) -> (Tensor<T>, Tensor<T>) {
+        if let Some(x) = on_gpu::view::<T, f32>(self) {
+            return match x.channel_mean_var() {
+                Ok((mean, var)) => (Tensor::from_gpu_parts(mean), Tensor::from_gpu_parts(var)),
+                Err(e) => panic!("channel_mean_var on the GPU: {e}"),
+            };
+        }
         let d = self.dims();
         assert!(
             d.len() == 2 || d.len() == 4,

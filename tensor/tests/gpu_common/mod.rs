@@ -34,6 +34,10 @@ pub fn assert_close(what: &str, got: &Tensor<f32>, want: &Tensor<f32>, atol: f32
     assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
     for (i, (&g, &w)) in got.data().iter().zip(want.data()).enumerate() {
         let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan()) || g == w;
-        assert!(ok, "{what}: element {i} of {:?}: got {g}, want {w}", got.dims());
+        assert!(
+            ok,
+            "{what}: element {i} of {:?}: got {g}, want {w}",
+            got.dims()
+        );
     }
 }
