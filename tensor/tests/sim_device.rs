@@ -16,12 +16,12 @@ fn on(t: &Tensor<f32>, device: Device) -> Tensor<f32> {
     t.to_device(device).expect("the device opens")
 }
 
-/// `got` (any device) equals `want` (CPU) within f32 rounding of the kernels' summation order.
+/// `got` (any device) equals `want` (CPU) up to f32 rounding in another summation order.
 fn close(what: &str, got: &Tensor<f32>, want: &Tensor<f32>) {
     assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
     let got = got.to_vec();
     for (i, (&g, &w)) in got.iter().zip(want.data()).enumerate() {
-        let ok = (g - w).abs() <= 1e-5 + 1e-5 * w.abs() || (g.is_nan() && w.is_nan());
+        let ok = (g - w).abs() <= 1e-4 * (1.0 + w.abs()) || (g.is_nan() && w.is_nan());
         assert!(ok, "{what}: element {i}: {g} on the GPU, {w} on the CPU");
     }
 }
@@ -35,11 +35,23 @@ fn sim_tensors_move_between_devices_and_keep_their_values() {
         let g = on(&x, device);
         assert_eq!(g.device(), device);
         assert!(!g.is_cpu());
-        assert_eq!(g.to_cpu().data(), x.data(), "f32 round trip through {device}");
-        assert_eq!(g.reshape([15]).to_vec(), x.to_vec(), "reshape shares the buffer");
+        assert_eq!(
+            g.to_cpu().data(),
+            x.data(),
+            "f32 round trip through {device}"
+        );
+        assert_eq!(
+            g.reshape([15]).to_vec(),
+            x.to_vec(),
+            "reshape shares the buffer"
+        );
         assert!(g.reshape([15]).shares_storage(&g));
         let l = labels.to_device(device).unwrap();
-        assert_eq!(l.to_vec(), labels.to_vec(), "u32 round trip through {device}");
+        assert_eq!(
+            l.to_vec(),
+            labels.to_vec(),
+            "u32 round trip through {device}"
+        );
         assert_eq!(on(&Tensor::scalar(2.5), device).item(), 2.5);
         assert_eq!(format!("{g:?}"), format!("Tensor[3, 5] on {device}"));
     }
@@ -47,7 +59,9 @@ fn sim_tensors_move_between_devices_and_keep_their_values() {
 
 #[test]
 fn sim_f64_cannot_go_to_a_gpu() {
-    let err = Tensor::<f64>::zeros([2]).to_device(Device::Sim).unwrap_err();
+    let err = Tensor::<f64>::zeros([2])
+        .to_device(Device::Sim)
+        .unwrap_err();
     assert!(err.to_string().contains("f32 only"), "{err}");
 }
 
@@ -79,41 +93,85 @@ fn sim_every_op_routes_to_its_kernel_and_matches_the_cpu() {
     let w: Tensor<f32> = rng.normal([4, 3, 3, 3], 0.0, 1.0);
     let bias: Tensor<f32> = rng.normal([4], 0.0, 1.0);
     let idx: IndexTensor = Tensor::from_vec(vec![2, 0, 1, 4, 4, 3], [2, 3, 1]);
-    type Case = (&'static str, fn(&[Tensor<f32>], &IndexTensor) -> Tensor<f32>);
+    type Case = (
+        &'static str,
+        fn(&[Tensor<f32>], &IndexTensor) -> Tensor<f32>,
+    );
     let cases: Vec<Case> = vec![
-        ("add/sub/mul/div", |t, _| t[0].add(&t[1]).sub(&t[2]).mul(&t[0]).div(&t[2])),
+        ("add/sub/mul/div", |t, _| {
+            t[0].add(&t[1]).sub(&t[2]).mul(&t[0]).div(&t[2])
+        }),
         ("maximum/minimum", |t, _| t[0].maximum(&t[1]).minimum(&t[2])),
         ("unary", |t, _| {
             let x = &t[0];
-            x.neg().exp().add(&t[2].log()).add(&t[2].sqrt()).add(&x.abs()).add(&x.sign())
+            x.neg()
+                .exp()
+                .add(&t[2].log())
+                .add(&t[2].sqrt())
+                .add(&x.abs())
+                .add(&x.sign())
         }),
         ("relu/square/powf/clamp/scalars", |t, _| {
-            t[0].relu().add(&t[0].square()).add(&t[2].powf(1.5)).add(&t[0].clamp(-0.3, 0.4))
-                .add_scalar(2.0).mul_scalar(-0.5)
+            t[0].relu()
+                .add(&t[0].square())
+                .add(&t[2].powf(1.5))
+                .add(&t[0].clamp(-0.3, 0.4))
+                .add_scalar(2.0)
+                .mul_scalar(-0.5)
         }),
         ("compare/where", |t, _| {
-            let m = t[0].gt(&t[1]).add(&t[0].ge(&t[2])).add(&t[0].lt(&t[1])).add(&t[0].le(&t[2]));
+            let m = t[0]
+                .gt(&t[1])
+                .add(&t[0].ge(&t[2]))
+                .add(&t[0].lt(&t[1]))
+                .add(&t[0].le(&t[2]));
             m.where_(&t[0], &t[1]).add(&t[0].eq_mask(&t[0]))
         }),
-        ("rank-0 constants", |t, _| t[0].mul(&Tensor::scalar(3.0)).where_(&Tensor::scalar(1.0), &t[1])),
+        ("rank-0 constants", |t, _| {
+            t[0].mul(&Tensor::scalar(3.0))
+                .where_(&Tensor::scalar(1.0), &t[1])
+        }),
         ("reductions", |t, _| {
             let x = &t[0];
-            let s = x.sum_axis(1, true).add(&x.mean_axis(2, true)).add(&x.max_axis(0, true));
-            s.add(&x.min_axis(1, true)).add(&x.sum_all()).add(&x.mean_all()).add(&x.max_all())
-                .add(&x.min_all()).sum_to(&tensor::Shape::new(&[3, 1]))
+            let s = x
+                .sum_axis(1, true)
+                .add(&x.mean_axis(2, true))
+                .add(&x.max_axis(0, true));
+            s.add(&x.min_axis(1, true))
+                .add(&x.sum_all())
+                .add(&x.mean_all())
+                .add(&x.max_all())
+                .add(&x.min_all())
+                .sum_to(&tensor::Shape::new(&[3, 1]))
         }),
         ("argmax/top2", |t, _| {
             let (first, second) = t[0].top2_axis(2);
             let am = t[0].argmax_axis(1);
             Tensor::from_vec(
-                first.to_vec().iter().chain(&second.to_vec()).chain(&am.to_vec()).map(|&i| i as f32).collect(),
+                first
+                    .to_vec()
+                    .iter()
+                    .chain(&second.to_vec())
+                    .chain(&am.to_vec())
+                    .map(|&i| i as f32)
+                    .collect(),
                 [first.numel() + second.numel() + am.numel()],
             )
         }),
-        ("softmax family", |t, _| t[0].softmax(2).add(&t[0].log_softmax(1)).add(&t[0].logsumexp(0, true))),
+        ("softmax family", |t, _| {
+            t[0].softmax(2)
+                .add(&t[0].log_softmax(1))
+                .add(&t[0].logsumexp(0, true))
+        }),
         ("matmul", |t, _| {
             let a = t[0].reshape([6, 5]);
-            a.matmul_t(false, &a, true).matmul(&a).add(&t[0].matmul(&t[0].transpose(1, 2)).sum_axis(0, false).slice(0, 0, 1).sum_all())
+            a.matmul_t(false, &a, true).matmul(&a).add(
+                &t[0]
+                    .matmul(&t[0].transpose(1, 2))
+                    .sum_axis(0, false)
+                    .slice(0, 0, 1)
+                    .sum_all(),
+            )
         }),
         ("conv", |t, _| {
             let y = t[3].conv2d(&t[4], Some(&t[5]), Conv2dGeometry::new(1, 1));
@@ -142,13 +200,16 @@ fn sim_every_op_routes_to_its_kernel_and_matches_the_cpu() {
             let picked = t[0].gather(2, i);
             let back = Tensor::zeros_on([2, 3, 5], t[0].device()).scatter_add(2, i, &picked);
             let labels = i.reshape([6]);
-            back.sum_all().add(&Tensor::one_hot(&labels, 5).sum_axis(0, false).sum_all())
+            back.sum_all()
+                .add(&Tensor::one_hot(&labels, 5).sum_axis(0, false).sum_all())
         }),
         ("channel statistics", |t, _| {
             let (m, v) = t[3].channel_mean_var();
             m.add(&v)
         }),
-        ("fill", |t, _| Tensor::full_on([2, 2], 7.5, t[0].device()).add(&Tensor::ones_on([2], t[0].device()))),
+        ("fill", |t, _| {
+            Tensor::full_on([2, 2], 7.5, t[0].device()).add(&Tensor::ones_on([2], t[0].device()))
+        }),
     ];
     let inputs = [a, b, pos, img, w, bias];
     for device in devices() {
@@ -212,9 +273,16 @@ fn sim_seeded_draws_give_the_cpu_numbers() {
         let r: Tensor<f32> = cpu.rademacher([77]);
         assert_eq!(gpu.rademacher_on::<f32>(device, [77]).to_vec(), r.to_vec());
         let b: Tensor<f32> = cpu.bernoulli([77], 0.3);
-        assert_eq!(gpu.bernoulli_on::<f32>(device, [77], 0.3).to_vec(), b.to_vec());
+        assert_eq!(
+            gpu.bernoulli_on::<f32>(device, [77], 0.3).to_vec(),
+            b.to_vec()
+        );
         let n: Tensor<f32> = cpu.normal([99], 0.0, 0.001);
         close("normal", &gpu.normal_on(device, [99], 0.0, 0.001), &n);
-        assert_eq!(cpu.state(), gpu.state(), "the generators advanced alike on {device}");
+        assert_eq!(
+            cpu.state(),
+            gpu.state(),
+            "the generators advanced alike on {device}"
+        );
     }
 }

@@ -49,7 +49,10 @@ fn run<G: Graph, T: Element>(
         assert_eq!(g.device(), device, "{}: a gradient left {device}", G::NAME);
     }
     let value = out.value().to_cpu().to_f64_vec()[0];
-    (value, grads.iter().map(|g| g.to_cpu().to_f64_vec()).collect())
+    (
+        value,
+        grads.iter().map(|g| g.to_cpu().to_f64_vec()).collect(),
+    )
 }
 
 /// Runs `G` on the CPU in f64 and on every GPU device in f32, and compares.
@@ -106,11 +109,22 @@ impl Graph for Elementwise {
         let (a, b, pos) = (&x[0], &x[1], &x[2]);
         let mixed = a.mul(b).add(&a.sub(b).relu()).sub(&b.div(pos));
         let smooth = pos.log().add(&a.exp().mul_scalar(c(0.1))).add(&pos.sqrt());
-        let kinked = a.abs().add(&a.maximum(b)).sub(&a.minimum(b)).add(&b.clamp(c(-0.5), c(0.5)));
-        let powered = pos.powf(c(1.5)).add(&b.square()).add(&a.neg().add_scalar(c(2.0)));
+        let kinked = a
+            .abs()
+            .add(&a.maximum(b))
+            .sub(&a.minimum(b))
+            .add(&b.clamp(c(-0.5), c(0.5)));
+        let powered = pos
+            .powf(c(1.5))
+            .add(&b.square())
+            .add(&a.neg().add_scalar(c(2.0)));
         let mask = a.value().gt(b.value());
         let chosen = Var::where_(&mask, &mixed, &smooth);
-        chosen.add(&kinked).add(&powered).mul(&a.sign().add_scalar(c(3.0))).sum_all()
+        chosen
+            .add(&kinked)
+            .add(&powered)
+            .mul(&a.sign().add_scalar(c(3.0)))
+            .sum_all()
     }
 }
 
@@ -119,7 +133,11 @@ impl Graph for Broadcasting {
     const NAME: &'static str = "broadcasting";
     fn build<'t, T: Element>(x: &[Var<'t, T>], _: &IndexTensor) -> Var<'t, T> {
         // [2, 3, 4] with [3, 1] and [4]
-        x[0].mul(&x[1]).add(&x[2]).sub(&x[1].div(&x[2].exp())).square().mean_all()
+        x[0].mul(&x[1])
+            .add(&x[2])
+            .sub(&x[1].div(&x[2].exp()))
+            .square()
+            .mean_all()
     }
 }
 
@@ -129,9 +147,16 @@ impl Graph for Reductions {
     fn build<'t, T: Element>(x: &[Var<'t, T>], _: &IndexTensor) -> Var<'t, T> {
         let x = &x[0];
         let a = x.sum_axis(1, true).mul(&x.mean_axis(0, true)).sum_all();
-        let b = x.max_axis(2, false).sub(&x.min_axis(0, false).sum_axis(0, false)).sum_all();
+        let b = x
+            .max_axis(2, false)
+            .sub(&x.min_axis(0, false).sum_axis(1, false))
+            .sum_all();
         let d = x.logsumexp(1, false).mean_all();
-        let e = x.softmax(2).mul(&x).sum_all().add(&x.log_softmax(0).mean_all());
+        let e = x
+            .softmax(2)
+            .mul(&x)
+            .sum_all()
+            .add(&x.log_softmax(0).mean_all());
         a.add(&b).add(&d).add(&e)
     }
 }
@@ -140,9 +165,11 @@ struct Matmul;
 impl Graph for Matmul {
     const NAME: &'static str = "matmul";
     fn build<'t, T: Element>(x: &[Var<'t, T>], _: &IndexTensor) -> Var<'t, T> {
-        // [3, 5, 7] x [3, 7, 4], then op(a)^T b forms
+        // [3, 5, 7] x [3, 7, 4]; then a b^T and a^T b forms
         let batched = x[0].matmul(&x[1]);
-        let flat = x[2].matmul_t(true, &x[3], false).matmul_t(false, &x[3], true);
+        let flat = x[2]
+            .matmul_t(false, &x[3], true)
+            .matmul_t(true, &x[2], false);
         batched.square().sum_all().add(&flat.mean_all())
     }
 }
@@ -169,7 +196,8 @@ impl Graph for Movement {
     fn build<'t, T: Element>(x: &[Var<'t, T>], _: &IndexTensor) -> Var<'t, T> {
         let x = &x[0]; // [2, 3, 4]
         let permuted = x.permute(&[2, 0, 1]).reshape([4, 6]);
-        let joined = Var::concat(&[&x.slice(1, 0, 2), &x.transpose(1, 2).slice(1, 1, 3)], 1);
+        let swapped = x.transpose(1, 2).slice(2, 0, 2).transpose(1, 2);
+        let joined = Var::concat(&[&x.slice(1, 0, 2), &swapped], 1);
         let padded = x.pad(&[(0, 0), (1, 2), (2, 0)], c(0.5));
         let spread = x.slice(0, 0, 1).broadcast_to([3, 3, 4]);
         let weights = Tensor::<T>::arange(24)
@@ -192,7 +220,9 @@ fn batch_norm<'t, T: Element>(x: &Var<'t, T>, gamma: &Var<'t, T>, beta: &Var<'t,
     let variance = channel_mean(&centered.square());
     let x_hat = centered.div(&variance.add_scalar(c(1e-5)).sqrt());
     let per_channel = [1, x.dims()[1], 1, 1];
-    x_hat.mul(&gamma.reshape(per_channel)).add(&beta.reshape(per_channel))
+    x_hat
+        .mul(&gamma.reshape(per_channel))
+        .add(&beta.reshape(per_channel))
 }
 
 struct SmallCnn;

@@ -56,22 +56,13 @@ pub fn projected_step(
     alpha: f32,
     eps: f32,
 ) -> Tensor<f32> {
-    let stepped = x.zip_map(grad, "attack step", |v, g| {
-        let s = if g > 0.0 {
-            1.0
-        } else if g < 0.0 {
-            -1.0
-        } else {
-            0.0
-        };
-        v + alpha * s
-    });
+    let stepped = x.add(&grad.sign().mul_scalar(alpha));
     project(&stepped, natural, eps)
 }
 
 /// Projects `x` into the L-inf ball of radius `eps` around `natural`, then into [0, 1].
 pub fn project(x: &Tensor<f32>, natural: &Tensor<f32>, eps: f32) -> Tensor<f32> {
-    x.zip_map(natural, "project", |v, n| {
-        v.min(n + eps).max(n - eps).clamp(0.0, 1.0)
-    })
+    x.minimum(&natural.add_scalar(eps))
+        .maximum(&natural.add_scalar(-eps))
+        .clamp(0.0, 1.0)
 }

@@ -1,7 +1,7 @@
 //! Training: the configuration, the epoch loop with per-epoch evaluation, checkpoints, resume.
 
 pub mod config;
-mod defenses;
+pub mod defenses;
 mod run;
 mod state;
 
