@@ -71,6 +71,17 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Waits until every kernel launched on this device has finished (a no-op on the CPU and
+    /// the simulator, which run synchronously): for timing, since launches are asynchronous.
+    pub fn synchronize(self) -> Result<(), GpuError> {
+        match self.gpu()? {
+            Some(gpu) => gpu.synchronize(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
