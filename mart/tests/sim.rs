@@ -11,6 +11,7 @@ use mart::train::config::{DefenseKind, TrainConfig};
 use mart::train::defenses::build_defense;
 use nn::optim::{Optimizer, Sgd, SgdConfig};
 use nn::{Entry, EntryMut, Forward, ModelKind};
+use std::sync::Mutex;
 use tensor::{Device, Rng, Tensor};
 
 /// The simulator, and `cuda:0` when a driver and a GPU answer.
@@ -25,6 +26,10 @@ fn gpu_devices() -> Vec<Device> {
 
 /// One training step of `defense` on `device`: the loss, and every parameter afterwards.
 fn step_on(defense: DefenseKind, device: Device) -> (f32, Vec<Vec<f32>>) {
+    // The simulator is one device for the whole process: steps run one at a time, so that the
+    // count of host reads below sees this step's only.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let config = TrainConfig {
         defense,
         attack_steps: 1,
@@ -71,10 +76,17 @@ fn step_on(defense: DefenseKind, device: Device) -> (f32, Vec<Vec<f32>>) {
         labels: &labels,
         indices: &rows,
     };
+    let reads_before = host_reads(device);
     let out = defense.loss(&*model, &batch, &mut fwd, &mut Rng::new(7));
-    let loss = out.loss.value().item();
     let grads = fwd.param_grads(&out.loss);
     optimizer.step(&mut *model, &grads);
+    assert_eq!(
+        host_reads(device),
+        reads_before,
+        "{:?} on {device}: the attack, loss, backward and step must not wait for the device",
+        config.defense
+    );
+    let loss = out.loss.value().item();
     let mut params = Vec::new();
     model.visit("", &mut |_, entry| {
         if let Entry::Param(p) = entry {
@@ -83,6 +95,11 @@ fn step_on(defense: DefenseKind, device: Device) -> (f32, Vec<Vec<f32>>) {
         }
     });
     (loss, params)
+}
+
+/// How many times the host has read from `device` so far (0 for the CPU).
+fn host_reads(device: Device) -> u64 {
+    device.gpu().unwrap().map_or(0, |gpu| gpu.host_reads())
 }
 
 fn assert_same_step(defense: DefenseKind) {

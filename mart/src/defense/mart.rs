@@ -44,15 +44,11 @@ impl Default for MartOptions {
 /// For each row of `probs`, the most likely class other than the label (MART's `new_y`:
 /// the top class, or the runner-up when the top class is the label).
 pub fn most_likely_wrong<T: Element>(probs: &Tensor<T>, labels: &IndexTensor) -> IndexTensor {
-    let (first, second) = probs.top2_axis(1);
-    let (first, second, labels_host) = (first.to_vec(), second.to_vec(), labels.to_vec());
-    let picked = first
-        .iter()
-        .zip(&second)
-        .zip(&labels_host)
-        .map(|((&f, &s), &y)| if f == y { s } else { f })
-        .collect();
-    beside(Tensor::from_vec(picked, labels.shape().clone()), probs)
+    // Probabilities are in [0, 1]: pushing the label's column down by 2 puts it below every other
+    // class, so the argmax is the top class when it is not the label and the runner-up when it
+    // is, computed on the probabilities' device without a round trip to the host.
+    let label_mask = Tensor::one_hot(labels, probs.dims()[1]).mul_scalar(T::from_f64_lossy(2.0));
+    probs.sub(&label_mask).argmax_axis(1)
 }
 
 /// The boosted cross-entropy: `CE(logits, y) + mean_i -log(1.0001 - p[i, y_wrong_i] + 1e-12)`.

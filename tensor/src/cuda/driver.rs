@@ -100,12 +100,11 @@ impl CudaDevice {
         }
     }
 
-    /// Copies host bytes to device address `ptr`.
+    /// Copies host bytes to device address `ptr`. Kernels run on the legacy default stream, so
+    /// this synchronous copy starts only after every kernel launched before it (one that may
+    /// still read a buffer the cache handed out again) has finished.
     pub fn write(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
         self.bind()?;
-        self.stream
-            .synchronize()
-            .map_err(|e| driver_error("cuStreamSynchronize", e))?;
         // SAFETY: the caller checked that `bytes` fits the buffer at `ptr`.
         unsafe { result::memcpy_htod_sync(ptr, bytes) }.map_err(|e| driver_error("cuMemcpyHtoD", e))
     }

@@ -9,6 +9,7 @@ use super::module::PtxModule;
 use super::sim::SimDevice;
 use crate::device::Device;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A handle to one GPU. Cloning is cheap; every buffer keeps its device alive.
@@ -20,7 +21,22 @@ pub struct Gpu {
 struct GpuInner {
     backend: Backend,
     cache: Mutex<BufferCache>,
+    checks: Mutex<IndexChecks>,
+    reads: AtomicU64,
 }
+
+/// Index checks that run on the device and are reported at the next read (see
+/// [`Gpu::index_check`]).
+#[derive(Default)]
+struct IndexChecks {
+    /// The fault word: three u32s (bad values, the largest, `u32::MAX -` the earliest check).
+    word: Option<u64>,
+    /// The message of each check since the last read, `{value}` standing for the bad value.
+    pending: Vec<String>,
+}
+
+/// Bytes of the fault word.
+const FAULT_WORD_BYTES: usize = 12;
 
 /// The two kinds of device, as an enum rather than a trait object (DESIGN.md: prefer the enum).
 enum Backend {
@@ -45,6 +61,8 @@ impl Gpu {
             inner: Arc::new(GpuInner {
                 backend,
                 cache: Mutex::new(BufferCache::default()),
+                checks: Mutex::new(IndexChecks::default()),
+                reads: AtomicU64::new(0),
             }),
         }
     }
@@ -138,7 +156,8 @@ impl Gpu {
         }
     }
 
-    /// Copies the start of `buffer` into `out` (waits for every launched kernel first).
+    /// Copies the start of `buffer` into `out` (waits for every launched kernel first). A failed
+    /// index check of an earlier kernel is reported here.
     pub fn read(&self, buffer: &GpuBuffer, out: &mut [u8]) -> Result<(), GpuError> {
         assert!(
             out.len() <= buffer.len(),
@@ -146,10 +165,84 @@ impl Gpu {
             out.len(),
             buffer.len()
         );
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_raw(buffer.ptr(), out)?;
+        self.take_index_fault()
+    }
+
+    /// How many times the host has read from this device. Each read waits for every launched
+    /// kernel, so a training step should read only the numbers it prints (tests count them).
+    pub fn host_reads(&self) -> u64 {
+        self.inner.reads.load(Ordering::Relaxed)
+    }
+
+    fn read_raw(&self, ptr: u64, out: &mut [u8]) -> Result<(), GpuError> {
         match &self.inner.backend {
-            Backend::Cuda(device) => device.read(buffer.ptr(), out),
-            Backend::Sim(device) => device.read(buffer.ptr(), out),
+            Backend::Cuda(device) => device.read(ptr, out),
+            Backend::Sim(device) => device.read(ptr, out),
         }
+    }
+
+    fn write_raw(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
+        match &self.inner.backend {
+            Backend::Cuda(device) => device.write(ptr, bytes),
+            Backend::Sim(device) => device.write(ptr, bytes),
+        }
+    }
+
+    /// Registers an index check that a kernel runs on the device: returns the address of the
+    /// device's fault word, where the kernel records bad values, and the check's number. The
+    /// check is deferred, like PyTorch's device-side asserts: reading a flag back at once would
+    /// make every gather wait for the GPU. `message` names the op, with `{value}` standing for
+    /// the bad value; it becomes the error of the next read.
+    pub(crate) fn index_check(&self, message: String) -> Result<(u64, u32), GpuError> {
+        let mut checks = self.inner.checks.lock().unwrap();
+        let word = match checks.word {
+            Some(word) => word,
+            None => {
+                let word = self.alloc_raw(FAULT_WORD_BYTES)?;
+                self.write_raw(word, &[0; FAULT_WORD_BYTES])?;
+                checks.word = Some(word);
+                word
+            }
+        };
+        checks.pending.push(message);
+        let check = u32::try_from(checks.pending.len() - 1).unwrap_or(u32::MAX);
+        Ok((word, check))
+    }
+
+    /// After a synchronising read: the earliest failed index check since the last one, as an
+    /// error (and the fault word cleared for the next).
+    fn take_index_fault(&self) -> Result<(), GpuError> {
+        let mut checks = self.inner.checks.lock().unwrap();
+        let Some(word) = checks.word else {
+            return Ok(());
+        };
+        if checks.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut checks.pending);
+        let mut bytes = [0u8; FAULT_WORD_BYTES];
+        self.read_raw(word, &mut bytes)?;
+        let field =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let (bad, largest, earliest) = (field(0), field(4), u32::MAX - field(8));
+        if bad == 0 {
+            return Ok(());
+        }
+        self.write_raw(word, &[0; FAULT_WORD_BYTES])?;
+        let message = pending
+            .get(earliest as usize)
+            .map_or("an index out of range".to_string(), |m| {
+                m.replace("{value}", &largest.to_string())
+            });
+        Err(GpuError::Kernel {
+            kernel: "index check".to_string(),
+            message: format!(
+                "{message} ({bad} value(s) out of range, found on {} and reported at this read)",
+                self.device()
+            ),
+        })
     }
 
     /// Launches `kernel` of `module` (loaded on first use) with `args` in declaration order.
@@ -168,22 +261,25 @@ impl Gpu {
         }
     }
 
-    /// Waits until every launched kernel has finished (and reports a fault of any of them).
+    /// Waits until every launched kernel has finished (and reports a fault of any of them, a
+    /// failed index check included).
     pub fn synchronize(&self) -> Result<(), GpuError> {
         match &self.inner.backend {
-            Backend::Cuda(device) => device.synchronize(),
-            Backend::Sim(_) => Ok(()),
+            Backend::Cuda(device) => device.synchronize()?,
+            Backend::Sim(_) => {}
         }
+        self.take_index_fault()
     }
 }
 
 impl Drop for GpuInner {
     fn drop(&mut self) {
-        let freed = self
+        let mut freed = self
             .cache
             .get_mut()
             .map(|cache| cache.drain())
             .unwrap_or_default();
+        freed.extend(self.checks.get_mut().ok().and_then(|checks| checks.word));
         for ptr in freed {
             match &self.backend {
                 Backend::Cuda(device) => device.free(ptr),

@@ -1,10 +1,12 @@
 //! Indexing by integer tensors on the GPU: gather, scatter_add, one_hot, mirroring
 //! [`crate::ops::index`]. Indices are `GpuTensor<u32>`.
 //!
-//! Out-of-range index values are a programmer error that the CPU ops catch with a panic. Here a
-//! small `check_below` kernel counts them first and the host reads the count back (a 4-byte
-//! read, so the call waits for the device) and panics with the same message; the op kernels
-//! can then trust every index.
+//! Out-of-range index values are a programmer error that the CPU ops catch with a panic. Reading
+//! a flag back here would make every gather wait for the device, so the check is deferred, as
+//! PyTorch's device-side asserts are: a small `check_below` kernel records bad values in the
+//! device's fault word (`Gpu::index_check`), the op kernels never read out of bounds (gather
+//! writes 0 for a bad index; scatter-add and one-hot never match one), and the next read from the
+//! device fails with the CPU op's message.
 //!
 //! `scatter_add` is deterministic and uses no atomics: one thread per *target* element walks
 //! the index positions that can land on it (those that share its coordinates off `axis`) in
@@ -21,31 +23,36 @@ use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
 use std::fmt::Write;
 
 /// The module.
 pub static MODULE: PtxModule = PtxModule::new("index", ptx);
 
-/// Counts (in `flags[0]`) the index values `>= limit` and keeps the largest (in `flags[1]`).
+/// Records every index value `>= limit` in the device's fault word: `word[0]` counts them,
+/// `word[1]` keeps the largest, `word[2]` the largest `u32::MAX - check` (the earliest check).
 fn check_below_kernel() -> String {
     format!(
-        "// Validation: flags[0] += 1 and flags[1] = max(flags[1], v) for every v = index[i] >= limit.
+        "// Validation: for every v = index[i] >= limit: word[0] += 1, word[1] = max(word[1], v),
+// word[2] = max(word[2], 0xFFFFFFFF - check), so the earliest failing check can be named.
 .visible .entry check_below(
     .param .u64 index,
-    .param .u64 flags,
+    .param .u64 word,
     .param .u32 n,
-    .param .u32 limit)
+    .param .u32 limit,
+    .param .u32 check)
 {{
 {index}    .reg .pred %ok;
-    .reg .u32 %v, %limit, %old;
-    .reg .u64 %idx, %flags, %a;
+    .reg .u32 %v, %limit, %old, %check;
+    .reg .u64 %idx, %word, %a;
 {base}{a}    ld.global.nc.u32 %v, [%a];
     ld.param.u32 %limit, [limit];
     setp.lo.u32 %ok, %v, %limit;
     @%ok bra DONE;
-{flags}    atom.global.add.u32 %old, [%flags], 1;
-    atom.global.max.u32 %old, [%flags+4], %v;
+{word}    atom.global.add.u32 %old, [%word], 1;
+    atom.global.max.u32 %old, [%word+4], %v;
+    ld.param.u32 %check, [check];
+    sub.u32 %check, 0xFFFFFFFF, %check;
+    atom.global.max.u32 %old, [%word+8], %check;
 DONE:
     ret;
 }}
@@ -53,7 +60,7 @@ DONE:
         index = thread_index(),
         base = load_base("%idx", "index"),
         a = element_addr("%a", "%idx", "%i"),
-        flags = load_base("%flags", "flags"),
+        word = load_base("%word", "word"),
     )
 }
 
@@ -68,18 +75,25 @@ fn gather_kernel() -> String {
     .param .u64 dst,
     .param .u32 n,
     .param .u32 axis_stride,
+    .param .u32 axis_len,
 {dims},
 {strides})
 {{
-{index}    .reg .pred %zero;
+{index}    .reg .pred %zero, %bad;
     .reg .u32 %at, %rest, %c, %d, %s, %v;
     .reg .u64 %src, %idx, %dst, %a;
     .reg .b32 %x;
     mov.u32 %at, 0;
 {walk}{idx}{a_idx}    ld.global.nc.u32 %v, [%a];
+    // A bad index (check_below has recorded it) reads nothing and gives 0.
+    mov.b32 %x, 0;
+    ld.param.u32 %s, [axis_len];
+    setp.hs.u32 %bad, %v, %s;
+    @%bad bra STORE;
     ld.param.u32 %s, [axis_stride];
     mad.lo.u32 %at, %v, %s, %at;
 {src}{a_src}    ld.global.nc.b32 %x, [%a];
+STORE:
 {dst}{a_dst}    st.global.b32 [%a], %x;
 DONE:
     ret;
@@ -226,9 +240,9 @@ fn ptx() -> String {
     .join("\n")
 }
 
-/// Panics naming `op` unless every value of `index` is below `limit` (see the module docs: this
-/// reads 8 bytes back, so it waits for the device). The message names the largest bad value as
-/// `{op}: {noun} {value} out of range for {what}`, the CPU op's wording.
+/// Checks on the device that every value of `index` is below `limit`; a bad one is reported at
+/// the next read from the device (see the module docs) as `{op}: {noun} {value} out of range
+/// for {what}`, the CPU op's wording.
 fn check_below(
     index: &GpuTensor<u32>,
     limit: usize,
@@ -240,7 +254,8 @@ fn check_below(
         return Ok(());
     }
     let gpu = index.gpu();
-    let flags = GpuTensor::upload(gpu, &Tensor::from_vec(vec![0u32, 0], [2]))?;
+    let (word, check) =
+        gpu.index_check(format!("{op}: {noun} {{value}} out of range for {what}"))?;
     // A limit past u32::MAX admits every u32 value.
     let limit = u32::try_from(limit).unwrap_or(u32::MAX);
     gpu.launch(
@@ -249,18 +264,12 @@ fn check_below(
         LaunchConfig::linear(index.numel(), BLOCK_1D),
         &[
             index.ptr().into(),
-            flags.ptr().into(),
+            word.into(),
             to_u32(index.numel(), op).into(),
             limit.into(),
+            check.into(),
         ],
-    )?;
-    let flags = flags.download()?;
-    let (bad, largest) = (flags.data()[0], flags.data()[1]);
-    assert!(
-        bad == 0,
-        "{op}: {noun} {largest} out of range for {what} ({bad} value(s) out of range)"
-    );
-    Ok(())
+    )
 }
 
 /// The shape checks of the CPU's `offsets_along`: `index` has `target`'s rank and fits inside it
@@ -323,6 +332,7 @@ impl<T: GpuScalar> GpuTensor<T> {
             out.ptr().into(),
             to_u32(out.numel(), "gather").into(),
             to_u32(axis_stride, "gather").into(),
+            to_u32(self.dims()[axis], "gather").into(),
         ];
         args.extend(strided_slots(index.dims(), &strides, "gather"));
         self.gpu().launch(
