@@ -154,7 +154,7 @@ impl Graph for Reductions {
         let d = x.logsumexp(1, false).mean_all();
         let e = x
             .softmax(2)
-            .mul(&x)
+            .mul(x)
             .sum_all()
             .add(&x.log_softmax(0).mean_all());
         a.add(&b).add(&d).add(&e)
