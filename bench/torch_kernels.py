@@ -2,7 +2,8 @@
 
 Reads the case list (JSON, from bench/src/cases.rs) on stdin and prints one JSON object mapping each
 case name to its median seconds per run, timed like the Rust side: a warm-up, then runs until about
-0.3 s have passed (at least 5).
+0.3 s have passed (at least 5). `--device cpu|cuda|cuda:N` picks where the inputs live; on CUDA each
+timed run ends with torch.cuda.synchronize(), so the clock measures the kernel, not its launch.
 """
 import argparse
 import json
@@ -13,12 +14,12 @@ import torch
 import torch.nn.functional as F
 
 
-def prepare(case):
+def prepare(case, device):
     op = case['op']
     g = torch.Generator().manual_seed(0)
 
     def uniform(*shape):
-        return torch.rand(*shape, generator=g) * 2 - 1
+        return (torch.rand(*shape, generator=g) * 2 - 1).to(device)
 
     if op == 'sgemm':
         a, b = uniform(case['n'], case['n']), uniform(case['n'], case['n'])
@@ -45,7 +46,7 @@ def prepare(case):
         a = uniform(case['rows'], case['cols'])
         return lambda: torch.softmax(a, 1)
     if op == 'memcpy':
-        src, dst = uniform(case['len']), torch.empty(case['len'])
+        src, dst = uniform(case['len']), torch.empty(case['len'], device=device)
         return lambda: dst.copy_(src)
     raise ValueError(f'unknown op {op}')
 
@@ -64,10 +65,27 @@ def median_seconds(run, budget=0.3):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--threads', type=int, default=2)
-    torch.set_num_threads(p.parse_args().threads)
+    p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
+
+    def on_device(case):
+        """The case's run, followed on CUDA by a wait for the GPU to finish it."""
+        kernel = prepare(case, device)
+        if device.type != 'cuda':
+            return kernel
+
+        def run():
+            kernel()
+            torch.cuda.synchronize(device)
+        return run
+
     cases = json.load(sys.stdin)
     with torch.no_grad():
-        print(json.dumps({c['name']: median_seconds(prepare(c)) for c in cases}))
+        print(json.dumps({c['name']: median_seconds(on_device(c)) for c in cases}))
 
 
 if __name__ == '__main__':

@@ -1,8 +1,10 @@
 """One MART training step in PyTorch, timed the way `cargo run -p bench -- mart-step` times ours.
 
 The models are TRADES' SmallCNN and the kuangliu CIFAR ResNet-18; the loss is the official MART
-code's (github.com/YisenWang/MART, train_mart.py). Prints one JSON line:
-{"median_s": ..., "min_s": ..., "peak_rss_bytes": ...}.
+code's (github.com/YisenWang/MART, train_mart.py). `--device cpu|cuda|cuda:N` picks where the
+model and batch live; on CUDA every clock read waits for the GPU. Prints one JSON line:
+{"median_s": ..., "min_s": ..., "peak_rss_bytes": ...}, and on CUDA also "gpu_peak_bytes"
+(torch.cuda.max_memory_allocated: the peak of memory held by tensors).
 """
 import argparse
 import json
@@ -68,7 +70,7 @@ def mart_step(model, optimizer, x_natural, y, eps, alpha, steps, beta=5.0):
     kl = nn.KLDivLoss(reduction='none')
     model.eval()
     batch_size = len(x_natural)
-    x_adv = x_natural.detach() + 0.001 * torch.randn(x_natural.shape).detach()
+    x_adv = x_natural.detach() + 0.001 * torch.randn(x_natural.shape, device=x_natural.device).detach()
     for _ in range(steps):
         x_adv.requires_grad_()
         loss_ce = F.cross_entropy(model(x_adv), y)
@@ -103,23 +105,38 @@ def main():
     p.add_argument('--eps', type=float, default=0.3)
     p.add_argument('--alpha', type=float, default=0.01)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
     a = p.parse_args()
+    device = torch.device(a.device)
+    on_cuda = device.type == 'cuda'
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = SmallCNN() if a.model == 'smallcnn' else ResNet18()
+    model = (SmallCNN() if a.model == 'smallcnn' else ResNet18()).to(device)
     shape = (a.batch, 1, 28, 28) if a.model == 'smallcnn' else (a.batch, 3, 32, 32)
-    x = torch.rand(shape)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.rand(shape).to(device)
+    y = torch.randint(0, 10, (a.batch,)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=3.5e-3)
+
+    def finished():
+        """The clock once the GPU's queued work is done (launches are asynchronous)."""
+        if on_cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
     mart_step(model, opt, x, y, a.eps, a.alpha, a.pgd_steps)
     times = []
     for _ in range(a.steps):
-        t = time.perf_counter()
+        t = finished()
         mart_step(model, opt, x, y, a.eps, a.alpha, a.pgd_steps)
-        times.append(time.perf_counter() - t)
+        times.append(finished() - t)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({'median_s': times[len(times) // 2], 'min_s': times[0], 'peak_rss_bytes': rss}))
+    result = {'median_s': times[len(times) // 2], 'min_s': times[0], 'peak_rss_bytes': rss}
+    if on_cuda:
+        result['gpu_peak_bytes'] = torch.cuda.max_memory_allocated(device)
+    print(json.dumps(result))
 
 
 if __name__ == '__main__':

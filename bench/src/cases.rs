@@ -1,9 +1,15 @@
 //! The kernel benchmark cases: their shapes, the work one run does, and how to run one on our
-//! tensors. The same list feeds criterion, the `kernels` command and (as JSON) the PyTorch script.
+//! tensors, on any device. The same list feeds criterion, the `kernels` command and (as JSON) the
+//! PyTorch script.
 
 use serde_json::{Value, json};
 use std::hint::black_box;
-use tensor::{Conv2dGeometry, Rng};
+use tensor::cuda::GpuError;
+use tensor::{Conv2dGeometry, Device, Rng};
+
+/// One run of a prepared case: the kernel, then (on a GPU) a wait until it has finished, so that
+/// a clock around the call times the work rather than the launch. An error when the device fails.
+pub type Run = Box<dyn FnMut() -> Result<(), GpuError>>;
 
 /// How much work one run of a case does; it also fixes the unit the rate is reported in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,18 +21,26 @@ pub enum Work {
 }
 
 impl Work {
-    /// The unit of [`Work::rate`].
-    pub fn unit(self) -> &'static str {
-        match self {
-            Work::Flops(_) => "GFLOP/s",
-            Work::Bytes(_) => "GB/s",
-        }
-    }
-
     /// GFLOP/s or GB/s when one run takes `seconds`.
     pub fn rate(self, seconds: f64) -> f64 {
         let (Work::Flops(amount) | Work::Bytes(amount)) = self;
         amount as f64 / seconds / 1e9
+    }
+
+    /// [`Work::rate`] as the tables print it, narrow: `198.4 GF/s` or `20.3 GB/s`, and from
+    /// 1000 up in tera (`51.2 TF/s`, a GPU's sgemm; `3.0 TB/s`, its memory).
+    pub fn rate_text(self, seconds: f64) -> String {
+        let giga = self.rate(seconds);
+        let (value, prefix) = if giga >= 1000.0 {
+            (giga / 1000.0, 'T')
+        } else {
+            (giga, 'G')
+        };
+        let per = match self {
+            Work::Flops(_) => "F/s",
+            Work::Bytes(_) => "B/s",
+        };
+        format!("{value:>6.1} {prefix}{per}")
     }
 }
 
@@ -197,6 +211,12 @@ impl Case {
         format!("{}/{}", self.group(), self.id())
     }
 
+    /// True for a case too slow for the default list on the CPU but milliseconds on a GPU: the
+    /// 4096^3 sgemm (about 0.7 s a run on two cores), the size the GPU goal is stated at.
+    pub fn is_large(&self) -> bool {
+        matches!(*self, Case::Sgemm { n } if n >= 4096)
+    }
+
     /// The work of one run.
     pub fn work(&self) -> Work {
         const F32: usize = size_of::<f32>();
@@ -230,14 +250,16 @@ impl Case {
         value
     }
 
-    /// Builds the inputs (seeded random values) and returns a closure that runs the kernel once.
-    pub fn prepare(&self) -> Box<dyn FnMut()> {
+    /// Builds the inputs (seeded random values, drawn on the CPU and moved to `device`) and
+    /// returns a closure that runs the kernel once on `device`. An error when the device cannot
+    /// be opened or is full.
+    pub fn prepare(&self, device: Device) -> Result<Run, GpuError> {
         let mut rng = Rng::new(0);
-        let mut uniform = |dims: &[usize]| rng.uniform::<f32>(dims, -1.0, 1.0);
-        match *self {
+        let mut uniform = |dims: &[usize]| rng.uniform::<f32>(dims, -1.0, 1.0).to_device(device);
+        let mut kernel: Run = match *self {
             Case::Sgemm { n } => {
-                let (a, b) = (uniform(&[n, n]), uniform(&[n, n]));
-                Box::new(move || drop(black_box(a.matmul(&b))))
+                let (a, b) = (uniform(&[n, n])?, uniform(&[n, n])?);
+                Box::new(move || consume(a.matmul(&b)))
             }
             Case::Conv { pass, layer } => {
                 let (n, c, o, s, k) = (
@@ -249,51 +271,68 @@ impl Case {
                 );
                 let os = layer.out_size();
                 let geom = Conv2dGeometry::new(layer.stride, layer.padding);
-                let x = uniform(&[n, c, s, s]);
-                let w = uniform(&[o, c, k, k]);
-                let dy = uniform(&[n, o, os, os]);
+                let x = uniform(&[n, c, s, s])?;
+                let w = uniform(&[o, c, k, k])?;
+                let dy = uniform(&[n, o, os, os])?;
                 match pass {
-                    ConvPass::Forward => {
-                        Box::new(move || drop(black_box(x.conv2d(&w, None, geom))))
-                    }
+                    ConvPass::Forward => Box::new(move || consume(x.conv2d(&w, None, geom))),
                     ConvPass::GradInput => {
                         let shape = x.shape().clone();
-                        Box::new(move || drop(black_box(dy.conv2d_grad_input(&w, &shape, geom))))
+                        Box::new(move || consume(dy.conv2d_grad_input(&w, &shape, geom)))
                     }
                     ConvPass::GradWeight => {
                         let shape = w.shape().clone();
-                        Box::new(move || drop(black_box(dy.conv2d_grad_weight(&x, &shape, geom))))
+                        Box::new(move || consume(dy.conv2d_grad_weight(&x, &shape, geom)))
                     }
                 }
             }
             Case::Add { len } => {
-                let (a, b) = (uniform(&[len]), uniform(&[len]));
-                Box::new(move || drop(black_box(a.add(&b))))
+                let (a, b) = (uniform(&[len])?, uniform(&[len])?);
+                Box::new(move || consume(a.add(&b)))
             }
             Case::Relu { len } => {
-                let a = uniform(&[len]);
-                Box::new(move || drop(black_box(a.relu())))
+                let a = uniform(&[len])?;
+                Box::new(move || consume(a.relu()))
             }
             Case::Softmax { rows, cols } => {
-                let a = uniform(&[rows, cols]);
-                Box::new(move || drop(black_box(a.softmax(1))))
+                let a = uniform(&[rows, cols])?;
+                Box::new(move || consume(a.softmax(1)))
             }
             Case::Memcpy { len } => {
-                let src = uniform(&[len]).to_vec();
-                let mut dst = vec![0.0f32; len];
-                Box::new(move || {
-                    dst.copy_from_slice(black_box(&src));
-                    black_box(&mut dst);
-                })
+                let src = uniform(&[len])?;
+                match src.as_gpu() {
+                    // On a GPU: a device-to-device copy into a fresh buffer (from the cache).
+                    Some(src) => Box::new(move || consume(src.duplicate()?)),
+                    None => {
+                        let src = src.to_vec();
+                        let mut dst = vec![0.0f32; len];
+                        Box::new(move || {
+                            dst.copy_from_slice(black_box(&src));
+                            black_box(&mut dst);
+                            Ok(())
+                        })
+                    }
+                }
             }
-        }
+        };
+        Ok(Box::new(move || {
+            kernel()?;
+            device.synchronize()
+        }))
     }
 }
 
-/// Every kernel case, in table order: sgemm, the three conv passes over SmallCNN then
-/// ResNet-18 layers, add, relu, softmax, and last the memcpy reference.
+/// Hands a kernel's result to `black_box`, so that the optimiser cannot skip computing it, and
+/// frees it.
+fn consume<T>(value: T) -> Result<(), GpuError> {
+    drop(black_box(value));
+    Ok(())
+}
+
+/// Every kernel case, in table order: sgemm (4096 last, see [`Case::is_large`]), the three conv
+/// passes over SmallCNN then ResNet-18 layers, add, relu, softmax, and last the memcpy reference.
 pub fn kernel_cases() -> Vec<Case> {
-    let mut cases: Vec<Case> = [128, 256, 512, 1024, 2048]
+    let mut cases: Vec<Case> = [128, 256, 512, 1024, 2048, 4096]
         .into_iter()
         .map(|n| Case::Sgemm { n })
         .collect();
@@ -353,10 +392,27 @@ mod tests {
             padding: 1,
         };
         for pass in [ConvPass::Forward, ConvPass::GradInput, ConvPass::GradWeight] {
-            Case::Conv { pass, layer: tiny }.prepare()();
+            Case::Conv { pass, layer: tiny }
+                .prepare(Device::Cpu)
+                .unwrap()()
+            .unwrap();
         }
-        Case::Sgemm { n: 8 }.prepare()();
-        Case::Memcpy { len: 8 }.prepare()();
+        Case::Sgemm { n: 8 }.prepare(Device::Cpu).unwrap()().unwrap();
+        Case::Memcpy { len: 8 }.prepare(Device::Cpu).unwrap()().unwrap();
         assert_eq!(Case::Sgemm { n: 8 }.work(), Work::Flops(1024));
+        assert_eq!(Work::Flops(2_000_000_000).rate_text(0.01), " 200.0 GF/s");
+        assert_eq!(Work::Bytes(3_000_000_000).rate_text(0.001), "   3.0 TB/s");
+    }
+
+    #[test]
+    fn small_cases_run_on_the_simulator() {
+        let tiny = [
+            Case::Sgemm { n: 8 },
+            Case::Softmax { rows: 4, cols: 10 },
+            Case::Memcpy { len: 8 },
+        ];
+        for case in tiny {
+            case.prepare(Device::Sim).unwrap()().unwrap();
+        }
     }
 }

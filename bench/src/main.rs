@@ -1,14 +1,16 @@
-//! `cargo run -p bench --release -- mart-step --model smallcnn --batch 128 [--torch]`: times a
-//! MART training step here and, with `--torch`, the same step in PyTorch in the same run.
-//! `... -- kernels [--torch] [--filter conv]` does the same for each kernel case.
+//! `cargo run -p bench --release -- mart-step --model smallcnn --batch 128 [--device cuda]
+//! [--torch]`: times a MART training step here and, with `--torch`, the same step in PyTorch on
+//! the same device in the same run. `... -- kernels [--torch] [--filter conv] [--device cuda]`
+//! does the same for each kernel case.
 
 use std::process::ExitCode;
 
-use bench::cases::kernel_cases;
-use bench::kernels::{time_case, torch_times};
+use anyhow::{Context, bail};
+use bench::kernels::{select_cases, time_case, torch_times};
 use bench::mart_step::{PhaseTimes, StepBench, StepSettings, peak_rss_bytes};
 use bench::torch::{TorchResult, run_torch_step, thread_count};
 use clap::{Parser, Subcommand};
+use tensor::Device;
 
 /// Benchmarks side by side with PyTorch.
 #[derive(Parser)]
@@ -34,9 +36,9 @@ enum Command {
         /// Timed steps after one warm-up step (at least 5).
         #[arg(long, default_value_t = 5)]
         steps: usize,
-        /// Compute device (the CUDA backend is not built yet: cpu only).
-        #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
-        device: String,
+        /// cpu, cuda, cuda:N, sim (the PTX simulator: slow, tiny batches only) or auto.
+        #[arg(long, default_value = "cpu", value_parser = Device::parse)]
+        device: Device,
         /// Also run bench/torch_mart_step.py and print the ratio ours/PyTorch.
         #[arg(long)]
         torch: bool,
@@ -49,6 +51,9 @@ enum Command {
         /// Also time the cases in PyTorch (bench/torch_kernels.py) and print the ratio.
         #[arg(long)]
         torch: bool,
+        /// cpu, cuda, cuda:N, sim (the PTX simulator: needs --filter, tiny cases only) or auto.
+        #[arg(long, default_value = "cpu", value_parser = Device::parse)]
+        device: Device,
     },
 }
 
@@ -60,17 +65,22 @@ fn main() -> ExitCode {
             batch,
             pgd_steps,
             steps,
-            device: _,
+            device,
             torch,
         } => {
             let settings = StepSettings {
                 model,
                 batch,
                 pgd_steps,
+                device,
             };
             run(settings, steps.max(5), torch)
         }
-        Command::Kernels { filter, torch } => kernels(filter.as_deref(), torch),
+        Command::Kernels {
+            filter,
+            torch,
+            device,
+        } => kernels(filter.as_deref(), torch, device),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,22 +92,29 @@ fn main() -> ExitCode {
 }
 
 fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> {
+    let device = settings.device;
     println!(
-        "MART step: {} batch {}, PGD-{}, {} threads",
+        "MART step: {} batch {}, PGD-{}, device {device}, {} threads",
         settings.model,
         settings.batch,
         settings.pgd_steps,
         thread_count()
     );
+    if device == Device::Sim {
+        println!("  {SIM_NOTE}");
+    }
     let mut bench = StepBench::new(settings.clone())?;
-    bench.step();
-    let mut times: Vec<PhaseTimes> = (0..steps).map(|_| bench.step()).collect();
+    bench.step()?;
+    let mut times = (0..steps)
+        .map(|_| bench.step())
+        .collect::<anyhow::Result<Vec<PhaseTimes>>>()?;
     times.sort_by(|a, b| a.total().total_cmp(&b.total()));
     let median = times[times.len() / 2];
     let min = times[0].total();
+    let ours_memory = memory(peak_rss_bytes(), device, None);
     println!(
         "ours:    {}",
-        summary(median.total(), min, settings.flops(), peak_rss_bytes())
+        summary(median.total(), min, settings.flops(), &ours_memory)
     );
     println!(
         "  breakdown (median step): attack forward {}, attack backward {}, train forward {}, train backward {}, optimiser {}",
@@ -114,8 +131,10 @@ fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> 
                 median: t,
                 min: tmin,
                 peak_rss,
+                gpu_peak,
             } => {
-                println!("PyTorch: {}", summary(t, tmin, settings.flops(), peak_rss));
+                let theirs = memory(peak_rss, device, gpu_peak);
+                println!("PyTorch: {}", summary(t, tmin, settings.flops(), &theirs));
                 println!("ratio ours/PyTorch (median): {:.2}", median.total() / t);
             }
         }
@@ -123,25 +142,50 @@ fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `median 0.512 s  min 0.498 s  129.3 GFLOP/s  peak RSS 812 MB`.
-fn summary(median: f64, min: f64, flops: f64, peak_rss: Option<u64>) -> String {
-    let rss = peak_rss.map_or("unknown".to_string(), |b| format!("{} MB", b / 1_000_000));
+/// Printed whenever the device is the simulator.
+const SIM_NOTE: &str =
+    "sim interprets our PTX kernels on the CPU, one thread at a time: its times are not GPU times";
+
+/// `median 0.512 s  min 0.498 s  129.3 GFLOP/s  peak RSS 812 MB`, with [`memory`]'s text.
+fn summary(median: f64, min: f64, flops: f64, memory: &str) -> String {
     format!(
-        "median {}  min {}  {:.1} GFLOP/s  peak RSS {rss}",
+        "median {}  min {}  {:.1} GFLOP/s  {memory}",
         seconds(median),
         seconds(min),
         flops / median / 1e9
     )
 }
 
-/// Times the kernel cases (and PyTorch's, with `torch`) and prints one row per case.
-fn kernels(filter: Option<&str>, torch: bool) -> anyhow::Result<()> {
-    let cases: Vec<_> = kernel_cases()
-        .into_iter()
-        .filter(|c| filter.is_none_or(|f| c.name().contains(f)))
-        .collect();
+/// `peak RSS 812 MB` (host memory) and, on a GPU device, the device side: `GPU memory 1234 MB
+/// (max allocated)` where the peak is known (PyTorch's `torch.cuda.max_memory_allocated`), else
+/// `GPU memory: not measured` (our allocator keeps no peak).
+fn memory(peak_rss: Option<u64>, device: Device, gpu_peak: Option<u64>) -> String {
+    let rss = peak_rss.map_or("unknown".to_string(), |b| format!("{} MB", b / 1_000_000));
+    let gpu = match gpu_peak {
+        _ if !device.is_gpu() => String::new(),
+        Some(bytes) => format!("  GPU memory {} MB (max allocated)", bytes / 1_000_000),
+        None => "  GPU memory: not measured".to_string(),
+    };
+    format!("peak RSS {rss}{gpu}")
+}
+
+/// Times the kernel cases on `device` (and PyTorch's, with `torch`) and prints one row per case.
+/// On the simulator a filter is required: the full list would take hours to interpret.
+fn kernels(filter: Option<&str>, torch: bool, device: Device) -> anyhow::Result<()> {
+    if device == Device::Sim {
+        println!("{SIM_NOTE}");
+        if filter.is_none() {
+            bail!(
+                "on sim, pick a few tiny cases with --filter (e.g. --filter softmax): the full list would take hours"
+            );
+        }
+    }
+    device
+        .gpu()
+        .with_context(|| format!("cannot use --device {device}"))?;
+    let cases = select_cases(filter, device);
     let theirs = if torch {
-        match torch_times(&cases, thread_count())? {
+        match torch_times(&cases, thread_count(), device)? {
             Ok(times) => Some(times),
             Err(why) => {
                 println!("PyTorch: not run ({why})");
@@ -151,44 +195,34 @@ fn kernels(filter: Option<&str>, torch: bool) -> anyhow::Result<()> {
     } else {
         None
     };
+    println!("kernel cases on {device}, {} threads", thread_count());
     println!(
         "{:<40} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "case", "ours", "rate", "PyTorch", "rate", "ratio"
     );
     for case in &cases {
-        let ours = time_case(case, 0.3);
+        let ours = time_case(case, device, 0.3)?;
         let work = case.work();
         let mut line = format!(
-            "{:<40} {:>10} {:>6.1} {:<3}",
+            "{:<40} {:>10} {}",
             case.name(),
             seconds(ours),
-            work.rate(ours),
-            unit_short(work.unit())
+            work.rate_text(ours)
         );
         let torch_time = theirs
             .as_ref()
             .and_then(|t| t.iter().find(|(n, _)| *n == case.name()).map(|(_, s)| *s));
         if let Some(t) = torch_time {
             line.push_str(&format!(
-                " {:>10} {:>6.1} {:<3} {:>7.2}",
+                " {:>10} {} {:>7.2}",
                 seconds(t),
-                work.rate(t),
-                unit_short(work.unit()),
+                work.rate_text(t),
                 ours / t
             ));
         }
         println!("{line}");
     }
     Ok(())
-}
-
-/// `GF/s` or `GB/s`, to keep the table narrow.
-fn unit_short(unit: &str) -> &'static str {
-    if unit.starts_with("GFLOP") {
-        "GF/s"
-    } else {
-        "GB/s"
-    }
 }
 
 /// `0.512 s`, or `51.2 ms` under a second.

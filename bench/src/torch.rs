@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use tensor::Device;
 
 use crate::mart_step::StepSettings;
 
 /// What the PyTorch side gave.
 pub enum TorchResult {
-    /// Median and min seconds per step, and the process's peak RSS in bytes.
+    /// Median and min seconds per step, the process's peak RSS and, on a CUDA device, the
+    /// peak of GPU memory allocated to tensors, in bytes.
     Measured {
         /// Median seconds per step.
         median: f64,
@@ -17,8 +19,11 @@ pub enum TorchResult {
         min: f64,
         /// Peak resident memory of the Python process.
         peak_rss: Option<u64>,
+        /// `torch.cuda.max_memory_allocated()` on a CUDA device; `None` on the CPU.
+        gpu_peak: Option<u64>,
     },
-    /// Python or torch is not installed: why.
+    /// PyTorch cannot run this comparison here (no python3, no torch, no CUDA for torch, or
+    /// the simulator): why.
     Missing(String),
 }
 
@@ -27,17 +32,31 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("torch_mart_step.py")
 }
 
-/// Why PyTorch cannot run here (no python3, or no torch), or `None` when it can.
-pub fn torch_missing() -> Option<String> {
+/// Why PyTorch cannot run on `device` here (no python3, no torch, a torch that sees no CUDA
+/// device, or the simulator, which PyTorch does not have), or `None` when it can.
+pub fn torch_missing(device: Device) -> Option<String> {
+    if device == Device::Sim {
+        return Some("PyTorch has no simulator; ours ran alone".into());
+    }
     match Command::new("python3")
         .args(["-c", "import torch"])
         .output()
     {
-        Err(e) => Some(format!("python3 not found: {e}")),
+        Err(e) => return Some(format!("python3 not found: {e}")),
         Ok(out) if !out.status.success() => {
-            Some("torch is not installed: pip install torch".into())
+            return Some("torch is not installed: pip install torch".into());
         }
-        Ok(_) => None,
+        Ok(_) => {}
+    }
+    let Device::Cuda(ordinal) = device else {
+        return None;
+    };
+    let check = format!("import sys, torch; sys.exit(torch.cuda.device_count() <= {ordinal})");
+    match Command::new("python3").args(["-c", &check]).output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some(format!(
+            "this torch build sees no CUDA device {ordinal} (a CPU-only build, or no driver)"
+        )),
     }
 }
 
@@ -49,9 +68,9 @@ pub fn thread_count() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Runs the script with the same settings and `steps` timed steps.
+/// Runs the script with the same settings (device included) and `steps` timed steps.
 pub fn run_torch_step(settings: &StepSettings, steps: usize) -> Result<TorchResult> {
-    if let Some(why) = torch_missing() {
+    if let Some(why) = torch_missing(settings.device) {
         return Ok(TorchResult::Missing(why));
     }
     let (eps, alpha) = settings.eps_and_step();
@@ -64,6 +83,7 @@ pub fn run_torch_step(settings: &StepSettings, steps: usize) -> Result<TorchResu
         .args(["--steps", &steps.to_string()])
         .args(["--eps", &eps.to_string(), "--alpha", &alpha.to_string()])
         .args(["--threads", &threads])
+        .args(["--device", &settings.device.to_string()])
         .output()
         .context("cannot run bench/torch_mart_step.py")?;
     if !out.status.success() {
@@ -88,5 +108,6 @@ pub fn run_torch_step(settings: &StepSettings, steps: usize) -> Result<TorchResu
         median: field("median_s")?,
         min: field("min_s")?,
         peak_rss: json["peak_rss_bytes"].as_u64(),
+        gpu_peak: json["gpu_peak_bytes"].as_u64(),
     })
 }
