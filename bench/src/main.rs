@@ -111,7 +111,10 @@ fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> 
     times.sort_by(|a, b| a.total().total_cmp(&b.total()));
     let median = times[times.len() / 2];
     let min = times[0].total();
-    let ours_memory = memory(peak_rss_bytes(), device, None);
+    let gpu_peak = device
+        .gpu()?
+        .map(|gpu| gpu.peak_bytes_in_use() as u64);
+    let ours_memory = memory(peak_rss_bytes(), device, gpu_peak);
     println!(
         "ours:    {}",
         summary(median.total(), min, settings.flops(), &ours_memory)
@@ -157,8 +160,8 @@ fn summary(median: f64, min: f64, flops: f64, memory: &str) -> String {
 }
 
 /// `peak RSS 812 MB` (host memory) and, on a GPU device, the device side: `GPU memory 1234 MB
-/// (max allocated)` where the peak is known (PyTorch's `torch.cuda.max_memory_allocated`), else
-/// `GPU memory: not measured` (our allocator keeps no peak).
+/// (max allocated)` (ours: `Gpu::peak_bytes_in_use`; PyTorch's: `torch.cuda.max_memory_allocated`),
+/// or `GPU memory: not measured` when the PyTorch script did not report it.
 fn memory(peak_rss: Option<u64>, device: Device, gpu_peak: Option<u64>) -> String {
     let rss = peak_rss.map_or("unknown".to_string(), |b| format!("{} MB", b / 1_000_000));
     let gpu = match gpu_peak {

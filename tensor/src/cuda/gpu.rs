@@ -23,6 +23,15 @@ struct GpuInner {
     cache: Mutex<BufferCache>,
     checks: Mutex<IndexChecks>,
     reads: AtomicU64,
+    usage: Mutex<Usage>,
+}
+
+/// Bytes of device memory held by live buffers, now and at most (the cache's free buffers not
+/// counted, as `torch.cuda.memory_allocated` does not).
+#[derive(Default)]
+struct Usage {
+    in_use: usize,
+    peak: usize,
 }
 
 /// Index checks that run on the device and are reported at the next read (see
@@ -63,6 +72,7 @@ impl Gpu {
                 cache: Mutex::new(BufferCache::default()),
                 checks: Mutex::new(IndexChecks::default()),
                 reads: AtomicU64::new(0),
+                usage: Mutex::new(Usage::default()),
             }),
         }
     }
@@ -107,7 +117,16 @@ impl Gpu {
                 Err(other) => return Err(other),
             },
         };
+        let mut usage = self.inner.usage.lock().unwrap();
+        usage.in_use += class;
+        usage.peak = usage.peak.max(usage.in_use);
         Ok(GpuBuffer::new(self.clone(), ptr, bytes, class))
+    }
+
+    /// The most device memory live buffers have held at once (`torch.cuda.max_memory_allocated`
+    /// in spirit: sizes as allocated, rounded to their size class; cached free buffers excluded).
+    pub fn peak_bytes_in_use(&self) -> usize {
+        self.inner.usage.lock().unwrap().peak
     }
 
     fn alloc_raw(&self, bytes: usize) -> Result<u64, GpuError> {
@@ -119,6 +138,7 @@ impl Gpu {
 
     /// Returns a dropped buffer's memory to the cache (called by `GpuBuffer::drop`).
     pub(crate) fn recycle(&self, ptr: u64, class: usize) {
+        self.inner.usage.lock().unwrap().in_use -= class;
         self.inner.cache.lock().unwrap().put(class, ptr);
     }
 
