@@ -1476,11 +1476,13 @@ fn sim_endless_loop_is_an_error() {
 
 static SPIN: PtxModule = PtxModule::new("sim_test_spin", spin_ptx);
 
-/// Each thread runs a 4-instruction loop `iters` times (plus 8 instructions around it).
+/// Two loops of known length per thread: `arith` runs 4 register-only instructions per
+/// iteration, `memory` 8 of which 3 touch shared or global memory; each has 10 instructions
+/// outside its loop.
 fn spin_ptx() -> String {
     PTX_HEADER.to_string()
         + r#"
-.visible .entry spin(.param .u64 out, .param .u32 iters)
+.visible .entry arith(.param .u64 out, .param .u32 iters)
 {
     .reg .pred %p<2>;
     .reg .f32 %f<2>;
@@ -1503,6 +1505,36 @@ $L_loop:
     st.global.f32 [%rd3], %f1;
     ret;
 }
+
+.visible .entry memory(.param .u64 out, .param .u32 iters)
+{
+    .shared .align 4 .f32 cell[1024];
+    .reg .pred %p<2>;
+    .reg .f32 %f<4>;
+    .reg .b32 %r<6>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u32 %r1, [iters];
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    mov.u32 %r3, %tid.x;
+    mul.wide.u32 %rd2, %r3, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    mov.u32 %r4, cell;
+    mad.lo.s32 %r4, %r3, 4, %r4;
+    mov.u32 %r2, 0;
+    mov.f32 %f1, 0f00000000;
+$L_loop:
+    ld.shared.f32 %f2, [%r4];
+    fma.rn.f32 %f1, %f1, %f2, 0f3F800000;
+    st.shared.f32 [%r4], %f1;
+    ld.global.f32 %f3, [%rd3];
+    add.f32 %f1, %f1, %f3;
+    add.u32 %r2, %r2, 1;
+    setp.lt.u32 %p1, %r2, %r1;
+    @%p1 bra $L_loop;
+    ret;
+}
 "#
 }
 
@@ -1511,20 +1543,22 @@ $L_loop:
 fn sim_speed_instructions_per_second() {
     let gpu = Gpu::sim();
     let (blocks, threads, iters) = (64u32, 256u32, 1000u32);
-    let out = scratch(&gpu, threads as usize);
+    let out = upload(&gpu, &vec![0; threads as usize]);
     let config = LaunchConfig {
         grid: (blocks, 1, 1),
         block: (threads, 1, 1),
         shared_bytes: 0,
     };
     let args = [ptr(&out), KernelArg::U32(iters)];
-    launch(&gpu, &SPIN, "spin", config, &args).unwrap();
-    let start = Instant::now();
-    launch(&gpu, &SPIN, "spin", config, &args).unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    let instructions = (blocks * threads) as f64 * (4.0 * iters as f64 + 9.0);
-    println!(
-        "sim: {instructions:.3e} instructions in {seconds:.3} s = {:.1} million/s",
-        instructions / seconds / 1e6
-    );
+    for (kernel, per_iter) in [("arith", 4.0), ("memory", 8.0)] {
+        launch(&gpu, &SPIN, kernel, config, &args).unwrap();
+        let start = Instant::now();
+        launch(&gpu, &SPIN, kernel, config, &args).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        let instructions = (blocks * threads) as f64 * (per_iter * iters as f64 + 10.0);
+        println!(
+            "sim {kernel}: {instructions:.3e} instructions in {seconds:.3} s = {:.1} million/s",
+            instructions / seconds / 1e6
+        );
+    }
 }
