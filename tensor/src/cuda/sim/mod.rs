@@ -5,8 +5,9 @@
 //! - [`lex`] splits the text into tokens, [`parse`] reads the module structure and declarations,
 //!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved and
 //!   checked by [`operand`] against its declared type;
-//! - [`exec`] runs a grid block by block, thread by thread, with barriers; [`ops`] is the
-//!   arithmetic of each instruction; [`memory`] is bounds-checked global memory.
+//! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
+//!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
+//!   global memory.
 
 pub mod decode;
 pub mod exec;
@@ -16,6 +17,7 @@ pub mod operand;
 pub mod ops;
 pub mod parse;
 pub mod program;
+pub mod thread;
 
 use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
