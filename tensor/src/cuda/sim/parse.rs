@@ -36,9 +36,10 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
                 }
             }
             ".visible" | ".entry" => {
+                let line = p.line();
                 let entry = p.entry(&externs)?;
                 if entries.iter().any(|e: &Entry| e.name == entry.name) {
-                    return Err(format!("entry `{}` defined twice", entry.name));
+                    return Err(format!("line {line}: entry `{}` defined twice", entry.name));
                 }
                 entries.push(entry);
             }
