@@ -960,7 +960,7 @@ fn dynamic_ptx() -> String {
 .visible .entry reverse(.param .u64 input, .param .u64 out, .param .u64 gap)
 {
     .shared .align 4 .u32 flags[3];
-    .reg .pred %p<2>;
+    .reg .pred %p<3>;
     .reg .b32 %r<10>;
     .reg .b64 %rd<10>;
 
@@ -979,7 +979,8 @@ fn dynamic_ptx() -> String {
     mul.wide.u32 %rd6, %r1, 4;
     add.s64 %rd7, %rd5, %rd6;
     st.shared.u32 [%rd7], %r5;
-    st.shared.u32 [flags+8], %r1;
+    setp.eq.u32 %p2, %r1, 0;
+    @%p2 st.shared.u32 [flags+8], %r1;
     bar.sync 0;
     sub.s32 %r6, %r2, %r1;
     sub.s32 %r6, %r6, 1;
@@ -1383,6 +1384,32 @@ $L_done:
     ret;
 }
 
+.visible .entry neighbour(.param .u64 out, .param .u32 sync)
+{
+    .shared .align 4 .u32 cells[64];
+    .reg .pred %p<2>;
+    .reg .b32 %r<8>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u32 %r1, [sync];
+    mov.u32 %r2, %tid.x;
+    mov.u32 %r3, cells;
+    mad.lo.s32 %r4, %r2, 4, %r3;
+    st.shared.u32 [%r4], %r2;
+    setp.ne.u32 %p1, %r1, 0;
+    @%p1 bar.sync 0;
+    add.u32 %r5, %r2, 63;
+    and.b32 %r5, %r5, 63;
+    mad.lo.s32 %r6, %r5, 4, %r3;
+    ld.shared.u32 %r7, [%r6];
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    mul.wide.u32 %rd2, %r2, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    st.global.u32 [%rd3], %r7;
+    ret;
+}
+
 .visible .entry endless()
 {
 $L_again:
@@ -1459,6 +1486,38 @@ fn sim_division_by_zero_and_misaligned_access_are_errors() {
         "misaligned",
     );
     assert!(message.contains("misaligned global read"), "{message}");
+}
+
+#[test]
+fn sim_shared_memory_race_without_barrier_is_an_error() {
+    let gpu = Gpu::sim();
+    let out = scratch(&gpu, 64);
+    // With the barrier each thread reads its neighbour's value.
+    launch(
+        &gpu,
+        &FAULTS,
+        "neighbour",
+        one_block(64),
+        &[ptr(&out), KernelArg::U32(1)],
+    )
+    .unwrap();
+    let want: Vec<u32> = (0..64).map(|t| (t + 63) % 64).collect();
+    assert_eq!(download(&gpu, &out, 64), want);
+    // Without it, the read races with the neighbour's write (here thread 0's, read by thread 1).
+    let result = launch(
+        &gpu,
+        &FAULTS,
+        "neighbour",
+        one_block(64),
+        &[ptr(&out), KernelArg::U32(0)],
+    );
+    let message = kernel_error(result, "neighbour");
+    assert!(message.contains("shared-memory race"), "{message}");
+    assert!(message.contains("thread (1, 0, 0)"), "{message}");
+    assert!(
+        message.contains("which thread (0, 0, 0) wrote"),
+        "{message}"
+    );
 }
 
 #[test]

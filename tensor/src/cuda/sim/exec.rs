@@ -7,6 +7,7 @@
 
 use super::memory::GlobalMemory;
 use super::program::{Entry, Module, SPECIAL_REGS};
+use super::race::RaceCheck;
 use super::thread::{Machine, Stop};
 use crate::cuda::launch::LaunchConfig;
 
@@ -56,6 +57,7 @@ struct Block<'e> {
     /// Register files, `entry.regs` slots per thread, one after another.
     regs: Vec<u64>,
     shared: Vec<u8>,
+    race: RaceCheck,
     pcs: Vec<u32>,
     /// Where each thread stopped in the current round (`None`: not run yet).
     stops: Vec<Option<Stop>>,
@@ -64,11 +66,13 @@ struct Block<'e> {
 impl<'e> Block<'e> {
     fn new(entry: &'e Entry, config: &LaunchConfig) -> Self {
         let threads = config.threads_per_block() as usize;
+        let shared_len = entry.static_shared as usize + config.shared_bytes as usize;
         Block {
             entry,
             config: *config,
             regs: vec![0; threads * entry.regs as usize],
-            shared: vec![0; entry.static_shared as usize + config.shared_bytes as usize],
+            shared: vec![0; shared_len],
+            race: RaceCheck::new(shared_len, (config.block.0, config.block.1)),
             pcs: vec![0; threads],
             stops: (0..threads).map(|_| None).collect(),
         }
@@ -113,18 +117,20 @@ impl<'e> Block<'e> {
         self.reset(ctaid);
         let nregs = self.entry.regs as usize;
         loop {
+            self.race.next_epoch();
             let mut machine = Machine {
                 code: &self.entry.code,
                 params,
                 global: &mut *global,
                 shared: &mut self.shared,
+                race: &mut self.race,
             };
             for (t, stop) in self.stops.iter_mut().enumerate() {
                 if matches!(stop, Some(Stop::Exit)) {
                     continue;
                 }
                 let file = &mut self.regs[t * nregs..(t + 1) * nregs];
-                match machine.run(file, &mut self.pcs[t]) {
+                match machine.run(t as u32, file, &mut self.pcs[t]) {
                     Ok(s) => *stop = Some(s),
                     Err(why) => return Err((t, self.pcs[t], why)),
                 }

@@ -7,7 +7,7 @@
 //!   checked by [`operand`] against its declared type;
 //! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
 //!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
-//!   global memory.
+//!   global memory, [`race`] catches shared-memory races between barriers.
 
 pub mod decode;
 pub mod exec;
@@ -17,6 +17,7 @@ pub mod operand;
 pub mod ops;
 pub mod parse;
 pub mod program;
+pub mod race;
 pub mod thread;
 
 use super::error::GpuError;

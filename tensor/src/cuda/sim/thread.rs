@@ -5,6 +5,7 @@
 use super::memory::GlobalMemory;
 use super::ops;
 use super::program::{Addr, Instr, IntTy, Op, SHARED_BASE, Space, Src};
+use super::race::RaceCheck;
 
 /// Branches one thread may take between barriers before the launch is reported as an endless
 /// loop (seconds of simulation; far more than any of our kernels takes).
@@ -28,6 +29,8 @@ pub struct Machine<'a> {
     pub global: &'a mut GlobalMemory,
     /// The block's shared memory.
     pub shared: &'a mut [u8],
+    /// Who touched which shared word since the last barrier.
+    pub race: &'a mut RaceCheck,
 }
 
 #[inline(always)]
@@ -39,9 +42,9 @@ fn val(regs: &[u64], s: Src) -> u64 {
 }
 
 impl Machine<'_> {
-    /// Runs one thread from `*pc` until it waits at a barrier or exits. On a fault `*pc` is the
-    /// faulting instruction.
-    pub fn run(&mut self, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
+    /// Runs thread `thread` (its linear index in the block) from `*pc` until it waits at a
+    /// barrier or exits. On a fault `*pc` is the faulting instruction.
+    pub fn run(&mut self, thread: u32, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
         let code = self.code;
         let mut branches = 0u32;
         loop {
@@ -73,7 +76,7 @@ impl Machine<'_> {
                 } => {
                     let at = address(regs, addr);
                     let len = (size * n as u32) as usize;
-                    let bytes = self.bytes(space, at, len, "read")?;
+                    let bytes = self.bytes(space, at, len, thread)?;
                     for (i, chunk) in bytes.chunks_exact(size as usize).enumerate() {
                         regs[d[i] as usize] = if size == 4 {
                             u32::from_le_bytes(chunk.try_into().unwrap()) as u64
@@ -95,7 +98,7 @@ impl Machine<'_> {
                     for (v, s) in vals.iter_mut().zip(a) {
                         *v = val(regs, s);
                     }
-                    let bytes = self.bytes_mut(space, at, len, "write")?;
+                    let bytes = self.bytes_mut(space, at, len, "write", thread)?;
                     for (i, chunk) in bytes.chunks_exact_mut(size as usize).enumerate() {
                         if size == 4 {
                             chunk.copy_from_slice(&(vals[i] as u32).to_le_bytes());
@@ -137,7 +140,7 @@ impl Machine<'_> {
                 Op::Atom { op, d, addr, b } => {
                     let at = address(regs, addr);
                     let operand = val(regs, b);
-                    let cell = self.bytes_mut(Space::Global, at, 4, "atomic")?;
+                    let cell = self.bytes_mut(Space::Global, at, 4, "atomic", thread)?;
                     let old = u32::from_le_bytes((&*cell).try_into().unwrap());
                     cell.copy_from_slice(&ops::atomic(op, old, operand).to_le_bytes());
                     if let Some(d) = d {
@@ -162,31 +165,41 @@ impl Machine<'_> {
         }
     }
 
-    /// Checks alignment and bounds of `len` bytes at `at` in `space` and returns them.
-    fn bytes(&mut self, space: Space, at: u64, len: usize, what: &str) -> Result<&[u8], String> {
-        check_aligned(space, at, len, what)?;
+    /// Checks alignment, bounds (and for shared memory, races) of a read of `len` bytes at
+    /// `at` in `space` by `thread`, and returns the bytes.
+    fn bytes(&mut self, space: Space, at: u64, len: usize, thread: u32) -> Result<&[u8], String> {
+        check_aligned(space, at, len, "read")?;
+        let fault = || out_of_bounds(space, at, len, "read", self.shared.len());
         match space {
-            Space::Global => self.global.bytes(at, len),
-            Space::Shared => shared_range(self.shared.len(), at, len).map(|r| &self.shared[r]),
+            Space::Global => self.global.bytes(at, len).ok_or_else(fault),
+            Space::Shared => {
+                let range = shared_range(self.shared.len(), at, len).ok_or_else(fault)?;
+                self.race.read(range.start, len, thread)?;
+                Ok(&self.shared[range])
+            }
         }
-        .ok_or_else(|| out_of_bounds(space, at, len, what, self.shared.len()))
     }
 
-    /// As [`Machine::bytes`], writable.
+    /// As [`Machine::bytes`], for a write (or an atomic: `what`).
     fn bytes_mut(
         &mut self,
         space: Space,
         at: u64,
         len: usize,
         what: &str,
+        thread: u32,
     ) -> Result<&mut [u8], String> {
         check_aligned(space, at, len, what)?;
         let shared_len = self.shared.len();
+        let fault = || out_of_bounds(space, at, len, what, shared_len);
         match space {
-            Space::Global => self.global.bytes_mut(at, len),
-            Space::Shared => shared_range(shared_len, at, len).map(|r| &mut self.shared[r]),
+            Space::Global => self.global.bytes_mut(at, len).ok_or_else(fault),
+            Space::Shared => {
+                let range = shared_range(shared_len, at, len).ok_or_else(fault)?;
+                self.race.write(range.start, len, thread)?;
+                Ok(&mut self.shared[range])
+            }
         }
-        .ok_or_else(|| out_of_bounds(space, at, len, what, shared_len))
     }
 }
 
