@@ -53,10 +53,12 @@ type Fault = (usize, u32, String);
 /// The state of one block's threads, reused from block to block.
 struct Block<'e> {
     entry: &'e Entry,
+    /// The launch geometry (for thread ids and special registers).
     config: LaunchConfig,
     /// Register files, `entry.regs` slots per thread, one after another.
     regs: Vec<u64>,
     shared: Vec<u8>,
+    /// Shared-memory race records.
     race: RaceCheck,
     pcs: Vec<u32>,
     /// Where each thread stopped in the current round (`None`: not run yet).

@@ -23,7 +23,9 @@ struct Allocation {
 
 /// All live allocations, sorted by address (new ones always go above the old ones).
 pub struct GlobalMemory {
+    /// The live allocations, in address order.
     allocations: Vec<Allocation>,
+    /// Where the next allocation starts.
     next: u64,
     /// Index of the allocation the last access hit: kernels mostly touch a few buffers.
     last: usize,

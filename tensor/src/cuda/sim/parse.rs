@@ -66,9 +66,12 @@ struct Statement {
 /// Names declared in one entry, for resolving operands.
 #[derive(Default)]
 pub struct Scope {
+    /// Register names (special registers included) to their slot and declared type.
     regs: HashMap<String, (Reg, RegClass)>,
+    /// Shared array names to their shared-window address.
     shared: HashMap<String, u64>,
     params: HashMap<String, Param>,
+    /// Label names to the index of the instruction they precede.
     labels: HashMap<String, u32>,
 }
 
@@ -87,6 +90,7 @@ impl Scope {
     }
 }
 
+/// A cursor over the module's tokens.
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
@@ -96,6 +100,7 @@ fn align_up(x: u32, align: u32) -> u32 {
     x.div_ceil(align) * align
 }
 
+/// Bytes of a parameter of type `ty` (with its dot).
 fn param_size(ty: &str) -> Option<u32> {
     match ty {
         ".u32" | ".s32" | ".b32" | ".f32" => Some(4),

@@ -19,6 +19,7 @@ pub struct RaceCheck {
     writer: Vec<(u32, u32)>,
     /// Per word: (epoch, thread or [`MANY`]) of the reads.
     reader: Vec<(u32, u32)>,
+    /// The current epoch; records from older ones are stale.
     epoch: u32,
     /// Threads per block in x and y, to name threads in messages.
     block: (u32, u32),
