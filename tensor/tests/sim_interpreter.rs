@@ -1410,6 +1410,25 @@ $L_done:
     ret;
 }
 
+.visible .entry clash(.param .u64 out, .param .u32 mask)
+{
+    .reg .b32 %r<7>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    ld.param.u32 %r1, [mask];
+    mov.u32 %r2, %ctaid.x;
+    mov.u32 %r3, %ntid.x;
+    mov.u32 %r4, %tid.x;
+    mad.lo.s32 %r5, %r2, %r3, %r4;
+    and.b32 %r6, %r5, %r1;
+    mul.wide.u32 %rd2, %r6, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    st.global.u32 [%rd3], %r5;
+    ret;
+}
+
 .visible .entry endless()
 {
 $L_again:
@@ -1521,6 +1540,46 @@ fn sim_shared_memory_race_without_barrier_is_an_error() {
 }
 
 #[test]
+fn sim_global_memory_race_between_threads_is_an_error() {
+    let gpu = Gpu::sim();
+    let out = scratch(&gpu, 64);
+    let config = LaunchConfig {
+        grid: (2, 1, 1),
+        block: (32, 1, 1),
+        shared_bytes: 0,
+    };
+    // Each thread its own word: fine.
+    launch(
+        &gpu,
+        &FAULTS,
+        "clash",
+        config,
+        &[ptr(&out), KernelArg::U32(63)],
+    )
+    .unwrap();
+    assert_eq!(download(&gpu, &out, 64), (0..64).collect::<Vec<u32>>());
+    // Thread 0 of block 1 writes the word thread 0 of block 0 wrote: a race across blocks.
+    let result = launch(
+        &gpu,
+        &FAULTS,
+        "clash",
+        config,
+        &[ptr(&out), KernelArg::U32(31)],
+    );
+    let message = kernel_error(result, "clash");
+    assert!(message.contains("global-memory race"), "{message}");
+    assert!(
+        message.starts_with("block (1, 0, 0) thread (0, 0, 0)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("thread (0, 0, 0) of block (0, 0, 0) wrote"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("{:#x}", out.ptr())), "{message}");
+}
+
+#[test]
 fn sim_endless_loop_is_an_error() {
     let gpu = Gpu::sim();
     let message = kernel_error(
@@ -1536,8 +1595,8 @@ fn sim_endless_loop_is_an_error() {
 static SPIN: PtxModule = PtxModule::new("sim_test_spin", spin_ptx);
 
 /// Two loops of known length per thread: `arith` runs 4 register-only instructions per
-/// iteration, `memory` 8 of which 3 touch shared or global memory; each has 10 instructions
-/// outside its loop.
+/// iteration, `memory` 8 of which 3 touch shared or global memory; each has 13 or 14
+/// instructions outside its loop.
 fn spin_ptx() -> String {
     PTX_HEADER.to_string()
         + r#"
@@ -1545,7 +1604,7 @@ fn spin_ptx() -> String {
 {
     .reg .pred %p<2>;
     .reg .f32 %f<2>;
-    .reg .b32 %r<4>;
+    .reg .b32 %r<6>;
     .reg .b64 %rd<4>;
 
     ld.param.u32 %r1, [iters];
@@ -1559,6 +1618,9 @@ $L_loop:
     ld.param.u64 %rd1, [out];
     cvta.to.global.u64 %rd1, %rd1;
     mov.u32 %r3, %tid.x;
+    mov.u32 %r4, %ctaid.x;
+    mov.u32 %r5, %ntid.x;
+    mad.lo.s32 %r3, %r4, %r5, %r3;
     mul.wide.u32 %rd2, %r3, 4;
     add.s64 %rd3, %rd1, %rd2;
     st.global.f32 [%rd3], %f1;
@@ -1570,14 +1632,17 @@ $L_loop:
     .shared .align 4 .f32 cell[1024];
     .reg .pred %p<2>;
     .reg .f32 %f<4>;
-    .reg .b32 %r<6>;
+    .reg .b32 %r<7>;
     .reg .b64 %rd<4>;
 
     ld.param.u32 %r1, [iters];
     ld.param.u64 %rd1, [out];
     cvta.to.global.u64 %rd1, %rd1;
     mov.u32 %r3, %tid.x;
-    mul.wide.u32 %rd2, %r3, 4;
+    mov.u32 %r5, %ctaid.x;
+    mov.u32 %r6, %ntid.x;
+    mad.lo.s32 %r5, %r5, %r6, %r3;
+    mul.wide.u32 %rd2, %r5, 4;
     add.s64 %rd3, %rd1, %rd2;
     mov.u32 %r4, cell;
     mad.lo.s32 %r4, %r3, 4, %r4;
@@ -1602,19 +1667,19 @@ $L_loop:
 fn sim_speed_instructions_per_second() {
     let gpu = Gpu::sim();
     let (blocks, threads, iters) = (64u32, 256u32, 1000u32);
-    let out = upload(&gpu, &vec![0; threads as usize]);
+    let out = upload(&gpu, &vec![0; (blocks * threads) as usize]);
     let config = LaunchConfig {
         grid: (blocks, 1, 1),
         block: (threads, 1, 1),
         shared_bytes: 0,
     };
     let args = [ptr(&out), KernelArg::U32(iters)];
-    for (kernel, per_iter) in [("arith", 4.0), ("memory", 8.0)] {
+    for (kernel, per_iter, outside) in [("arith", 4.0, 13.0), ("memory", 8.0, 14.0)] {
         launch(&gpu, &SPIN, kernel, config, &args).unwrap();
         let start = Instant::now();
         launch(&gpu, &SPIN, kernel, config, &args).unwrap();
         let seconds = start.elapsed().as_secs_f64();
-        let instructions = (blocks * threads) as f64 * (per_iter * iters as f64 + 10.0);
+        let instructions = (blocks * threads) as f64 * (per_iter * iters as f64 + outside);
         println!(
             "sim {kernel}: {instructions:.3e} instructions in {seconds:.3} s = {:.1} million/s",
             instructions / seconds / 1e6

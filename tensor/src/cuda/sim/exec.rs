@@ -7,7 +7,7 @@
 
 use super::memory::GlobalMemory;
 use super::program::{Entry, Module, SPECIAL_REGS};
-use super::race::RaceCheck;
+use super::race::{GlobalRaces, SharedRaces};
 use super::thread::{Machine, Stop};
 use crate::cuda::launch::LaunchConfig;
 
@@ -26,12 +26,13 @@ pub fn run_grid(
     global: &mut GlobalMemory,
 ) -> Result<(), String> {
     let mut block = Block::new(entry, config);
+    let mut races = GlobalRaces::new(config);
     let (gx, gy, gz) = config.grid;
     for cz in 0..gz {
         for cy in 0..gy {
             for cx in 0..gx {
                 block
-                    .run((cx, cy, cz), params, global)
+                    .run((cx, cy, cz), params, global, &mut races)
                     .map_err(|(t, pc, why)| {
                         let line = entry.code.get(pc as usize).map_or(0, |i| i.line);
                         format!(
@@ -59,7 +60,7 @@ struct Block<'e> {
     regs: Vec<u64>,
     shared: Vec<u8>,
     /// Shared-memory race records.
-    race: RaceCheck,
+    races: SharedRaces,
     pcs: Vec<u32>,
     /// Where each thread stopped in the current round (`None`: not run yet).
     stops: Vec<Option<Stop>>,
@@ -74,7 +75,7 @@ impl<'e> Block<'e> {
             config: *config,
             regs: vec![0; threads * entry.regs as usize],
             shared: vec![0; shared_len],
-            race: RaceCheck::new(shared_len, (config.block.0, config.block.1)),
+            races: SharedRaces::new(shared_len, config.block),
             pcs: vec![0; threads],
             stops: (0..threads).map(|_| None).collect(),
         }
@@ -115,17 +116,23 @@ impl<'e> Block<'e> {
         ctaid: (u32, u32, u32),
         params: &[u8],
         global: &mut GlobalMemory,
+        races: &mut GlobalRaces,
     ) -> Result<(), Fault> {
         self.reset(ctaid);
+        let (g, per_block) = (self.config.grid, self.config.threads_per_block());
+        let block_index = (ctaid.2 * g.1 + ctaid.1) * g.0 + ctaid.0;
+        let first_id = block_index.wrapping_mul(per_block);
         let nregs = self.entry.regs as usize;
         loop {
-            self.race.next_epoch();
+            self.races.next_epoch();
             let mut machine = Machine {
                 code: &self.entry.code,
                 params,
                 global: &mut *global,
                 shared: &mut self.shared,
-                race: &mut self.race,
+                shared_races: &mut self.races,
+                global_races: &mut *races,
+                first_id,
             };
             for (t, stop) in self.stops.iter_mut().enumerate() {
                 if matches!(stop, Some(Stop::Exit)) {

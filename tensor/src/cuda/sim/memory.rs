@@ -89,6 +89,14 @@ impl GlobalMemory {
         }
     }
 
+    /// Where `len` bytes at `addr` lie, if inside one allocation: its start, its size and the
+    /// offset in it.
+    pub fn place(&mut self, addr: u64, len: usize) -> Option<(u64, usize, usize)> {
+        let (i, off) = self.locate(addr, len)?;
+        let a = &self.allocations[i];
+        Some((a.start, a.data.len(), off))
+    }
+
     /// The `len` bytes at `addr`, if inside one allocation.
     pub fn bytes(&mut self, addr: u64, len: usize) -> Option<&[u8]> {
         let (i, off) = self.locate(addr, len)?;

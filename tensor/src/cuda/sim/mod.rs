@@ -7,7 +7,7 @@
 //!   checked by [`operand`] against its declared type;
 //! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
 //!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
-//!   global memory, [`race`] catches shared-memory races between barriers.
+//!   global memory, [`race`] catches memory races between threads.
 
 pub mod decode;
 pub mod exec;

@@ -5,7 +5,7 @@
 use super::memory::GlobalMemory;
 use super::ops;
 use super::program::{Addr, Instr, IntTy, Op, SHARED_BASE, Space, Src};
-use super::race::RaceCheck;
+use super::race::{GlobalRaces, SharedRaces};
 
 /// Branches one thread may take between barriers before the launch is reported as an endless
 /// loop (seconds of simulation; far more than any of our kernels takes).
@@ -30,7 +30,11 @@ pub struct Machine<'a> {
     /// The block's shared memory.
     pub shared: &'a mut [u8],
     /// Who touched which shared word since the last barrier.
-    pub race: &'a mut RaceCheck,
+    pub shared_races: &'a mut SharedRaces,
+    /// Who touched which global word in this launch.
+    pub global_races: &'a mut GlobalRaces,
+    /// The grid-wide linear id of the block's thread 0.
+    pub first_id: u32,
 }
 
 #[inline(always)]
@@ -98,7 +102,7 @@ impl Machine<'_> {
                     for (v, s) in vals.iter_mut().zip(a) {
                         *v = val(regs, s);
                     }
-                    let bytes = self.bytes_mut(space, at, len, "write", thread)?;
+                    let bytes = self.bytes_mut(space, at, len, thread, false)?;
                     for (i, chunk) in bytes.chunks_exact_mut(size as usize).enumerate() {
                         if size == 4 {
                             chunk.copy_from_slice(&(vals[i] as u32).to_le_bytes());
@@ -140,7 +144,7 @@ impl Machine<'_> {
                 Op::Atom { op, d, addr, b } => {
                     let at = address(regs, addr);
                     let operand = val(regs, b);
-                    let cell = self.bytes_mut(Space::Global, at, 4, "atomic", thread)?;
+                    let cell = self.bytes_mut(Space::Global, at, 4, thread, true)?;
                     let old = u32::from_le_bytes((&*cell).try_into().unwrap());
                     cell.copy_from_slice(&ops::atomic(op, old, operand).to_le_bytes());
                     if let Some(d) = d {
@@ -165,38 +169,52 @@ impl Machine<'_> {
         }
     }
 
-    /// Checks alignment, bounds (and for shared memory, races) of a read of `len` bytes at
-    /// `at` in `space` by `thread`, and returns the bytes.
+    /// Checks alignment, bounds and races of a read of `len` bytes at `at` in `space` by
+    /// `thread`, and returns the bytes.
     fn bytes(&mut self, space: Space, at: u64, len: usize, thread: u32) -> Result<&[u8], String> {
         check_aligned(space, at, len, "read")?;
-        let fault = || out_of_bounds(space, at, len, "read", self.shared.len());
+        let shared_len = self.shared.len();
+        let fault = || out_of_bounds(space, at, len, "read", shared_len);
         match space {
-            Space::Global => self.global.bytes(at, len).ok_or_else(fault),
+            Space::Global => {
+                let place = self.global.place(at, len).ok_or_else(fault)?;
+                self.global_races.read(place, len, self.first_id + thread)?;
+                self.global.bytes(at, len).ok_or_else(fault)
+            }
             Space::Shared => {
-                let range = shared_range(self.shared.len(), at, len).ok_or_else(fault)?;
-                self.race.read(range.start, len, thread)?;
+                let range = shared_range(shared_len, at, len).ok_or_else(fault)?;
+                self.shared_races.read(range.start, len, thread)?;
                 Ok(&self.shared[range])
             }
         }
     }
 
-    /// As [`Machine::bytes`], for a write (or an atomic: `what`).
+    /// As [`Machine::bytes`], for a write; an `atomic` one is not recorded for races (atomics
+    /// are how threads share a word).
     fn bytes_mut(
         &mut self,
         space: Space,
         at: u64,
         len: usize,
-        what: &str,
         thread: u32,
+        atomic: bool,
     ) -> Result<&mut [u8], String> {
+        let what = if atomic { "atomic" } else { "write" };
         check_aligned(space, at, len, what)?;
         let shared_len = self.shared.len();
         let fault = || out_of_bounds(space, at, len, what, shared_len);
         match space {
-            Space::Global => self.global.bytes_mut(at, len).ok_or_else(fault),
+            Space::Global => {
+                let place = self.global.place(at, len).ok_or_else(fault)?;
+                if !atomic {
+                    self.global_races
+                        .write(place, len, self.first_id + thread)?;
+                }
+                self.global.bytes_mut(at, len).ok_or_else(fault)
+            }
             Space::Shared => {
                 let range = shared_range(shared_len, at, len).ok_or_else(fault)?;
-                self.race.write(range.start, len, thread)?;
+                self.shared_races.write(range.start, len, thread)?;
                 Ok(&mut self.shared[range])
             }
         }
