@@ -1035,6 +1035,17 @@ fn sim_dynamic_shared_memory_follows_static_arrays() {
     let message = kernel_error(launch(&gpu, &DYNAMIC, "reverse", small, &args), "reverse");
     assert!(message.contains("out-of-bounds shared write"), "{message}");
     assert!(message.contains("thread (16, 0, 0)"), "{message}");
+
+    // More than 48 KiB in all fails to launch on hardware (no opt-in), so here too.
+    let huge = LaunchConfig {
+        shared_bytes: 48 * 1024,
+        ..config
+    };
+    let message = kernel_error(launch(&gpu, &DYNAMIC, "reverse", huge, &args), "reverse");
+    assert!(
+        message.contains("49168 bytes of shared memory"),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

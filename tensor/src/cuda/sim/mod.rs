@@ -30,6 +30,10 @@ use std::sync::{Arc, Mutex};
 /// Most threads a block may have, as on every CUDA GPU since sm_20.
 const MAX_THREADS_PER_BLOCK: u32 = 1024;
 
+/// Most shared memory (static plus dynamic) a block may use without the per-kernel opt-in
+/// attribute, which our driver does not set: a launch asking for more fails on hardware.
+const MAX_SHARED_PER_BLOCK: u32 = 48 * 1024;
+
 /// The PTX simulator device: simulated global memory plus the modules parsed so far.
 pub struct SimDevice {
     memory: Mutex<GlobalMemory>,
@@ -119,6 +123,14 @@ impl SimDevice {
             .entry(kernel)
             .ok_or_else(|| fail(format!("module `{module}` has no entry `{kernel}`")))?;
         check_config(config).map_err(fail)?;
+        let shared = entry.static_shared as u64 + config.shared_bytes as u64;
+        if shared > MAX_SHARED_PER_BLOCK as u64 {
+            return Err(fail(format!(
+                "a block of `{kernel}` needs {shared} bytes of shared memory ({} static + {} \
+                 dynamic); the limit is {MAX_SHARED_PER_BLOCK}",
+                entry.static_shared, config.shared_bytes
+            )));
+        }
         if args.len() != entry.params.len() {
             return Err(fail(format!(
                 "`{kernel}` takes {} parameters, the launch passed {}",
