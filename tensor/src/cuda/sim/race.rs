@@ -12,6 +12,7 @@
 //! read it (or that several did). An epoch number, not a reset, ages the records, so releasing a
 //! barrier costs nothing.
 
+use super::memory::Place;
 use super::program::SHARED_BASE;
 use crate::cuda::launch::LaunchConfig;
 
@@ -177,19 +178,20 @@ impl GlobalRaces {
         &mut self.shadows[self.last].1
     }
 
-    /// Records a read by thread `id` (linear over the grid) of `len` bytes at `offset` in the
-    /// allocation at `start` of `size` bytes.
-    pub fn read(&mut self, at: (u64, usize, usize), len: usize, id: u32) -> Result<(), String> {
-        let (start, size, offset) = at;
-        let result = self.shadow(start, size).read(offset, len, id, LAUNCH);
-        result.map_err(|c| self.message("reads", start, c))
+    /// Records a read at `at` by thread `id` (linear over the grid).
+    pub fn read(&mut self, at: &Place, id: u32) -> Result<(), String> {
+        let result = self
+            .shadow(at.start, at.size)
+            .read(at.offset, at.len, id, LAUNCH);
+        result.map_err(|c| self.message("reads", at.start, c))
     }
 
     /// Records a write, as [`GlobalRaces::read`].
-    pub fn write(&mut self, at: (u64, usize, usize), len: usize, id: u32) -> Result<(), String> {
-        let (start, size, offset) = at;
-        let result = self.shadow(start, size).write(offset, len, id, LAUNCH);
-        result.map_err(|c| self.message("writes", start, c))
+    pub fn write(&mut self, at: &Place, id: u32) -> Result<(), String> {
+        let result = self
+            .shadow(at.start, at.size)
+            .write(at.offset, at.len, id, LAUNCH);
+        result.map_err(|c| self.message("writes", at.start, c))
     }
 
     fn message(&self, what: &str, start: u64, c: Conflict) -> String {

@@ -178,8 +178,8 @@ impl Machine<'_> {
         match space {
             Space::Global => {
                 let place = self.global.place(at, len).ok_or_else(fault)?;
-                self.global_races.read(place, len, self.first_id + thread)?;
-                self.global.bytes(at, len).ok_or_else(fault)
+                self.global_races.read(&place, self.first_id + thread)?;
+                Ok(self.global.slice(&place))
             }
             Space::Shared => {
                 let range = shared_range(shared_len, at, len).ok_or_else(fault)?;
@@ -207,10 +207,9 @@ impl Machine<'_> {
             Space::Global => {
                 let place = self.global.place(at, len).ok_or_else(fault)?;
                 if !atomic {
-                    self.global_races
-                        .write(place, len, self.first_id + thread)?;
+                    self.global_races.write(&place, self.first_id + thread)?;
                 }
-                self.global.bytes_mut(at, len).ok_or_else(fault)
+                Ok(self.global.slice_mut(&place))
             }
             Space::Shared => {
                 let range = shared_range(shared_len, at, len).ok_or_else(fault)?;
