@@ -1,8 +1,10 @@
 //! The PTX simulator, instruction group by instruction group: hand-written PTX kernels run on
 //! `Gpu::sim()` and checked against values computed here; then loops, barriers, shared memory,
-//! grids, atomics, and the faults it must report as errors instead of panicking.
+//! grids, atomics, and the faults it must report as errors instead of panicking (bad PTX, bad
+//! arguments, bad addresses, division by zero, barriers not all threads reach, memory races,
+//! endless loops).
 //!
-//! Every kernel here is valid PTX except the deliberately broken one in the parse-error test:
+//! Every kernel here is valid PTX except the deliberately broken ones in the parse-error tests:
 //! `MART_SIM_PTX_DIR=/tmp/x cargo test -p tensor --test sim_interpreter` writes each module
 //! launched to `/tmp/x/NAME.ptx`, for `ptxas -arch=sm_80` to check.
 
