@@ -1298,6 +1298,17 @@ fn sim_parser_rejects_what_ptxas_rejects_naming_the_line() {
     }
 }
 
+/// Every kernel module of the backend parses: a kernel no test launches yet still has to be
+/// inside the subset the simulator runs.
+#[test]
+fn sim_every_kernel_module_parses() {
+    for module in tensor::cuda::kernels::all_modules() {
+        if let Err(message) = tensor::cuda::sim::parse::parse_module(module.ptx()) {
+            panic!("module `{}`: {message}", module.name());
+        }
+    }
+}
+
 #[test]
 fn sim_wrong_arguments_are_errors_naming_the_kernel() {
     let gpu = Gpu::sim();
