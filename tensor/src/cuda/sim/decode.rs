@@ -299,7 +299,7 @@ fn memory(load: bool, p: &Parts, ops: &[Operand], scope: &Scope) -> Result<Op, S
             }
             return Ok(Op::LdParam {
                 d: dst(data_op, class)?,
-                offset: param.offset + addr.offset as u32,
+                offset: param.offset.wrapping_add(addr.offset as u32),
                 size,
             });
         }

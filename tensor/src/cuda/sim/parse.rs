@@ -96,8 +96,10 @@ struct Parser {
     pos: usize,
 }
 
+/// `x` rounded up to a multiple of `align` (saturating: a huge layout then fails the launch's
+/// shared-memory limit instead of overflowing).
 fn align_up(x: u32, align: u32) -> u32 {
-    x.div_ceil(align) * align
+    x.checked_next_multiple_of(align).unwrap_or(u32::MAX)
 }
 
 /// Bytes of a parameter of type `ty` (with its dot).
@@ -254,7 +256,9 @@ impl Parser {
                         self.pos += 1;
                         let (sname, align, size) = self.shared_decl(false)?;
                         let offset = align_up(shared_end, align);
-                        shared_end = offset + size;
+                        shared_end = offset
+                            .checked_add(size)
+                            .ok_or_else(|| format!("line {line}: too much shared memory"))?;
                         self.declare_shared(&mut scope, sname, offset, line)?;
                     } else if w == ".extern" {
                         return Err(format!(

@@ -178,7 +178,8 @@ impl Machine<'_> {
         match space {
             Space::Global => {
                 let place = self.global.place(at, len).ok_or_else(fault)?;
-                self.global_races.read(&place, self.first_id + thread)?;
+                self.global_races
+                    .read(&place, self.first_id.wrapping_add(thread))?;
                 Ok(self.global.slice(&place))
             }
             Space::Shared => {
@@ -207,7 +208,8 @@ impl Machine<'_> {
             Space::Global => {
                 let place = self.global.place(at, len).ok_or_else(fault)?;
                 if !atomic {
-                    self.global_races.write(&place, self.first_id + thread)?;
+                    self.global_races
+                        .write(&place, self.first_id.wrapping_add(thread))?;
                 }
                 Ok(self.global.slice_mut(&place))
             }
