@@ -8,6 +8,20 @@
 //! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
 //!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
 //!   global memory, [`race`] catches memory races between threads.
+//!
+//! What it reports as errors, never panics ([`GpuError::Ptx`] at load, [`GpuError::Kernel`] at
+//! run time, each naming the line, and at run time the block and thread):
+//! - PTX outside the subset, or that ptxas would reject (type classes such as `add.b32`, operands
+//!   whose registers have the wrong type, `.extern .shared` inside an entry);
+//! - launches whose arguments do not match the parameters (count, size, float or integer), with
+//!   more than 1024 threads per block, or more than 48 KiB of shared memory per block;
+//! - misaligned or out-of-bounds accesses (global memory: outside every allocation; shared:
+//!   outside the block's static plus dynamic area), integer division by zero;
+//! - a `bar.sync` that not every thread of the block reaches (some exited, or they wait at
+//!   different ones), memory races (see [`race`]), and endless loops.
+//!
+//! Arithmetic is exact IEEE f32 (the `.approx` instructions too), so results may differ from a
+//! GPU's by the few ulp the hardware's approximations allow, and NaN payloads are unspecified.
 
 pub mod decode;
 pub mod exec;
