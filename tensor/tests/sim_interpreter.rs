@@ -1,8 +1,10 @@
 //! The PTX simulator, instruction group by instruction group: hand-written PTX kernels run on
 //! `Gpu::sim()` and checked against values computed here; then loops, barriers, shared memory,
-//! grids, atomics, and the faults it must report as errors instead of panicking.
+//! grids, atomics, and the faults it must report as errors instead of panicking (bad PTX, bad
+//! arguments, bad addresses, division by zero, barriers not all threads reach, memory races,
+//! endless loops).
 //!
-//! Every kernel here is valid PTX except the deliberately broken one in the parse-error test:
+//! Every kernel here is valid PTX except the deliberately broken ones in the parse-error tests:
 //! `MART_SIM_PTX_DIR=/tmp/x cargo test -p tensor --test sim_interpreter` writes each module
 //! launched to `/tmp/x/NAME.ptx`, for `ptxas -arch=sm_80` to check.
 
@@ -960,7 +962,7 @@ fn dynamic_ptx() -> String {
 .visible .entry reverse(.param .u64 input, .param .u64 out, .param .u64 gap)
 {
     .shared .align 4 .u32 flags[3];
-    .reg .pred %p<2>;
+    .reg .pred %p<3>;
     .reg .b32 %r<10>;
     .reg .b64 %rd<10>;
 
@@ -979,7 +981,8 @@ fn dynamic_ptx() -> String {
     mul.wide.u32 %rd6, %r1, 4;
     add.s64 %rd7, %rd5, %rd6;
     st.shared.u32 [%rd7], %r5;
-    st.shared.u32 [flags+8], %r1;
+    setp.eq.u32 %p2, %r1, 0;
+    @%p2 st.shared.u32 [flags+8], %r1;
     bar.sync 0;
     sub.s32 %r6, %r2, %r1;
     sub.s32 %r6, %r6, 1;
@@ -1034,6 +1037,17 @@ fn sim_dynamic_shared_memory_follows_static_arrays() {
     let message = kernel_error(launch(&gpu, &DYNAMIC, "reverse", small, &args), "reverse");
     assert!(message.contains("out-of-bounds shared write"), "{message}");
     assert!(message.contains("thread (16, 0, 0)"), "{message}");
+
+    // More than 48 KiB in all fails to launch on hardware (no opt-in), so here too.
+    let huge = LaunchConfig {
+        shared_bytes: 48 * 1024,
+        ..config
+    };
+    let message = kernel_error(launch(&gpu, &DYNAMIC, "reverse", huge, &args), "reverse");
+    assert!(
+        message.contains("49168 bytes of shared memory"),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1284,6 +1298,17 @@ fn sim_parser_rejects_what_ptxas_rejects_naming_the_line() {
     }
 }
 
+/// Every kernel module of the backend parses: a kernel no test launches yet still has to be
+/// inside the subset the simulator runs.
+#[test]
+fn sim_every_kernel_module_parses() {
+    for module in tensor::cuda::kernels::all_modules() {
+        if let Err(message) = tensor::cuda::sim::parse::parse_module(module.ptx()) {
+            panic!("module `{}`: {message}", module.name());
+        }
+    }
+}
+
 #[test]
 fn sim_wrong_arguments_are_errors_naming_the_kernel() {
     let gpu = Gpu::sim();
@@ -1383,6 +1408,51 @@ $L_done:
     ret;
 }
 
+.visible .entry neighbour(.param .u64 out, .param .u32 sync)
+{
+    .shared .align 4 .u32 cells[64];
+    .reg .pred %p<2>;
+    .reg .b32 %r<8>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u32 %r1, [sync];
+    mov.u32 %r2, %tid.x;
+    mov.u32 %r3, cells;
+    mad.lo.s32 %r4, %r2, 4, %r3;
+    st.shared.u32 [%r4], %r2;
+    setp.ne.u32 %p1, %r1, 0;
+    @%p1 bar.sync 0;
+    add.u32 %r5, %r2, 63;
+    and.b32 %r5, %r5, 63;
+    mad.lo.s32 %r6, %r5, 4, %r3;
+    ld.shared.u32 %r7, [%r6];
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    mul.wide.u32 %rd2, %r2, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    st.global.u32 [%rd3], %r7;
+    ret;
+}
+
+.visible .entry clash(.param .u64 out, .param .u32 mask)
+{
+    .reg .b32 %r<7>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    ld.param.u32 %r1, [mask];
+    mov.u32 %r2, %ctaid.x;
+    mov.u32 %r3, %ntid.x;
+    mov.u32 %r4, %tid.x;
+    mad.lo.s32 %r5, %r2, %r3, %r4;
+    and.b32 %r6, %r5, %r1;
+    mul.wide.u32 %rd2, %r6, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    st.global.u32 [%rd3], %r5;
+    ret;
+}
+
 .visible .entry endless()
 {
 $L_again:
@@ -1462,6 +1532,78 @@ fn sim_division_by_zero_and_misaligned_access_are_errors() {
 }
 
 #[test]
+fn sim_shared_memory_race_without_barrier_is_an_error() {
+    let gpu = Gpu::sim();
+    let out = scratch(&gpu, 64);
+    // With the barrier each thread reads its neighbour's value.
+    launch(
+        &gpu,
+        &FAULTS,
+        "neighbour",
+        one_block(64),
+        &[ptr(&out), KernelArg::U32(1)],
+    )
+    .unwrap();
+    let want: Vec<u32> = (0..64).map(|t| (t + 63) % 64).collect();
+    assert_eq!(download(&gpu, &out, 64), want);
+    // Without it, the read races with the neighbour's write (here thread 0's, read by thread 1).
+    let result = launch(
+        &gpu,
+        &FAULTS,
+        "neighbour",
+        one_block(64),
+        &[ptr(&out), KernelArg::U32(0)],
+    );
+    let message = kernel_error(result, "neighbour");
+    assert!(message.contains("shared-memory race"), "{message}");
+    assert!(message.contains("thread (1, 0, 0)"), "{message}");
+    assert!(
+        message.contains("which thread (0, 0, 0) wrote"),
+        "{message}"
+    );
+}
+
+#[test]
+fn sim_global_memory_race_between_threads_is_an_error() {
+    let gpu = Gpu::sim();
+    let out = scratch(&gpu, 64);
+    let config = LaunchConfig {
+        grid: (2, 1, 1),
+        block: (32, 1, 1),
+        shared_bytes: 0,
+    };
+    // Each thread its own word: fine.
+    launch(
+        &gpu,
+        &FAULTS,
+        "clash",
+        config,
+        &[ptr(&out), KernelArg::U32(63)],
+    )
+    .unwrap();
+    assert_eq!(download(&gpu, &out, 64), (0..64).collect::<Vec<u32>>());
+    // Thread 0 of block 1 writes the word thread 0 of block 0 wrote: a race across blocks.
+    let result = launch(
+        &gpu,
+        &FAULTS,
+        "clash",
+        config,
+        &[ptr(&out), KernelArg::U32(31)],
+    );
+    let message = kernel_error(result, "clash");
+    assert!(message.contains("global-memory race"), "{message}");
+    assert!(
+        message.starts_with("block (1, 0, 0) thread (0, 0, 0)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("thread (0, 0, 0) of block (0, 0, 0) wrote"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("{:#x}", out.ptr())), "{message}");
+}
+
+#[test]
 fn sim_endless_loop_is_an_error() {
     let gpu = Gpu::sim();
     let message = kernel_error(
@@ -1476,15 +1618,17 @@ fn sim_endless_loop_is_an_error() {
 
 static SPIN: PtxModule = PtxModule::new("sim_test_spin", spin_ptx);
 
-/// Each thread runs a 4-instruction loop `iters` times (plus 8 instructions around it).
+/// Two loops of known length per thread: `arith` runs 4 register-only instructions per
+/// iteration, `memory` 8 of which 3 touch shared or global memory; each has 13 or 14
+/// instructions outside its loop.
 fn spin_ptx() -> String {
     PTX_HEADER.to_string()
         + r#"
-.visible .entry spin(.param .u64 out, .param .u32 iters)
+.visible .entry arith(.param .u64 out, .param .u32 iters)
 {
     .reg .pred %p<2>;
     .reg .f32 %f<2>;
-    .reg .b32 %r<4>;
+    .reg .b32 %r<6>;
     .reg .b64 %rd<4>;
 
     ld.param.u32 %r1, [iters];
@@ -1498,9 +1642,45 @@ $L_loop:
     ld.param.u64 %rd1, [out];
     cvta.to.global.u64 %rd1, %rd1;
     mov.u32 %r3, %tid.x;
+    mov.u32 %r4, %ctaid.x;
+    mov.u32 %r5, %ntid.x;
+    mad.lo.s32 %r3, %r4, %r5, %r3;
     mul.wide.u32 %rd2, %r3, 4;
     add.s64 %rd3, %rd1, %rd2;
     st.global.f32 [%rd3], %f1;
+    ret;
+}
+
+.visible .entry memory(.param .u64 out, .param .u32 iters)
+{
+    .shared .align 4 .f32 cell[1024];
+    .reg .pred %p<2>;
+    .reg .f32 %f<4>;
+    .reg .b32 %r<7>;
+    .reg .b64 %rd<4>;
+
+    ld.param.u32 %r1, [iters];
+    ld.param.u64 %rd1, [out];
+    cvta.to.global.u64 %rd1, %rd1;
+    mov.u32 %r3, %tid.x;
+    mov.u32 %r5, %ctaid.x;
+    mov.u32 %r6, %ntid.x;
+    mad.lo.s32 %r5, %r5, %r6, %r3;
+    mul.wide.u32 %rd2, %r5, 4;
+    add.s64 %rd3, %rd1, %rd2;
+    mov.u32 %r4, cell;
+    mad.lo.s32 %r4, %r3, 4, %r4;
+    mov.u32 %r2, 0;
+    mov.f32 %f1, 0f00000000;
+$L_loop:
+    ld.shared.f32 %f2, [%r4];
+    fma.rn.f32 %f1, %f1, %f2, 0f3F800000;
+    st.shared.f32 [%r4], %f1;
+    ld.global.f32 %f3, [%rd3];
+    add.f32 %f1, %f1, %f3;
+    add.u32 %r2, %r2, 1;
+    setp.lt.u32 %p1, %r2, %r1;
+    @%p1 bra $L_loop;
     ret;
 }
 "#
@@ -1511,20 +1691,22 @@ $L_loop:
 fn sim_speed_instructions_per_second() {
     let gpu = Gpu::sim();
     let (blocks, threads, iters) = (64u32, 256u32, 1000u32);
-    let out = scratch(&gpu, threads as usize);
+    let out = upload(&gpu, &vec![0; (blocks * threads) as usize]);
     let config = LaunchConfig {
         grid: (blocks, 1, 1),
         block: (threads, 1, 1),
         shared_bytes: 0,
     };
     let args = [ptr(&out), KernelArg::U32(iters)];
-    launch(&gpu, &SPIN, "spin", config, &args).unwrap();
-    let start = Instant::now();
-    launch(&gpu, &SPIN, "spin", config, &args).unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    let instructions = (blocks * threads) as f64 * (4.0 * iters as f64 + 9.0);
-    println!(
-        "sim: {instructions:.3e} instructions in {seconds:.3} s = {:.1} million/s",
-        instructions / seconds / 1e6
-    );
+    for (kernel, per_iter, outside) in [("arith", 4.0, 13.0), ("memory", 8.0, 14.0)] {
+        launch(&gpu, &SPIN, kernel, config, &args).unwrap();
+        let start = Instant::now();
+        launch(&gpu, &SPIN, kernel, config, &args).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        let instructions = (blocks * threads) as f64 * (per_iter * iters as f64 + outside);
+        println!(
+            "sim {kernel}: {instructions:.3e} instructions in {seconds:.3} s = {:.1} million/s",
+            instructions / seconds / 1e6
+        );
+    }
 }

@@ -28,6 +28,7 @@ fn ty_of(s: &str) -> Option<Ty> {
     })
 }
 
+/// The bits a value of `ty` keeps in its register (32-bit values live zero-extended).
 fn mask_of(ty: Ty) -> u64 {
     match ty {
         Ty::Int(t) if t.is_64() => u64::MAX,
@@ -63,6 +64,7 @@ impl Parts<'_> {
     }
 }
 
+/// Splits `ld.global.v4.f32` into `ld`, `[global, v4]` and `f32`.
 fn split(opcode: &str) -> Parts<'_> {
     let mut it = opcode.split('.');
     let base = it.next().unwrap_or("");
@@ -297,7 +299,7 @@ fn memory(load: bool, p: &Parts, ops: &[Operand], scope: &Scope) -> Result<Op, S
             }
             return Ok(Op::LdParam {
                 d: dst(data_op, class)?,
-                offset: param.offset + addr.offset as u32,
+                offset: param.offset.wrapping_add(addr.offset as u32),
                 size,
             });
         }

@@ -1,33 +1,15 @@
 //! Running one kernel over a grid: blocks one after another; within a block, each thread runs
-//! until it reaches `bar.sync` or exits, and a barrier releases when every thread waits at it.
+//! (see [`super::thread`]) until it reaches `bar.sync` or exits, and a barrier releases when
+//! every thread of the block waits at it.
 //!
 //! A fault (bad address, division by zero, a barrier not every thread reaches) stops the launch
 //! with a message naming the block, the thread, the source line and what went wrong.
 
 use super::memory::GlobalMemory;
-use super::ops;
-use super::program::{Addr, Entry, Instr, IntTy, Module, Op, SHARED_BASE, Space, Src};
+use super::program::{Entry, Module, SPECIAL_REGS};
+use super::race::{GlobalRaces, SharedRaces};
+use super::thread::{Machine, Stop};
 use crate::cuda::launch::LaunchConfig;
-
-/// Branches one thread may take between barriers before the launch is reported as an endless
-/// loop (seconds of simulation; far more than any of our kernels takes).
-const MAX_BRANCHES: u32 = 1 << 28;
-
-/// Why a thread stopped running.
-enum Stop {
-    /// At the `bar.sync` at this instruction index.
-    Barrier(u32),
-    /// It executed `ret`/`exit` (or ran off the end).
-    Exit,
-}
-
-/// What a thread sees besides its registers: the code, the parameters and memory.
-struct Machine<'a> {
-    code: &'a [Instr],
-    params: &'a [u8],
-    global: &'a mut GlobalMemory,
-    shared: &'a mut [u8],
-}
 
 /// Three coordinates, for messages.
 fn xyz(v: (u32, u32, u32)) -> String {
@@ -43,322 +25,168 @@ pub fn run_grid(
     config: &LaunchConfig,
     global: &mut GlobalMemory,
 ) -> Result<(), String> {
-    let (bx, by, bz) = config.block;
-    let threads = (bx * by * bz) as usize;
-    let nregs = entry.regs as usize;
-    let shared_len = entry.static_shared as usize + config.shared_bytes as usize;
-    let mut regs = vec![0u64; threads * nregs];
-    let mut shared = vec![0xFFu8; shared_len];
-    let mut pcs = vec![0u32; threads];
-    let mut stops: Vec<Option<Stop>> = (0..threads).map(|_| None).collect();
+    let mut block = Block::new(entry, config);
+    let mut races = GlobalRaces::new(config);
     let (gx, gy, gz) = config.grid;
     for cz in 0..gz {
         for cy in 0..gy {
             for cx in 0..gx {
-                let block = (cx, cy, cz);
-                // Fresh state per block: zeroed registers holding the special registers, shared
-                // memory all 0xFF (uninitialised reads show as NaN).
-                regs.fill(0);
-                shared.fill(0xFF);
-                pcs.fill(0);
-                for (t, file) in regs.chunks_exact_mut(nregs).enumerate() {
-                    let t = t as u32;
-                    file[..12].copy_from_slice(&[
-                        (t % bx) as u64,
-                        (t / bx % by) as u64,
-                        (t / (bx * by)) as u64,
-                        bx as u64,
-                        by as u64,
-                        bz as u64,
-                        cx as u64,
-                        cy as u64,
-                        cz as u64,
-                        gx as u64,
-                        gy as u64,
-                        gz as u64,
-                    ]);
-                }
-                let mut machine = Machine {
-                    code: &entry.code,
-                    params,
-                    global: &mut *global,
-                    shared: &mut shared,
-                };
-                let thread_id = |t: usize| {
-                    let t = t as u32;
-                    (t % bx, t / bx % by, t / (bx * by))
-                };
-                let fault = |t: usize, pc: u32, why: String| {
-                    let line = entry.code.get(pc as usize).map_or(0, |i| i.line);
-                    format!(
-                        "block {} thread {}, line {line} `{}`: {why}",
-                        xyz(block),
-                        xyz(thread_id(t)),
-                        module.line_text(line)
-                    )
-                };
-                loop {
-                    for t in 0..threads {
-                        if matches!(stops[t], Some(Stop::Exit)) {
-                            continue;
-                        }
-                        let file = &mut regs[t * nregs..(t + 1) * nregs];
-                        match machine.run(file, &mut pcs[t]) {
-                            Ok(stop) => stops[t] = Some(stop),
-                            Err(why) => return Err(fault(t, pcs[t], why)),
-                        }
-                    }
-                    // Every thread has now exited or waits at a barrier.
-                    let waiting: Vec<(usize, u32)> = stops
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(t, s)| match s {
-                            Some(Stop::Barrier(pc)) => Some((t, *pc)),
-                            _ => None,
-                        })
-                        .collect();
-                    let Some(&(first, at)) = waiting.first() else {
-                        break;
-                    };
-                    if let Some(&(other, there)) = waiting.iter().find(|w| w.1 != at) {
-                        let there_line = entry.code[there as usize].line;
-                        return Err(fault(
-                            first,
-                            at,
-                            format!(
-                                "waits at this barrier while thread {} waits at the one on \
-                                 line {there_line}; every thread must reach the same bar.sync",
-                                xyz(thread_id(other))
-                            ),
-                        ));
-                    }
-                    if waiting.len() < threads {
-                        let exited = (0..threads)
-                            .find(|&t| matches!(stops[t], Some(Stop::Exit)))
-                            .unwrap_or(0);
-                        return Err(fault(
-                            first,
-                            at,
-                            format!(
-                                "waits at this barrier but thread {} has exited ({} of {threads} \
-                                 threads wait); every thread must reach the same bar.sync",
-                                xyz(thread_id(exited)),
-                                waiting.len()
-                            ),
-                        ));
-                    }
-                    for pc in pcs.iter_mut() {
-                        *pc = at + 1;
-                    }
-                    stops.fill_with(|| None);
-                }
-                stops.fill_with(|| None);
+                block
+                    .run((cx, cy, cz), params, global, &mut races)
+                    .map_err(|(t, pc, why)| {
+                        let line = entry.code.get(pc as usize).map_or(0, |i| i.line);
+                        format!(
+                            "block {} thread {}, line {line} `{}`: {why}",
+                            xyz((cx, cy, cz)),
+                            xyz(block.thread_id(t)),
+                            module.line_text(line)
+                        )
+                    })?;
             }
         }
     }
     Ok(())
 }
 
-#[inline(always)]
-fn val(regs: &[u64], s: Src) -> u64 {
-    match s {
-        Src::Reg(r) => regs[r as usize],
-        Src::Imm(v) => v,
-    }
+/// A fault: the thread (linear index in its block), its pc, and what went wrong.
+type Fault = (usize, u32, String);
+
+/// The state of one block's threads, reused from block to block.
+struct Block<'e> {
+    entry: &'e Entry,
+    /// The launch geometry (for thread ids and special registers).
+    config: LaunchConfig,
+    /// Register files, `entry.regs` slots per thread, one after another.
+    regs: Vec<u64>,
+    shared: Vec<u8>,
+    /// Shared-memory race records.
+    races: SharedRaces,
+    pcs: Vec<u32>,
+    /// Where each thread stopped in the current round (`None`: not run yet).
+    stops: Vec<Option<Stop>>,
 }
 
-impl Machine<'_> {
-    /// Runs one thread from `*pc` until it waits at a barrier or exits. On a fault `*pc` is the
-    /// faulting instruction.
-    fn run(&mut self, regs: &mut [u64], pc: &mut u32) -> Result<Stop, String> {
-        let code = self.code;
-        let mut branches = 0u32;
-        loop {
-            let Some(ins) = code.get(*pc as usize) else {
-                return Ok(Stop::Exit);
-            };
-            if let Some((p, want)) = ins.guard
-                && (regs[p as usize] != 0) != want
-            {
-                *pc += 1;
-                continue;
+impl<'e> Block<'e> {
+    fn new(entry: &'e Entry, config: &LaunchConfig) -> Self {
+        let threads = config.threads_per_block() as usize;
+        let shared_len = entry.static_shared as usize + config.shared_bytes as usize;
+        Block {
+            entry,
+            config: *config,
+            regs: vec![0; threads * entry.regs as usize],
+            shared: vec![0; shared_len],
+            races: SharedRaces::new(shared_len, config.block),
+            pcs: vec![0; threads],
+            stops: (0..threads).map(|_| None).collect(),
+        }
+    }
+
+    /// `%tid` of the thread with linear index `t` (x fastest).
+    fn thread_id(&self, t: usize) -> (u32, u32, u32) {
+        let (bx, by, _) = self.config.block;
+        let t = t as u32;
+        (t % bx, t / bx % by, t / (bx * by))
+    }
+
+    /// Fresh state for block `ctaid`: zeroed registers holding the special registers, shared
+    /// memory all 0xFF (uninitialised reads show as NaN), every pc at the first instruction.
+    fn reset(&mut self, ctaid: (u32, u32, u32)) {
+        let (b, g) = (self.config.block, self.config.grid);
+        let nregs = self.entry.regs as usize;
+        self.regs.fill(0);
+        self.shared.fill(0xFF);
+        self.pcs.fill(0);
+        self.stops.fill_with(|| None);
+        for t in 0..self.pcs.len() {
+            let tid = self.thread_id(t);
+            let specials = [
+                tid.0, tid.1, tid.2, b.0, b.1, b.2, ctaid.0, ctaid.1, ctaid.2, g.0, g.1, g.2,
+            ];
+            let file = &mut self.regs[t * nregs..][..SPECIAL_REGS as usize];
+            for (slot, value) in file.iter_mut().zip(specials) {
+                *slot = value as u64;
             }
-            match ins.op {
-                Op::Mov { d, a, mask } => regs[d as usize] = val(regs, a) & mask,
-                Op::LdParam { d, offset, size } => {
-                    let o = offset as usize;
-                    regs[d as usize] = match self.params.get(o..o + size as usize) {
-                        Some(b) if size == 4 => u32::from_le_bytes(b.try_into().unwrap()) as u64,
-                        Some(b) => u64::from_le_bytes(b.try_into().unwrap()),
-                        None => return Err("parameter read outside the parameter block".into()),
-                    }
-                }
-                Op::Ld {
-                    space,
-                    size,
-                    d,
-                    n,
-                    addr,
-                } => {
-                    let at = address(regs, addr);
-                    let len = (size * n as u32) as usize;
-                    let bytes = self.bytes(space, at, len, "read")?;
-                    for (i, chunk) in bytes.chunks_exact(size as usize).enumerate() {
-                        regs[d[i] as usize] = if size == 4 {
-                            u32::from_le_bytes(chunk.try_into().unwrap()) as u64
-                        } else {
-                            u64::from_le_bytes(chunk.try_into().unwrap())
-                        };
-                    }
-                }
-                Op::St {
-                    space,
-                    size,
-                    a,
-                    n,
-                    addr,
-                } => {
-                    let at = address(regs, addr);
-                    let len = (size * n as u32) as usize;
-                    let mut vals = [0u64; 4];
-                    for (v, s) in vals.iter_mut().zip(a) {
-                        *v = val(regs, s);
-                    }
-                    let bytes = self.bytes_mut(space, at, len, "write")?;
-                    for (i, chunk) in bytes.chunks_exact_mut(size as usize).enumerate() {
-                        if size == 4 {
-                            chunk.copy_from_slice(&(vals[i] as u32).to_le_bytes());
-                        } else {
-                            chunk.copy_from_slice(&vals[i].to_le_bytes());
-                        }
-                    }
-                }
-                Op::Int { op, ty, d, a, b } => {
-                    regs[d as usize] = ops::int_binary(op, ty, val(regs, a), val(regs, b))
-                        .ok_or("integer division by zero")?;
-                }
-                Op::IntUn { op, ty, d, a } => {
-                    regs[d as usize] = ops::int_unary(op, ty, val(regs, a));
-                }
-                Op::Mad { op, ty, d, a, b, c } => {
-                    regs[d as usize] = ops::mad(op, ty, val(regs, a), val(regs, b), val(regs, c));
-                }
-                Op::Pred { op, d, a, b } => {
-                    regs[d as usize] =
-                        ops::int_binary(op, IntTy::U32, val(regs, a), val(regs, b)).unwrap_or(0);
-                }
-                Op::PredNot { d, a } => regs[d as usize] = (val(regs, a) == 0) as u64,
-                Op::F32 { op, d, a, b } => {
-                    regs[d as usize] = ops::f32_binary(op, val(regs, a), val(regs, b));
-                }
-                Op::F32Un { op, d, a } => regs[d as usize] = ops::f32_unary(op, val(regs, a)),
-                Op::Fma { d, a, b, c } => {
-                    regs[d as usize] = ops::fma(val(regs, a), val(regs, b), val(regs, c));
-                }
-                Op::Setp { cmp, ty, d, a, b } => {
-                    regs[d as usize] = ops::compare(cmp, ty, val(regs, a), val(regs, b));
-                }
-                Op::Selp { d, a, b, p, mask } => {
-                    let chosen = if val(regs, p) != 0 { a } else { b };
-                    regs[d as usize] = val(regs, chosen) & mask;
-                }
-                Op::Cvt { cvt, d, a } => regs[d as usize] = ops::convert(cvt, val(regs, a)),
-                Op::Atom { op, d, addr, b } => {
-                    let at = address(regs, addr);
-                    let operand = val(regs, b);
-                    let cell = self.bytes_mut(Space::Global, at, 4, "atomic")?;
-                    let old = u32::from_le_bytes((&*cell).try_into().unwrap());
-                    cell.copy_from_slice(&ops::atomic(op, old, operand).to_le_bytes());
-                    if let Some(d) = d {
-                        regs[d as usize] = old as u64;
-                    }
-                }
-                Op::Bra { target } => {
-                    branches += 1;
-                    if branches == MAX_BRANCHES {
-                        return Err(format!(
-                            "took {MAX_BRANCHES} branches without reaching a barrier or exit: \
-                             an endless loop?"
-                        ));
-                    }
-                    *pc = target;
+        }
+    }
+
+    /// Runs block `ctaid` to completion: rounds of running every thread to a barrier or its
+    /// exit, releasing the barrier between rounds.
+    fn run(
+        &mut self,
+        ctaid: (u32, u32, u32),
+        params: &[u8],
+        global: &mut GlobalMemory,
+        races: &mut GlobalRaces,
+    ) -> Result<(), Fault> {
+        self.reset(ctaid);
+        let (g, per_block) = (self.config.grid, self.config.threads_per_block());
+        let block_index = (ctaid.2 * g.1 + ctaid.1) * g.0 + ctaid.0;
+        let first_id = block_index.wrapping_mul(per_block);
+        let nregs = self.entry.regs as usize;
+        loop {
+            self.races.next_epoch();
+            let mut machine = Machine {
+                code: &self.entry.code,
+                params,
+                global: &mut *global,
+                shared: &mut self.shared,
+                shared_races: &mut self.races,
+                global_races: &mut *races,
+                first_id,
+            };
+            for (t, stop) in self.stops.iter_mut().enumerate() {
+                if matches!(stop, Some(Stop::Exit)) {
                     continue;
                 }
-                Op::Bar => return Ok(Stop::Barrier(*pc)),
-                Op::Exit => return Ok(Stop::Exit),
+                let file = &mut self.regs[t * nregs..(t + 1) * nregs];
+                match machine.run(t as u32, file, &mut self.pcs[t]) {
+                    Ok(s) => *stop = Some(s),
+                    Err(why) => return Err((t, self.pcs[t], why)),
+                }
             }
-            *pc += 1;
+            match self.barrier()? {
+                Some(at) => {
+                    self.pcs.fill(at + 1);
+                    self.stops.fill_with(|| None);
+                }
+                None => return Ok(()),
+            }
         }
     }
 
-    /// Checks alignment and bounds of `len` bytes at `at` in `space` and returns them.
-    fn bytes(&mut self, space: Space, at: u64, len: usize, what: &str) -> Result<&[u8], String> {
-        check_aligned(space, at, len, what)?;
-        match space {
-            Space::Global => self.global.bytes(at, len),
-            Space::Shared => shared_range(self.shared.len(), at, len).map(|r| &self.shared[r]),
+    /// After a round, every thread has exited or waits at a barrier. Returns the barrier's
+    /// instruction index when all threads wait at the same one, `None` when all have exited,
+    /// and a fault otherwise (some exited, or they wait at different `bar.sync`s): on hardware
+    /// such a kernel hangs or depends on the compiler, so it is a bug here.
+    fn barrier(&self) -> Result<Option<u32>, Fault> {
+        let waits_at = |t: usize| match self.stops[t] {
+            Some(Stop::Barrier(pc)) => Some(pc),
+            _ => None,
+        };
+        let threads = self.stops.len();
+        let Some((first, at)) = (0..threads).find_map(|t| waits_at(t).map(|pc| (t, pc))) else {
+            return Ok(None);
+        };
+        let elsewhere =
+            (0..threads).find_map(|t| waits_at(t).filter(|&pc| pc != at).map(|pc| (t, pc)));
+        if let Some((other, there)) = elsewhere {
+            let there_line = self.entry.code[there as usize].line;
+            let why = format!(
+                "waits at this barrier while thread {} waits at the one on line {there_line}; \
+                 every thread must reach the same bar.sync",
+                xyz(self.thread_id(other))
+            );
+            return Err((first, at, why));
         }
-        .ok_or_else(|| out_of_bounds(space, at, len, what, self.shared.len()))
-    }
-
-    /// As [`Machine::bytes`], writable.
-    fn bytes_mut(
-        &mut self,
-        space: Space,
-        at: u64,
-        len: usize,
-        what: &str,
-    ) -> Result<&mut [u8], String> {
-        check_aligned(space, at, len, what)?;
-        let shared_len = self.shared.len();
-        match space {
-            Space::Global => self.global.bytes_mut(at, len),
-            Space::Shared => shared_range(shared_len, at, len).map(|r| &mut self.shared[r]),
+        if let Some(exited) = (0..threads).find(|&t| waits_at(t).is_none()) {
+            let count = (0..threads).filter(|&t| waits_at(t).is_some()).count();
+            let why = format!(
+                "waits at this barrier but thread {} has exited ({count} of {threads} threads \
+                 wait); every thread must reach the same bar.sync",
+                xyz(self.thread_id(exited))
+            );
+            return Err((first, at, why));
         }
-        .ok_or_else(|| out_of_bounds(space, at, len, what, shared_len))
-    }
-}
-
-#[inline(always)]
-fn address(regs: &[u64], addr: Addr) -> u64 {
-    match addr.base {
-        Some(r) => regs[r as usize].wrapping_add(addr.offset),
-        None => addr.offset,
-    }
-}
-
-fn space_name(space: Space) -> &'static str {
-    match space {
-        Space::Global => "global",
-        Space::Shared => "shared",
-    }
-}
-
-fn check_aligned(space: Space, at: u64, len: usize, what: &str) -> Result<(), String> {
-    if at.is_multiple_of(len as u64) {
-        Ok(())
-    } else {
-        Err(format!(
-            "misaligned {} {what} of {len} bytes at {at:#x}",
-            space_name(space)
-        ))
-    }
-}
-
-fn shared_range(shared_len: usize, at: u64, len: usize) -> Option<std::ops::Range<usize>> {
-    let offset = at.checked_sub(SHARED_BASE)?;
-    let end = offset.checked_add(len as u64)?;
-    (end <= shared_len as u64).then_some(offset as usize..end as usize)
-}
-
-fn out_of_bounds(space: Space, at: u64, len: usize, what: &str, shared_len: usize) -> String {
-    match space {
-        Space::Global => format!(
-            "out-of-bounds global {what} of {len} bytes at {at:#x} (not inside any allocation)"
-        ),
-        Space::Shared => format!(
-            "out-of-bounds shared {what} of {len} bytes at {at:#x} (the block's shared memory \
-             is {shared_len} bytes at {SHARED_BASE:#x})"
-        ),
+        Ok(Some(at))
     }
 }

@@ -15,6 +15,20 @@ pub const GAP: u64 = 64 * 1024;
 /// Alignment of every allocation.
 pub const ALIGN: u64 = 256;
 
+/// Where an access lies: found once, then used for the race check and the bytes.
+pub struct Place {
+    /// Index of the allocation.
+    index: usize,
+    /// The allocation's address.
+    pub start: u64,
+    /// The allocation's size in bytes.
+    pub size: usize,
+    /// Offset of the access in the allocation.
+    pub offset: usize,
+    /// Bytes accessed.
+    pub len: usize,
+}
+
 /// One allocation.
 struct Allocation {
     start: u64,
@@ -23,7 +37,9 @@ struct Allocation {
 
 /// All live allocations, sorted by address (new ones always go above the old ones).
 pub struct GlobalMemory {
+    /// The live allocations, in address order.
     allocations: Vec<Allocation>,
+    /// Where the next allocation starts.
     next: u64,
     /// Index of the allocation the last access hit: kernels mostly touch a few buffers.
     last: usize,
@@ -85,6 +101,29 @@ impl GlobalMemory {
         } else {
             None
         }
+    }
+
+    /// Where `len` bytes at `addr` lie, if inside one allocation.
+    pub fn place(&mut self, addr: u64, len: usize) -> Option<Place> {
+        let (index, offset) = self.locate(addr, len)?;
+        let a = &self.allocations[index];
+        Some(Place {
+            index,
+            start: a.start,
+            size: a.data.len(),
+            offset,
+            len,
+        })
+    }
+
+    /// The bytes at a place found by [`GlobalMemory::place`] (no allocation changed since).
+    pub fn slice(&self, place: &Place) -> &[u8] {
+        &self.allocations[place.index].data[place.offset..place.offset + place.len]
+    }
+
+    /// As [`GlobalMemory::slice`], writable.
+    pub fn slice_mut(&mut self, place: &Place) -> &mut [u8] {
+        &mut self.allocations[place.index].data[place.offset..place.offset + place.len]
     }
 
     /// The `len` bytes at `addr`, if inside one allocation.

@@ -5,8 +5,23 @@
 //! - [`lex`] splits the text into tokens, [`parse`] reads the module structure and declarations,
 //!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved and
 //!   checked by [`operand`] against its declared type;
-//! - [`exec`] runs a grid block by block, thread by thread, with barriers; [`ops`] is the
-//!   arithmetic of each instruction; [`memory`] is bounds-checked global memory.
+//! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
+//!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
+//!   global memory, [`race`] catches memory races between threads.
+//!
+//! What it reports as errors, never panics ([`GpuError::Ptx`] at load, [`GpuError::Kernel`] at
+//! run time, each naming the line, and at run time the block and thread):
+//! - PTX outside the subset, or that ptxas would reject (type classes such as `add.b32`, operands
+//!   whose registers have the wrong type, `.extern .shared` inside an entry);
+//! - launches whose arguments do not match the parameters (count, size, float or integer), with
+//!   more than 1024 threads per block, or more than 48 KiB of shared memory per block;
+//! - misaligned or out-of-bounds accesses (global memory: outside every allocation; shared:
+//!   outside the block's static plus dynamic area), integer division by zero;
+//! - a `bar.sync` that not every thread of the block reaches (some exited, or they wait at
+//!   different ones), memory races (see [`race`]), and endless loops.
+//!
+//! Arithmetic is exact IEEE f32 (the `.approx` instructions too), so results may differ from a
+//! GPU's by the few ulp the hardware's approximations allow, and NaN payloads are unspecified.
 
 pub mod decode;
 pub mod exec;
@@ -16,6 +31,8 @@ pub mod operand;
 pub mod ops;
 pub mod parse;
 pub mod program;
+pub mod race;
+pub mod thread;
 
 use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
@@ -26,6 +43,10 @@ use std::sync::{Arc, Mutex};
 
 /// Most threads a block may have, as on every CUDA GPU since sm_20.
 const MAX_THREADS_PER_BLOCK: u32 = 1024;
+
+/// Most shared memory (static plus dynamic) a block may use without the per-kernel opt-in
+/// attribute, which our driver does not set: a launch asking for more fails on hardware.
+const MAX_SHARED_PER_BLOCK: u32 = 48 * 1024;
 
 /// The PTX simulator device: simulated global memory plus the modules parsed so far.
 pub struct SimDevice {
@@ -116,6 +137,14 @@ impl SimDevice {
             .entry(kernel)
             .ok_or_else(|| fail(format!("module `{module}` has no entry `{kernel}`")))?;
         check_config(config).map_err(fail)?;
+        let shared = entry.static_shared as u64 + config.shared_bytes as u64;
+        if shared > MAX_SHARED_PER_BLOCK as u64 {
+            return Err(fail(format!(
+                "a block of `{kernel}` needs {shared} bytes of shared memory ({} static + {} \
+                 dynamic); the limit is {MAX_SHARED_PER_BLOCK}",
+                entry.static_shared, config.shared_bytes
+            )));
+        }
         if args.len() != entry.params.len() {
             return Err(fail(format!(
                 "`{kernel}` takes {} parameters, the launch passed {}",

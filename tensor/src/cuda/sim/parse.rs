@@ -36,9 +36,10 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
                 }
             }
             ".visible" | ".entry" => {
+                let line = p.line();
                 let entry = p.entry(&externs)?;
                 if entries.iter().any(|e: &Entry| e.name == entry.name) {
-                    return Err(format!("entry `{}` defined twice", entry.name));
+                    return Err(format!("line {line}: entry `{}` defined twice", entry.name));
                 }
                 entries.push(entry);
             }
@@ -65,9 +66,12 @@ struct Statement {
 /// Names declared in one entry, for resolving operands.
 #[derive(Default)]
 pub struct Scope {
+    /// Register names (special registers included) to their slot and declared type.
     regs: HashMap<String, (Reg, RegClass)>,
+    /// Shared array names to their shared-window address.
     shared: HashMap<String, u64>,
     params: HashMap<String, Param>,
+    /// Label names to the index of the instruction they precede.
     labels: HashMap<String, u32>,
 }
 
@@ -86,15 +90,19 @@ impl Scope {
     }
 }
 
+/// A cursor over the module's tokens.
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
 }
 
+/// `x` rounded up to a multiple of `align` (saturating: a huge layout then fails the launch's
+/// shared-memory limit instead of overflowing).
 fn align_up(x: u32, align: u32) -> u32 {
-    x.div_ceil(align) * align
+    x.checked_next_multiple_of(align).unwrap_or(u32::MAX)
 }
 
+/// Bytes of a parameter of type `ty` (with its dot).
 fn param_size(ty: &str) -> Option<u32> {
     match ty {
         ".u32" | ".s32" | ".b32" | ".f32" => Some(4),
@@ -248,7 +256,9 @@ impl Parser {
                         self.pos += 1;
                         let (sname, align, size) = self.shared_decl(false)?;
                         let offset = align_up(shared_end, align);
-                        shared_end = offset + size;
+                        shared_end = offset
+                            .checked_add(size)
+                            .ok_or_else(|| format!("line {line}: too much shared memory"))?;
                         self.declare_shared(&mut scope, sname, offset, line)?;
                     } else if w == ".extern" {
                         return Err(format!(
