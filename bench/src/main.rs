@@ -111,9 +111,7 @@ fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> 
     times.sort_by(|a, b| a.total().total_cmp(&b.total()));
     let median = times[times.len() / 2];
     let min = times[0].total();
-    let gpu_peak = device
-        .gpu()?
-        .map(|gpu| gpu.peak_bytes_in_use() as u64);
+    let gpu_peak = device.gpu()?.map(|gpu| gpu.peak_bytes_in_use() as u64);
     let ours_memory = memory(peak_rss_bytes(), device, gpu_peak);
     println!(
         "ours:    {}",
