@@ -15,6 +15,7 @@ fn bits(x: f32) -> u64 {
 }
 
 /// A binary integer operation; `None` for division (or remainder) by zero.
+#[inline]
 pub fn int_binary(op: IntOp, ty: IntTy, a: u64, b: u64) -> Option<u64> {
     let shift = b as u32;
     Some(match ty {
@@ -172,6 +173,7 @@ pub fn mad(op: MadOp, ty: IntTy, a: u64, b: u64, c: u64) -> u64 {
 
 /// A binary f32 operation. `min`/`max` return the non-NaN operand when one is NaN and order
 /// -0 below +0, as the hardware does.
+#[inline]
 pub fn f32_binary(op: FOp, a: u64, b: u64) -> u64 {
     let (x, y) = (f(a), f(b));
     bits(match op {
@@ -208,6 +210,7 @@ pub fn fma(a: u64, b: u64, c: u64) -> u64 {
 }
 
 /// `setp`: the comparison's truth as 0 or 1.
+#[inline]
 pub fn compare(cmp: Cmp, ty: CmpTy, a: u64, b: u64) -> u64 {
     let truth = match ty {
         CmpTy::F32 => {
