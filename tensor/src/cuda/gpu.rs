@@ -103,7 +103,16 @@ impl Gpu {
     /// A buffer of at least `bytes` bytes with unspecified contents, reused from the cache when a
     /// freed buffer of the same size class is there. On out-of-memory the cache is emptied and the
     /// allocation tried once more.
+    ///
+    /// The simulator gets exact sizes and no reuse instead: it checks every access against its
+    /// allocation, and size-class slack would hide a kernel that reads a few bytes past its
+    /// tensor.
     pub fn alloc(&self, bytes: usize) -> Result<GpuBuffer, GpuError> {
+        if self.is_sim() {
+            let ptr = self.alloc_raw(bytes.max(1))?;
+            self.count_in_use(bytes);
+            return Ok(GpuBuffer::new(self.clone(), ptr, bytes, bytes));
+        }
         let class = BufferCache::size_class(bytes);
         let cached = self.inner.cache.lock().unwrap().take(class);
         let ptr = match cached {
@@ -117,10 +126,14 @@ impl Gpu {
                 Err(other) => return Err(other),
             },
         };
-        let mut usage = self.inner.usage.lock().unwrap();
-        usage.in_use += class;
-        usage.peak = usage.peak.max(usage.in_use);
+        self.count_in_use(class);
         Ok(GpuBuffer::new(self.clone(), ptr, bytes, class))
+    }
+
+    fn count_in_use(&self, bytes: usize) {
+        let mut usage = self.inner.usage.lock().unwrap();
+        usage.in_use += bytes;
+        usage.peak = usage.peak.max(usage.in_use);
     }
 
     /// The most device memory live buffers have held at once (`torch.cuda.max_memory_allocated`
@@ -139,7 +152,11 @@ impl Gpu {
     /// Returns a dropped buffer's memory to the cache (called by `GpuBuffer::drop`).
     pub(crate) fn recycle(&self, ptr: u64, class: usize) {
         self.inner.usage.lock().unwrap().in_use -= class;
-        self.inner.cache.lock().unwrap().put(class, ptr);
+        if self.is_sim() {
+            self.free_raw(ptr);
+        } else {
+            self.inner.cache.lock().unwrap().put(class, ptr);
+        }
     }
 
     /// Frees every cached buffer back to the device.

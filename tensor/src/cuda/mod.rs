@@ -13,8 +13,9 @@
 //!   more `.visible .entry name(.param .u64 a, .param .u32 n, ...)` with parameters of type
 //!   `.u32 .s32 .u64 .f32`; `//` and `/* */` comments.
 //! - Declarations in an entry: `.reg .pred|.b32|.u32|.s32|.f32|.b64|.u64|.s64 %name<N>;` (or one
-//!   register `%name`); `.shared .align A .b8|.f32|.u32 name[N];`; `.extern .shared .align A .b8
-//!   name[];` (dynamic shared memory, sized by [`LaunchConfig::shared_bytes`]).
+//!   register `%name`); `.shared .align A .b8|.f32|.u32 name[N];`. At module scope (ptxas
+//!   rejects it inside an entry): `.extern .shared .align A .b8 name[];`, dynamic shared memory
+//!   sized by [`LaunchConfig::shared_bytes`].
 //! - Special registers `%tid.{x,y,z}`, `%ntid.{x,y,z}`, `%ctaid.{x,y,z}`, `%nctaid.{x,y,z}`.
 //! - Operands: registers, integer immediates (decimal, `0x` hex, negative), f32 immediates only
 //!   as `0fXXXXXXXX` (the IEEE bits), addresses `[%rd]`, `[%rd+imm]`, `[name]`, `[name+imm]`.
