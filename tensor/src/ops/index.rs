@@ -6,9 +6,9 @@ use crate::ops::on_gpu;
 use crate::shape::Shape;
 use crate::tensor::{IndexTensor, Tensor};
 
-/// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
-/// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
-fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
+/// Panics naming `op` unless `axis` is one of `target`'s and `index` (of `target`'s rank) fits
+/// inside `target` on every other axis.
+pub(crate) fn check_index_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
     target.check_axis(axis, op);
     let fits = index.rank() == target.rank()
         && index
@@ -19,9 +19,14 @@ fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> 
             .all(|(i, (&a, &b))| i == axis || a <= b);
     assert!(
         fits,
-        "{op}: index {:?} does not fit shape {target:?} on axis {axis}",
-        index.shape()
+        "{op}: index {index:?} does not fit shape {target:?} on axis {axis}"
     );
+}
+
+/// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
+/// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
+fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
+    check_index_fits(op, target, axis, index.shape());
     let (tstrides, idims) = (target.strides(), index.dims());
     index
         .data()

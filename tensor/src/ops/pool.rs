@@ -64,8 +64,8 @@ impl Pool2dGeometry {
     }
 }
 
-/// Checks a rank-4 NCHW tensor.
-fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
+/// The dimensions of an NCHW shape, panicking with the op's name otherwise.
+pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
     let d = shape.dims();
     assert_eq!(
         d.len(),
@@ -73,6 +73,24 @@ fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
         "{op}: expected an NCHW tensor, got shape {shape:?}"
     );
     (d[0], d[1], d[2], d[3])
+}
+
+/// The input height and width and pooled height and width of a pooling gradient `grad` for an
+/// input of shape `input_shape`, panicking naming `op` unless `grad` has the pooled shape.
+pub(crate) fn check_pooled_gradient(
+    op: &str,
+    grad: &Shape,
+    input_shape: &Shape,
+    geom: Pool2dGeometry,
+) -> (usize, usize, usize, usize) {
+    let (n, c, h, w) = check_nchw(op, input_shape);
+    let (oh, ow) = geom.output_size(h, w);
+    assert_eq!(
+        grad.dims(),
+        &[n, c, oh, ow],
+        "{op}: gradient {grad:?} does not fit input {input_shape:?}"
+    );
+    (h, w, oh, ow)
 }
 
 /// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
@@ -239,14 +257,8 @@ impl<T: Element> Tensor<T> {
         }) {
             return out;
         }
-        let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "avg_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        let (h, w, oh, ow) =
+            check_pooled_gradient("avg_pool2d_backward", self.shape(), input_shape, geom);
         let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
         let mut dx = vec![T::zero(); input_shape.numel()];
         for_each_row_mut(&mut dx, h * w, geom.kernel * geom.kernel, |p, plane| {

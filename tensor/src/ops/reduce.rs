@@ -53,6 +53,24 @@ fn fold_axis<T: Element>(
     Tensor::from_vec(out, reduced_shape(x.shape(), axis, keepdim))
 }
 
+/// Splits `shape` around `axis` into (outer, axis length, inner), panicking naming `op` unless
+/// the axis exists and holds a best element (and, with `want_second`, a second-best one).
+pub(crate) fn split_for_best_two(
+    shape: &Shape,
+    axis: usize,
+    op: &str,
+    want_second: bool,
+) -> (usize, usize, usize) {
+    shape.check_axis(axis, op);
+    let (outer, len, inner) = shape.split_at_axis(axis);
+    assert!(len > 0, "{op}: axis {axis} of shape {shape:?} is empty");
+    assert!(
+        !want_second || len > 1,
+        "{op}: axis {axis} of shape {shape:?} has fewer than two elements"
+    );
+    (outer, len, inner)
+}
+
 /// Indices of the best and (optionally) second-best element along `axis` by `better(a, b)`
 /// (a strictly better than b); ties keep the lower index, as PyTorch's argmax.
 fn best_two_along<T: Element>(
@@ -61,18 +79,7 @@ fn best_two_along<T: Element>(
     op: &str,
     want_second: bool,
 ) -> (Vec<u32>, Vec<u32>) {
-    x.shape().check_axis(axis, op);
-    let (outer, len, inner) = x.shape().split_at_axis(axis);
-    assert!(
-        len > 0,
-        "{op}: axis {axis} of shape {:?} is empty",
-        x.shape()
-    );
-    assert!(
-        !want_second || len > 1,
-        "{op}: axis {axis} of shape {:?} has fewer than two elements",
-        x.shape()
-    );
+    let (outer, len, inner) = split_for_best_two(x.shape(), axis, op, want_second);
     let src = x.data();
     let pick = |pos: usize| -> (u32, u32) {
         let (o, i) = (pos / inner, pos % inner);

@@ -22,6 +22,7 @@ use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::index::check_index_fits;
 use crate::shape::Shape;
 use std::fmt::Write;
 
@@ -272,21 +273,9 @@ fn check_below(
     )
 }
 
-/// The shape checks of the CPU's `offsets_along`: `index` has `target`'s rank and fits inside it
-/// off `axis`.
+/// The CPU's shape checks ([`check_index_fits`]), and the kernels' rank limit.
 fn check_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
-    target.check_axis(axis, op);
-    let fits = index.rank() == target.rank()
-        && index
-            .dims()
-            .iter()
-            .zip(target.dims())
-            .enumerate()
-            .all(|(i, (&a, &b))| i == axis || a <= b);
-    assert!(
-        fits,
-        "{op}: index {index:?} does not fit shape {target:?} on axis {axis}"
-    );
+    check_index_fits(op, target, axis, index);
     assert!(
         target.rank() <= MAX_RANK,
         "{op}: the GPU kernel handles at most {MAX_RANK} axes, got shape {target:?}"

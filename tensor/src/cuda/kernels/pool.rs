@@ -10,7 +10,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::pool::Pool2dGeometry;
+use crate::ops::pool::{Pool2dGeometry, check_nchw, check_pooled_gradient};
 use crate::shape::Shape;
 
 /// The module: `max_pool2d_forward`, `max_pool2d_backward`, `avg_pool2d_forward`,
@@ -287,17 +287,6 @@ fn ptx() -> String {
         .fold(PTX_HEADER.to_string(), |text, kernel| text + kernel + "\n")
 }
 
-/// The dimensions of an NCHW shape, panicking with the op's name otherwise (as the CPU op).
-fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
-    let d = shape.dims();
-    assert_eq!(
-        d.len(),
-        4,
-        "{op}: expected an NCHW tensor, got shape {shape:?}"
-    );
-    (d[0], d[1], d[2], d[3])
-}
-
 /// The launch of one thread per element of a `total`-element tensor, and the geometry
 /// parameters every kernel takes.
 fn launch_args(
@@ -366,7 +355,6 @@ impl GpuTensor<f32> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        let (n, c, h, w) = check_nchw("max_pool2d_backward", input_shape);
         assert_eq!(
             self.shape(),
             indices.shape(),
@@ -374,13 +362,8 @@ impl GpuTensor<f32> {
             self.shape(),
             indices.shape()
         );
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "max_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        let (h, w, oh, ow) =
+            check_pooled_gradient("max_pool2d_backward", self.shape(), input_shape, geom);
         let dx = GpuTensor::uninit(self.gpu(), input_shape.clone())?;
         if dx.numel() == 0 {
             return Ok(dx);
@@ -427,14 +410,8 @@ impl GpuTensor<f32> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "avg_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        let (h, w, oh, ow) =
+            check_pooled_gradient("avg_pool2d_backward", self.shape(), input_shape, geom);
         let dx = GpuTensor::uninit(self.gpu(), input_shape.clone())?;
         if dx.numel() == 0 {
             return Ok(dx);

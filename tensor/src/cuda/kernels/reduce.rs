@@ -20,6 +20,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::reduce::split_for_best_two;
 use crate::shape::Shape;
 use std::fmt::Write;
 
@@ -632,18 +633,7 @@ impl GpuTensor<f32> {
         second: bool,
         op: &str,
     ) -> Result<(GpuTensor<u32>, Option<GpuTensor<u32>>), GpuError> {
-        self.shape().check_axis(axis, op);
-        let (outer, len, inner) = self.shape().split_at_axis(axis);
-        assert!(
-            len > 0,
-            "{op}: axis {axis} of shape {:?} is empty",
-            self.shape()
-        );
-        assert!(
-            !second || len > 1,
-            "{op}: axis {axis} of shape {:?} has fewer than two elements",
-            self.shape()
-        );
+        let (outer, len, inner) = split_for_best_two(self.shape(), axis, op, second);
         let gpu = self.gpu();
         let shape = reduced_shape(self.shape(), axis, false);
         let best = GpuTensor::<u32>::uninit(gpu, shape.clone())?;
