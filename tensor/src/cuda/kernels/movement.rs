@@ -74,6 +74,19 @@ pub(crate) fn element_addr(addr: &str, base: &str, index: &str) -> String {
     format!("    mul.wide.u32 %off, {index}, 4;\n    add.u64 {addr}, {base}, %off;\n")
 }
 
+/// Copies the 32-bit word `src[src_at]` to `dst[dst_at]` (indices in `.u32` registers) for a
+/// kernel with pointer parameters `src` and `dst` that declares `.u64 %src, %dst, %a` and
+/// `.b32 %v` (and `%off`, from [`thread_index`]).
+fn copy_word(src_at: &str, dst_at: &str) -> String {
+    format!(
+        "{}{}{}    ld.global.nc.b32 %v, [%a];\n{}    st.global.b32 [%a], %v;\n",
+        load_base("%src", "src"),
+        load_base("%dst", "dst"),
+        element_addr("%a", "%src", src_at),
+        element_addr("%a", "%dst", dst_at),
+    )
+}
+
 /// The axes of a strided walk over `dims` with `strides` as `(dim, stride)` pairs, with
 /// neighbouring axes that are contiguous (`stride[a] == stride[a + 1] * dims[a + 1]`) merged and
 /// size-1 axes dropped: the same walk with fewer div/rem steps per element.
@@ -153,17 +166,12 @@ fn copy_kernel() -> String {
 {{
 {index}    .reg .u64 %src, %dst, %a;
     .reg .b32 %v;
-{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{copy}DONE:
     ret;
 }}
 ",
         index = thread_index(),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%i"),
-        a_dst = element_addr("%a", "%dst", "%i"),
+        copy = copy_word("%i", "%i"),
     )
 }
 
@@ -186,9 +194,7 @@ fn strided_copy_kernel() -> String {
     .reg .u64 %src, %dst, %a;
     .reg .b32 %v;
     ld.param.u32 %at, [offset];
-{walk}{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{walk}{copy}DONE:
     ret;
 }}
 ",
@@ -196,10 +202,7 @@ DONE:
         strides = param_slots("s", MAX_RANK),
         index = thread_index(),
         walk = strided_offset_ptx("d", "s"),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%at"),
-        a_dst = element_addr("%a", "%dst", "%i"),
+        copy = copy_word("%at", "%i"),
     )
 }
 
@@ -373,17 +376,12 @@ fn copy_blocks_kernel() -> String {
     rem.u32 %j, %i, %len;
     mad.lo.u32 %at, %o, %stride, %at;   // at = o * dst_stride + dst_offset + j
     add.u32 %at, %at, %j;
-{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{copy}DONE:
     ret;
 }}
 ",
         index = thread_index(),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%i"),
-        a_dst = element_addr("%a", "%dst", "%at"),
+        copy = copy_word("%i", "%at"),
     )
 }
 
