@@ -56,6 +56,17 @@ impl Shape {
         (outer, self.0[axis], inner)
     }
 
+    /// The shape left after reducing `axis`: removed, or kept as 1 with `keepdim`.
+    pub fn reduced(&self, axis: usize, keepdim: bool) -> Shape {
+        let mut dims = self.0.clone();
+        if keepdim {
+            dims[axis] = 1;
+        } else {
+            dims.remove(axis);
+        }
+        Shape(dims)
+    }
+
     /// The numpy broadcast of two shapes, or `None` when they are incompatible.
     pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
         let rank = self.rank().max(other.rank());

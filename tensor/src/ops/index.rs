@@ -23,6 +23,14 @@ pub(crate) fn check_index_fits(op: &str, target: &Shape, axis: usize, index: &Sh
     );
 }
 
+/// Panics as `scatter_add` unless `index` and `src` have the same shape.
+pub(crate) fn check_scatter_source(index: &Shape, src: &Shape) {
+    assert_eq!(
+        index, src,
+        "scatter_add: index {index:?} and source {src:?} differ"
+    );
+}
+
 /// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
 /// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
 fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
@@ -87,13 +95,7 @@ impl<T: Element> Tensor<T> {
             );
             return on_gpu::done("scatter_add", x.scatter_add(axis, &i, &s));
         }
-        assert_eq!(
-            index.shape(),
-            src.shape(),
-            "scatter_add: index {:?} and source {:?} differ",
-            index.shape(),
-            src.shape()
-        );
+        check_scatter_source(index.shape(), src.shape());
         let at = offsets_along("scatter_add", self.shape(), axis, index);
         let mut out = self.to_vec();
         for (&o, &v) in at.iter().zip(src.data()) {

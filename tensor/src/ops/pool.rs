@@ -75,6 +75,15 @@ pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize
     (d[0], d[1], d[2], d[3])
 }
 
+/// Panics as `max_pool2d_backward` unless the gradient `grad` and the forward's `indices` have
+/// the same shape.
+pub(crate) fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
+    assert_eq!(
+        grad, indices,
+        "max_pool2d_backward: gradient {grad:?} and indices {indices:?} differ"
+    );
+}
+
 /// The input height and width and pooled height and width of a pooling gradient `grad` for an
 /// input of shape `input_shape`, panicking naming `op` unless `grad` has the pooled shape.
 pub(crate) fn check_pooled_gradient(
@@ -190,13 +199,7 @@ impl<T: Element> Tensor<T> {
         geom: Pool2dGeometry,
     ) -> Tensor<T> {
         let (_, _, h, w) = check_nchw("max_pool2d_backward", input_shape);
-        assert_eq!(
-            self.shape(),
-            indices.shape(),
-            "max_pool2d_backward: gradient {:?} and indices {:?} differ",
-            self.shape(),
-            indices.shape()
-        );
+        check_max_pool_indices(self.shape(), indices.shape());
         assert_eq!(
             (self.dims()[2], self.dims()[3]),
             geom.output_size(h, w),

@@ -12,17 +12,6 @@ use crate::simd::vectorized;
 use crate::tensor::{IndexTensor, Tensor};
 use rayon::prelude::*;
 
-/// The shape left after reducing `axis` of `shape`.
-fn reduced_shape(shape: &Shape, axis: usize, keepdim: bool) -> Shape {
-    let mut dims = shape.dims().to_vec();
-    if keepdim {
-        dims[axis] = 1;
-    } else {
-        dims.remove(axis);
-    }
-    Shape::new(&dims)
-}
-
 /// Folds `x` along `axis` with `fold`, starting every output from `init`.
 fn fold_axis<T: Element>(
     x: &Tensor<T>,
@@ -50,7 +39,7 @@ fn fold_axis<T: Element>(
             }
         })
     });
-    Tensor::from_vec(out, reduced_shape(x.shape(), axis, keepdim))
+    Tensor::from_vec(out, x.shape().reduced(axis, keepdim))
 }
 
 /// Splits `shape` around `axis` into (outer, axis length, inner), panicking naming `op` unless
@@ -156,7 +145,7 @@ impl<T: Element> Tensor<T> {
             return on_gpu::done("argmax_axis", x.argmax_axis(axis));
         }
         let (best, _) = best_two_along(self, axis, "argmax_axis", false);
-        Tensor::from_vec(best, reduced_shape(self.shape(), axis, false))
+        Tensor::from_vec(best, self.shape().reduced(axis, false))
     }
 
     /// Indices of the largest and second-largest elements along `axis` (lower index first on
@@ -172,7 +161,7 @@ impl<T: Element> Tensor<T> {
             };
         }
         let (best, second) = best_two_along(self, axis, "top2_axis", true);
-        let shape = reduced_shape(self.shape(), axis, false);
+        let shape = self.shape().reduced(axis, false);
         (
             Tensor::from_vec(best, shape.clone()),
             Tensor::from_vec(second, shape),

@@ -22,7 +22,7 @@ use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::index::check_index_fits;
+use crate::ops::index::{check_index_fits, check_scatter_source};
 use crate::shape::Shape;
 use std::fmt::Write;
 
@@ -344,13 +344,7 @@ impl GpuTensor<f32> {
         index: &GpuTensor<u32>,
         src: &GpuTensor<f32>,
     ) -> Result<Self, GpuError> {
-        assert_eq!(
-            index.shape(),
-            src.shape(),
-            "scatter_add: index {:?} and source {:?} differ",
-            index.shape(),
-            src.shape()
-        );
+        check_scatter_source(index.shape(), src.shape());
         check_fits("scatter_add", self.shape(), axis, index.shape());
         check_device("scatter_add", self, index);
         check_device("scatter_add", self, src);

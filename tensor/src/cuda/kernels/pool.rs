@@ -10,7 +10,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::pool::{Pool2dGeometry, check_nchw, check_pooled_gradient};
+use crate::ops::pool::{Pool2dGeometry, check_max_pool_indices, check_nchw, check_pooled_gradient};
 use crate::shape::Shape;
 
 /// The module: `max_pool2d_forward`, `max_pool2d_backward`, `avg_pool2d_forward`,
@@ -369,13 +369,7 @@ impl GpuTensor<f32> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        assert_eq!(
-            self.shape(),
-            indices.shape(),
-            "max_pool2d_backward: gradient {:?} and indices {:?} differ",
-            self.shape(),
-            indices.shape()
-        );
+        check_max_pool_indices(self.shape(), indices.shape());
         let (h, w, oh, ow) =
             check_pooled_gradient("max_pool2d_backward", self.shape(), input_shape, geom);
         let dx = GpuTensor::uninit(self.gpu(), input_shape.clone())?;

@@ -508,17 +508,6 @@ fn ptx() -> String {
     s
 }
 
-/// The shape left after reducing `axis` of `shape`: removed, or kept as 1 with `keepdim`.
-fn reduced_shape(shape: &Shape, axis: usize, keepdim: bool) -> Shape {
-    let mut dims = shape.dims().to_vec();
-    if keepdim {
-        dims[axis] = 1;
-    } else {
-        dims.remove(axis);
-    }
-    Shape::new(&dims)
-}
-
 /// Folds the lines of `x` viewed as `[outer, len, inner]`, giving `scale * fold` of each as an
 /// `[outer, inner]` tensor. Splits long lines into slices when there would be too few blocks,
 /// then folds the slices' partial results the same way.
@@ -575,7 +564,7 @@ impl GpuTensor<f32> {
     ) -> Result<GpuTensor<f32>, GpuError> {
         self.shape().check_axis(axis, op);
         let out = fold_lines(self, self.shape().split_at_axis(axis), fold, scale, op)?;
-        Ok(out.reshape(reduced_shape(self.shape(), axis, keepdim)))
+        Ok(out.reshape(self.shape().reduced(axis, keepdim)))
     }
 
     /// Folds every element into a scalar tensor.
@@ -635,7 +624,7 @@ impl GpuTensor<f32> {
     ) -> Result<(GpuTensor<u32>, Option<GpuTensor<u32>>), GpuError> {
         let (outer, len, inner) = split_for_best_two(self.shape(), axis, op, second);
         let gpu = self.gpu();
-        let shape = reduced_shape(self.shape(), axis, false);
+        let shape = self.shape().reduced(axis, false);
         let best = GpuTensor::<u32>::uninit(gpu, shape.clone())?;
         let runner_up = if second {
             Some(GpuTensor::<u32>::uninit(gpu, shape)?)
