@@ -6,7 +6,7 @@
 
 mod gpu_common;
 
-use gpu_common::{assert_same, devices, down, on_sim, up};
+use gpu_common::{assert_same, devices, on_sim, up};
 use tensor::cuda::GpuTensor;
 use tensor::{Rng, Tensor};
 
