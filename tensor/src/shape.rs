@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn movement_shapes_read_the_row_major_layout() {
+        let s = Shape::new(&[2, 3, 4]);
+        assert_eq!(s.permuted(&[2, 0, 1]), (vec![4, 2, 3], vec![1, 12, 4]));
+        assert_eq!(s.sliced(1, 1, 3), (vec![2, 2, 4], vec![12, 4, 1], 4));
+        let other = Shape::new(&[2, 5, 4]);
+        assert_eq!(
+            Shape::concatenated(&[&s, &other], 1),
+            Shape::new(&[2, 8, 4])
+        );
+        assert_eq!(s.padded(&[(0, 0), (1, 2), (0, 1)]), Shape::new(&[2, 6, 5]));
+        assert_eq!(s.reduced(1, true), Shape::new(&[2, 1, 4]));
+        assert_eq!(s.reduced(1, false), Shape::new(&[2, 4]));
+    }
+
+    #[test]
+    #[should_panic(expected = "permute: [0, 0, 1] is not a permutation of the axes of [2, 3, 4]")]
+    fn permuted_rejects_a_repeated_axis() {
+        let _ = Shape::new(&[2, 3, 4]).permuted(&[0, 0, 1]);
+    }
+
+    #[test]
     fn strides_are_row_major() {
         assert_eq!(Shape::new(&[2, 3, 4]).strides(), vec![12, 4, 1]);
         assert_eq!(
