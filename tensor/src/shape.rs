@@ -56,6 +56,17 @@ impl Shape {
         (outer, self.0[axis], inner)
     }
 
+    /// The shape left after reducing `axis`: removed, or kept as 1 with `keepdim`.
+    pub fn reduced(&self, axis: usize, keepdim: bool) -> Shape {
+        let mut dims = self.0.clone();
+        if keepdim {
+            dims[axis] = 1;
+        } else {
+            dims.remove(axis);
+        }
+        Shape(dims)
+    }
+
     /// The numpy broadcast of two shapes, or `None` when they are incompatible.
     pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
         let rank = self.rank().max(other.rank());
@@ -93,6 +104,131 @@ impl Shape {
                 }
             })
             .collect()
+    }
+
+    /// The strides that read this shape broadcast to `target` (see [`Shape::broadcast_strides`]),
+    /// panicking as `broadcast_to` when `target` is not a numpy broadcast of this shape.
+    pub fn strides_broadcast_to(&self, target: &Shape) -> Vec<usize> {
+        let ok = target.rank() >= self.rank() && self.broadcast(target) == Some(target.clone());
+        assert!(
+            ok,
+            "broadcast_to: cannot broadcast shape {self:?} to {target:?}"
+        );
+        self.broadcast_strides(target)
+    }
+
+    /// The dimensions and strides (into this shape's row-major layout) of its axes reordered so
+    /// that axis `i` is axis `perm[i]`; panics as `permute` unless `perm` is a permutation.
+    pub fn permuted(&self, perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let rank = self.rank();
+        let mut seen = vec![false; rank];
+        let valid = perm.len() == rank
+            && perm
+                .iter()
+                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+        assert!(
+            valid,
+            "permute: {perm:?} is not a permutation of the axes of {self:?}"
+        );
+        let own = self.strides();
+        let dims = perm.iter().map(|&p| self.0[p]).collect();
+        let strides = perm.iter().map(|&p| own[p]).collect();
+        (dims, strides)
+    }
+
+    /// The dimensions, strides and first element offset of elements `start..end` along `axis`
+    /// (a view into this shape's row-major layout); panics as `slice` when out of range.
+    pub fn sliced(&self, axis: usize, start: usize, end: usize) -> (Vec<usize>, Vec<usize>, usize) {
+        self.check_axis(axis, "slice");
+        assert!(
+            start <= end && end <= self.0[axis],
+            "slice: range {start}..{end} out of bounds for axis {axis} of shape {self:?}"
+        );
+        let strides = self.strides();
+        let mut dims = self.0.clone();
+        dims[axis] = end - start;
+        let offset = start * strides[axis];
+        (dims, strides, offset)
+    }
+
+    /// The shape of `parts` joined along `axis`, panicking as `concat` unless there is at least
+    /// one part and all agree off `axis`.
+    pub fn concatenated(parts: &[&Shape], axis: usize) -> Shape {
+        assert!(!parts.is_empty(), "concat: no tensors given");
+        let first = parts[0];
+        first.check_axis(axis, "concat");
+        for p in parts {
+            let same = p.rank() == first.rank()
+                && (0..first.rank()).all(|i| i == axis || p.0[i] == first.0[i]);
+            assert!(
+                same,
+                "concat: shape {p:?} does not match {first:?} off axis {axis}"
+            );
+        }
+        let mut dims = first.0.clone();
+        dims[axis] = parts.iter().map(|p| p.0[axis]).sum();
+        Shape(dims)
+    }
+
+    /// This shape with `pads[axis] = (before, after)` added to each axis; panics as `pad` unless
+    /// there is one pair per axis.
+    pub fn padded(&self, pads: &[(usize, usize)]) -> Shape {
+        assert_eq!(
+            pads.len(),
+            self.rank(),
+            "pad: {} (before, after) pairs given for shape {self:?}",
+            pads.len()
+        );
+        let dims = self
+            .0
+            .iter()
+            .zip(pads)
+            .map(|(d, (b, a))| d + b + a)
+            .collect();
+        Shape(dims)
+    }
+
+    /// The shape of rows `rows` of axis 0, and the length of one row; panics as `select_rows`
+    /// on a scalar or a row out of range.
+    pub fn selected_rows(&self, rows: &[usize]) -> (Shape, usize) {
+        assert!(
+            self.rank() > 0,
+            "select_rows: cannot select rows of a scalar"
+        );
+        let count = self.0[0];
+        for &r in rows {
+            assert!(
+                r < count,
+                "select_rows: row {r} out of range for shape {self:?}"
+            );
+        }
+        let row_len = self.numel() / count.max(1);
+        let mut dims = self.0.clone();
+        dims[0] = rows.len();
+        (Shape(dims), row_len)
+    }
+
+    /// This shape with a size-1 axis inserted at `axis`; panics as `unsqueeze` past the end.
+    pub fn unsqueezed(&self, axis: usize) -> Shape {
+        assert!(
+            axis <= self.rank(),
+            "unsqueeze: axis {axis} out of range for shape {self:?}"
+        );
+        let mut dims = self.0.clone();
+        dims.insert(axis, 1);
+        Shape(dims)
+    }
+
+    /// This shape without the size-1 axis `axis`; panics as `squeeze` unless it is one.
+    pub fn squeezed(&self, axis: usize) -> Shape {
+        self.check_axis(axis, "squeeze");
+        assert_eq!(
+            self.0[axis], 1,
+            "squeeze: axis {axis} of shape {self:?} is not 1"
+        );
+        let mut dims = self.0.clone();
+        dims.remove(axis);
+        Shape(dims)
     }
 
     /// The dimension `i` places from the right, 1 past the left edge (broadcasting's padding).
@@ -140,6 +276,27 @@ mod tests {
         assert_eq!(a.broadcast(&b).unwrap(), Shape::new(&[4, 5, 3]));
         assert_eq!(Shape::scalar().broadcast(&b).unwrap(), b);
         assert!(Shape::new(&[2, 3]).broadcast(&Shape::new(&[4])).is_none());
+    }
+
+    #[test]
+    fn movement_shapes_read_the_row_major_layout() {
+        let s = Shape::new(&[2, 3, 4]);
+        assert_eq!(s.permuted(&[2, 0, 1]), (vec![4, 2, 3], vec![1, 12, 4]));
+        assert_eq!(s.sliced(1, 1, 3), (vec![2, 2, 4], vec![12, 4, 1], 4));
+        let other = Shape::new(&[2, 5, 4]);
+        assert_eq!(
+            Shape::concatenated(&[&s, &other], 1),
+            Shape::new(&[2, 8, 4])
+        );
+        assert_eq!(s.padded(&[(0, 0), (1, 2), (0, 1)]), Shape::new(&[2, 6, 5]));
+        assert_eq!(s.reduced(1, true), Shape::new(&[2, 1, 4]));
+        assert_eq!(s.reduced(1, false), Shape::new(&[2, 4]));
+    }
+
+    #[test]
+    #[should_panic(expected = "permute: [0, 0, 1] is not a permutation of the axes of [2, 3, 4]")]
+    fn permuted_rejects_a_repeated_axis() {
+        let _ = Shape::new(&[2, 3, 4]).permuted(&[0, 0, 1]);
     }
 
     #[test]

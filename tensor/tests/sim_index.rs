@@ -6,8 +6,8 @@
 
 mod gpu_common;
 
-use gpu_common::{devices, down, up};
-use tensor::cuda::{Gpu, GpuTensor};
+use gpu_common::{assert_same, devices, down, on_sim, up};
+use tensor::cuda::GpuTensor;
 use tensor::{IndexTensor, Rng, Tensor};
 
 /// Random dims of the given rank, each in `1..=max`.
@@ -38,17 +38,6 @@ fn shapes(rng: &mut Rng, rank: usize) -> (Vec<usize>, usize, Vec<usize>) {
         })
         .collect();
     (target, axis, index)
-}
-
-/// Asserts exact equality, shapes included.
-fn assert_same<T: tensor::cuda::GpuScalar + PartialEq + std::fmt::Debug>(
-    what: &str,
-    got: &GpuTensor<T>,
-    want: &Tensor<T>,
-) {
-    let got = down(got);
-    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
-    assert!(got.data() == want.data(), "{what}: values differ");
 }
 
 #[test]
@@ -129,11 +118,6 @@ fn sim_one_hot_matches_cpu() {
             assert_same(&format!("one_hot {shape:?} {classes}"), &g, &want);
         }
     }
-}
-
-/// Runs `f` on the simulator.
-fn on_sim(f: impl FnOnce(&Gpu)) {
-    f(&Gpu::sim());
 }
 
 #[test]

@@ -6,8 +6,8 @@
 
 mod gpu_common;
 
-use gpu_common::{devices, down, up};
-use tensor::cuda::{Gpu, GpuTensor};
+use gpu_common::{assert_same, devices, on_sim, up};
+use tensor::cuda::GpuTensor;
 use tensor::{Rng, Tensor};
 
 /// Random dims of the given rank, each in `1..=max`.
@@ -18,17 +18,6 @@ fn dims(rng: &mut Rng, rank: usize, max: usize) -> Vec<usize> {
 /// Random values in [-1, 1).
 fn values(rng: &mut Rng, dims: &[usize]) -> Tensor<f32> {
     rng.uniform(dims, -1.0, 1.0)
-}
-
-/// Asserts the device result equals the CPU one exactly, shape included.
-fn assert_same<T: tensor::cuda::GpuScalar + PartialEq + std::fmt::Debug>(
-    what: &str,
-    got: &GpuTensor<T>,
-    want: &Tensor<T>,
-) {
-    let got = down(got);
-    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
-    assert!(got.data() == want.data(), "{what}: values differ");
 }
 
 /// A random permutation of `0..n`.
@@ -235,11 +224,6 @@ fn sim_duplicate_and_squeeze() {
         let u = s.unsqueeze(2);
         assert_same("unsqueeze", &u, &x.squeeze(1).unsqueeze(2));
     }
-}
-
-/// Runs `f` on the simulator (the panics happen on the host, before any launch).
-fn on_sim(f: impl FnOnce(&Gpu)) {
-    f(&Gpu::sim());
 }
 
 #[test]

@@ -6,9 +6,9 @@ use crate::ops::on_gpu;
 use crate::shape::Shape;
 use crate::tensor::{IndexTensor, Tensor};
 
-/// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
-/// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
-fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
+/// Panics naming `op` unless `axis` is one of `target`'s and `index` (of `target`'s rank) fits
+/// inside `target` on every other axis.
+pub(crate) fn check_index_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
     target.check_axis(axis, op);
     let fits = index.rank() == target.rank()
         && index
@@ -19,9 +19,22 @@ fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> 
             .all(|(i, (&a, &b))| i == axis || a <= b);
     assert!(
         fits,
-        "{op}: index {:?} does not fit shape {target:?} on axis {axis}",
-        index.shape()
+        "{op}: index {index:?} does not fit shape {target:?} on axis {axis}"
     );
+}
+
+/// Panics as `scatter_add` unless `index` and `src` have the same shape.
+pub(crate) fn check_scatter_source(index: &Shape, src: &Shape) {
+    assert_eq!(
+        index, src,
+        "scatter_add: index {index:?} and source {src:?} differ"
+    );
+}
+
+/// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
+/// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.
+fn offsets_along(op: &str, target: &Shape, axis: usize, index: &IndexTensor) -> Vec<usize> {
+    check_index_fits(op, target, axis, index.shape());
     let (tstrides, idims) = (target.strides(), index.dims());
     index
         .data()
@@ -82,13 +95,7 @@ impl<T: Element> Tensor<T> {
             );
             return on_gpu::done("scatter_add", x.scatter_add(axis, &i, &s));
         }
-        assert_eq!(
-            index.shape(),
-            src.shape(),
-            "scatter_add: index {:?} and source {:?} differ",
-            index.shape(),
-            src.shape()
-        );
+        check_scatter_source(index.shape(), src.shape());
         let at = offsets_along("scatter_add", self.shape(), axis, index);
         let mut out = self.to_vec();
         for (&o, &v) in at.iter().zip(src.data()) {

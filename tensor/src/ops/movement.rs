@@ -51,14 +51,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         if *self.shape() == target {
             return self.clone();
         }
-        let ok =
-            target.rank() >= self.rank() && self.shape().broadcast(&target) == Some(target.clone());
-        assert!(
-            ok,
-            "broadcast_to: cannot broadcast shape {:?} to {target:?}",
-            self.shape()
-        );
-        let strides = self.shape().broadcast_strides(&target);
+        let strides = self.shape().strides_broadcast_to(&target);
         Tensor::from_vec(
             strided_copy(self.data(), target.dims(), &strides, 0),
             target,
@@ -68,20 +61,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Tensor<T> {
         on_gpu_any!("permute", self, |x| x.permute(perm));
-        let rank = self.rank();
-        let mut seen = vec![false; rank];
-        let valid = perm.len() == rank
-            && perm
-                .iter()
-                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
-        assert!(
-            valid,
-            "permute: {perm:?} is not a permutation of the axes of {:?}",
-            self.shape()
-        );
-        let own = self.shape().strides();
-        let dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
-        let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+        let (dims, strides) = self.shape().permuted(perm);
         Tensor::from_vec(strided_copy(self.data(), &dims, &strides, 0), dims)
     }
 
@@ -98,16 +78,8 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     /// Elements `start..end` along `axis`.
     pub fn slice(&self, axis: usize, start: usize, end: usize) -> Tensor<T> {
         on_gpu_any!("slice", self, |x| x.slice(axis, start, end));
-        self.shape().check_axis(axis, "slice");
-        assert!(
-            start <= end && end <= self.dims()[axis],
-            "slice: range {start}..{end} out of bounds for axis {axis} of shape {:?}",
-            self.shape()
-        );
-        let strides = self.shape().strides();
-        let mut dims = self.dims().to_vec();
-        dims[axis] = end - start;
-        let data = strided_copy(self.data(), &dims, &strides, start * strides[axis]);
+        let (dims, strides, offset) = self.shape().sliced(axis, start, end);
+        let data = strided_copy(self.data(), &dims, &strides, offset);
         Tensor::from_vec(data, dims)
     }
 
@@ -123,48 +95,23 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
                 return out;
             }
         }
-        assert!(!parts.is_empty(), "concat: no tensors given");
-        let first = parts[0].shape();
-        first.check_axis(axis, "concat");
-        for p in parts {
-            let same = p.rank() == first.rank()
-                && (0..first.rank()).all(|i| i == axis || p.dims()[i] == first.dims()[i]);
-            assert!(
-                same,
-                "concat: shape {:?} does not match {first:?} off axis {axis}",
-                p.shape()
-            );
-        }
-        let (outer, _, inner) = first.split_at_axis(axis);
-        let mut dims = first.dims().to_vec();
-        dims[axis] = parts.iter().map(|p| p.dims()[axis]).sum();
-        let mut out = Vec::with_capacity(dims.iter().product());
+        let shapes: Vec<&Shape> = parts.iter().map(|p| p.shape()).collect();
+        let joined = Shape::concatenated(&shapes, axis);
+        let (outer, _, inner) = joined.split_at_axis(axis);
+        let mut out = Vec::with_capacity(joined.numel());
         for o in 0..outer {
             for p in parts {
                 let block = p.dims()[axis] * inner;
                 out.extend_from_slice(&p.data()[o * block..(o + 1) * block]);
             }
         }
-        Tensor::from_vec(out, dims)
+        Tensor::from_vec(out, joined)
     }
 
     /// Pads each axis with `pads[axis] = (before, after)` copies of `value`.
     pub fn pad(&self, pads: &[(usize, usize)], value: T) -> Tensor<T> {
         on_gpu_any!("pad", self, |x| x.pad(pads, on_gpu::same_type(value)));
-        assert_eq!(
-            pads.len(),
-            self.rank(),
-            "pad: {} (before, after) pairs given for shape {:?}",
-            pads.len(),
-            self.shape()
-        );
-        let dims: Vec<usize> = self
-            .dims()
-            .iter()
-            .zip(pads)
-            .map(|(d, (b, a))| d + b + a)
-            .collect();
-        let out_shape = Shape::new(&dims);
+        let out_shape = self.shape().padded(pads);
         let mut out = vec![value; out_shape.numel()];
         if self.numel() == 0 {
             return Tensor::from_vec(out, out_shape);
@@ -189,49 +136,21 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     /// batch is cut from a data set.
     pub fn select_rows(&self, rows: &[usize]) -> Tensor<T> {
         on_gpu_any!("select_rows", self, |x| x.select_rows(rows));
-        assert!(
-            self.rank() > 0,
-            "select_rows: cannot select rows of a scalar"
-        );
-        let count = self.dims()[0];
-        let row_len = self.numel() / count.max(1);
-        let mut out = Vec::with_capacity(rows.len() * row_len);
+        let (out_shape, row_len) = self.shape().selected_rows(rows);
+        let mut out = Vec::with_capacity(out_shape.numel());
         for &r in rows {
-            assert!(
-                r < count,
-                "select_rows: row {r} out of range for shape {:?}",
-                self.shape()
-            );
             out.extend_from_slice(&self.data()[r * row_len..(r + 1) * row_len]);
         }
-        let mut dims = self.dims().to_vec();
-        dims[0] = rows.len();
-        Tensor::from_vec(out, dims)
+        Tensor::from_vec(out, out_shape)
     }
 
     /// Inserts a size-1 axis at `axis` (free).
     pub fn unsqueeze(&self, axis: usize) -> Tensor<T> {
-        assert!(
-            axis <= self.rank(),
-            "unsqueeze: axis {axis} out of range for shape {:?}",
-            self.shape()
-        );
-        let mut dims = self.dims().to_vec();
-        dims.insert(axis, 1);
-        self.reshape(dims)
+        self.reshape(self.shape().unsqueezed(axis))
     }
 
     /// Removes the size-1 axis `axis` (free).
     pub fn squeeze(&self, axis: usize) -> Tensor<T> {
-        self.shape().check_axis(axis, "squeeze");
-        assert_eq!(
-            self.dims()[axis],
-            1,
-            "squeeze: axis {axis} of shape {:?} is not 1",
-            self.shape()
-        );
-        let mut dims = self.dims().to_vec();
-        dims.remove(axis);
-        self.reshape(dims)
+        self.reshape(self.shape().squeezed(axis))
     }
 }

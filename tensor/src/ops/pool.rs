@@ -64,8 +64,8 @@ impl Pool2dGeometry {
     }
 }
 
-/// Checks a rank-4 NCHW tensor.
-fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
+/// The dimensions of an NCHW shape, panicking with the op's name otherwise.
+pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
     let d = shape.dims();
     assert_eq!(
         d.len(),
@@ -73,6 +73,33 @@ fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
         "{op}: expected an NCHW tensor, got shape {shape:?}"
     );
     (d[0], d[1], d[2], d[3])
+}
+
+/// Panics as `max_pool2d_backward` unless the gradient `grad` and the forward's `indices` have
+/// the same shape.
+pub(crate) fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
+    assert_eq!(
+        grad, indices,
+        "max_pool2d_backward: gradient {grad:?} and indices {indices:?} differ"
+    );
+}
+
+/// The input height and width and pooled height and width of a pooling gradient `grad` for an
+/// input of shape `input_shape`, panicking naming `op` unless `grad` has the pooled shape.
+pub(crate) fn check_pooled_gradient(
+    op: &str,
+    grad: &Shape,
+    input_shape: &Shape,
+    geom: Pool2dGeometry,
+) -> (usize, usize, usize, usize) {
+    let (n, c, h, w) = check_nchw(op, input_shape);
+    let (oh, ow) = geom.output_size(h, w);
+    assert_eq!(
+        grad.dims(),
+        &[n, c, oh, ow],
+        "{op}: gradient {grad:?} does not fit input {input_shape:?}"
+    );
+    (h, w, oh, ow)
 }
 
 /// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
@@ -172,13 +199,7 @@ impl<T: Element> Tensor<T> {
         geom: Pool2dGeometry,
     ) -> Tensor<T> {
         let (_, _, h, w) = check_nchw("max_pool2d_backward", input_shape);
-        assert_eq!(
-            self.shape(),
-            indices.shape(),
-            "max_pool2d_backward: gradient {:?} and indices {:?} differ",
-            self.shape(),
-            indices.shape()
-        );
+        check_max_pool_indices(self.shape(), indices.shape());
         assert_eq!(
             (self.dims()[2], self.dims()[3]),
             geom.output_size(h, w),
@@ -239,14 +260,8 @@ impl<T: Element> Tensor<T> {
         }) {
             return out;
         }
-        let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "avg_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        let (h, w, oh, ow) =
+            check_pooled_gradient("avg_pool2d_backward", self.shape(), input_shape, geom);
         let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
         let mut dx = vec![T::zero(); input_shape.numel()];
         for_each_row_mut(&mut dx, h * w, geom.kernel * geom.kernel, |p, plane| {

@@ -12,17 +12,6 @@ use crate::simd::vectorized;
 use crate::tensor::{IndexTensor, Tensor};
 use rayon::prelude::*;
 
-/// The shape left after reducing `axis` of `shape`.
-fn reduced_shape(shape: &Shape, axis: usize, keepdim: bool) -> Shape {
-    let mut dims = shape.dims().to_vec();
-    if keepdim {
-        dims[axis] = 1;
-    } else {
-        dims.remove(axis);
-    }
-    Shape::new(&dims)
-}
-
 /// Folds `x` along `axis` with `fold`, starting every output from `init`.
 fn fold_axis<T: Element>(
     x: &Tensor<T>,
@@ -50,7 +39,25 @@ fn fold_axis<T: Element>(
             }
         })
     });
-    Tensor::from_vec(out, reduced_shape(x.shape(), axis, keepdim))
+    Tensor::from_vec(out, x.shape().reduced(axis, keepdim))
+}
+
+/// Splits `shape` around `axis` into (outer, axis length, inner), panicking naming `op` unless
+/// the axis exists and holds a best element (and, with `want_second`, a second-best one).
+pub(crate) fn split_for_best_two(
+    shape: &Shape,
+    axis: usize,
+    op: &str,
+    want_second: bool,
+) -> (usize, usize, usize) {
+    shape.check_axis(axis, op);
+    let (outer, len, inner) = shape.split_at_axis(axis);
+    assert!(len > 0, "{op}: axis {axis} of shape {shape:?} is empty");
+    assert!(
+        !want_second || len > 1,
+        "{op}: axis {axis} of shape {shape:?} has fewer than two elements"
+    );
+    (outer, len, inner)
 }
 
 /// Indices of the best and (optionally) second-best element along `axis` by `better(a, b)`
@@ -61,18 +68,7 @@ fn best_two_along<T: Element>(
     op: &str,
     want_second: bool,
 ) -> (Vec<u32>, Vec<u32>) {
-    x.shape().check_axis(axis, op);
-    let (outer, len, inner) = x.shape().split_at_axis(axis);
-    assert!(
-        len > 0,
-        "{op}: axis {axis} of shape {:?} is empty",
-        x.shape()
-    );
-    assert!(
-        !want_second || len > 1,
-        "{op}: axis {axis} of shape {:?} has fewer than two elements",
-        x.shape()
-    );
+    let (outer, len, inner) = split_for_best_two(x.shape(), axis, op, want_second);
     let src = x.data();
     let pick = |pos: usize| -> (u32, u32) {
         let (o, i) = (pos / inner, pos % inner);
@@ -149,7 +145,7 @@ impl<T: Element> Tensor<T> {
             return on_gpu::done("argmax_axis", x.argmax_axis(axis));
         }
         let (best, _) = best_two_along(self, axis, "argmax_axis", false);
-        Tensor::from_vec(best, reduced_shape(self.shape(), axis, false))
+        Tensor::from_vec(best, self.shape().reduced(axis, false))
     }
 
     /// Indices of the largest and second-largest elements along `axis` (lower index first on
@@ -165,7 +161,7 @@ impl<T: Element> Tensor<T> {
             };
         }
         let (best, second) = best_two_along(self, axis, "top2_axis", true);
-        let shape = reduced_shape(self.shape(), axis, false);
+        let shape = self.shape().reduced(axis, false);
         (
             Tensor::from_vec(best, shape.clone()),
             Tensor::from_vec(second, shape),

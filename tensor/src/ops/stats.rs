@@ -2,8 +2,20 @@
 
 use crate::element::Element;
 use crate::ops::on_gpu;
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
+
+/// The batch size, channel count and plane size (1 for NC) of an NC or NCHW shape, panicking as
+/// `channel_mean_var` otherwise.
+pub(crate) fn channel_layout(shape: &Shape) -> (usize, usize, usize) {
+    let d = shape.dims();
+    assert!(
+        d.len() == 2 || d.len() == 4,
+        "channel_mean_var: expected NC or NCHW, got shape {shape:?}"
+    );
+    (d[0], d[1], d[2..].iter().product())
+}
 
 impl<T: Element> Tensor<T> {
     /// Mean and biased variance of each channel of an NCHW (or NC) tensor over the batch and
@@ -16,14 +28,7 @@ impl<T: Element> Tensor<T> {
                 Err(e) => panic!("channel_mean_var on the GPU: {e}"),
             };
         }
-        let d = self.dims();
-        assert!(
-            d.len() == 2 || d.len() == 4,
-            "channel_mean_var: expected NC or NCHW, got shape {:?}",
-            self.shape()
-        );
-        let (n, c) = (d[0], d[1]);
-        let plane: usize = d[2..].iter().product();
+        let (n, c, plane) = channel_layout(self.shape());
         let count = T::from_usize(n * plane).unwrap();
         let src = self.data();
         let channel = |ch: usize| {

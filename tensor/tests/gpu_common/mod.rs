@@ -18,6 +18,11 @@ pub fn devices() -> Vec<Gpu> {
     devices
 }
 
+/// Runs `f` on the simulator: for tests of panics, which happen on the host before any launch.
+pub fn on_sim(f: impl FnOnce(&Gpu)) {
+    f(&Gpu::sim());
+}
+
 /// Uploads a host tensor, panicking with the device's name on failure (tests only).
 pub fn up<T: tensor::cuda::GpuScalar>(gpu: &Gpu, t: &Tensor<T>) -> GpuTensor<T> {
     GpuTensor::upload(gpu, t).unwrap_or_else(|e| panic!("upload to {}: {e}", gpu.name()))
@@ -40,4 +45,15 @@ pub fn assert_close(what: &str, got: &Tensor<f32>, want: &Tensor<f32>, atol: f32
             got.dims()
         );
     }
+}
+
+/// Asserts the device result equals the CPU one exactly, shape included.
+pub fn assert_same<T: tensor::cuda::GpuScalar + PartialEq + std::fmt::Debug>(
+    what: &str,
+    got: &GpuTensor<T>,
+    want: &Tensor<T>,
+) {
+    let got = down(got);
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
+    assert!(got.data() == want.data(), "{what}: values differ");
 }

@@ -13,6 +13,7 @@
 //! matrix, and the input gradient comes straight out of the GEMM.
 
 use super::gemm::{Gemm, Operand, sgemm};
+use super::pool::covering_outputs;
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::gpu::Gpu;
@@ -165,28 +166,8 @@ fn col2im() -> String {
     div.u32 %iy, %pix, %w;
     rem.u32 %ix, %pix, %w;
     // output rows covering iy: oy = ceil(max(iy + pad + 1 - kh, 0) / s) .. oy1 = min((iy + pad) / s + 1, oh)
-    add.u32 %iy, %iy, %pad;
-    add.u32 %t0, %iy, 1;
-    sub.s32 %t0, %t0, %kh;
-    max.s32 %t0, %t0, 0;
-    add.u32 %t0, %t0, %s;
-    sub.u32 %t0, %t0, 1;
-    div.u32 %oy, %t0, %s;
-    div.u32 %oy1, %iy, %s;
-    add.u32 %oy1, %oy1, 1;
-    min.u32 %oy1, %oy1, %oh;
-    // output columns covering ix, likewise
-    add.u32 %ix, %ix, %pad;
-    add.u32 %t0, %ix, 1;
-    sub.s32 %t0, %t0, %kw;
-    max.s32 %t0, %t0, 0;
-    add.u32 %t0, %t0, %s;
-    sub.u32 %t0, %t0, 1;
-    div.u32 %ox0, %t0, %s;
-    div.u32 %ox1, %ix, %s;
-    add.u32 %ox1, %ox1, 1;
-    min.u32 %ox1, %ox1, %ow;
-    // the first column-matrix row of this channel of this image: (n*c + cc) * kh * kw
+{rows}    // output columns covering ix, likewise
+{columns}    // the first column-matrix row of this channel of this image: (n*c + cc) * kh * kw
     mul.lo.u32 %positions, %oh, %ow;
     mad.lo.u32 %t0, %n, %c, %cc;
     mul.lo.u32 %t0, %t0, %kh;
@@ -239,7 +220,9 @@ END:
 DONE:
     ret;
 }}
-"
+",
+        rows = covering_outputs(["%iy", "%iy", "%t0"], "%kh", "%oh", ["%oy", "%oy1"]),
+        columns = covering_outputs(["%ix", "%ix", "%t0"], "%kw", "%ow", ["%ox0", "%ox1"]),
     )
 }
 

@@ -120,6 +120,19 @@ struct Unary {
     body: fn() -> String,
 }
 
+/// The start of every kernel here: `%r0` = this thread's element (`ctaid.x * ntid.x + tid.x`),
+/// and threads past `n` jump to `DONE`. Needs `.pred %p0` and `.u32 %r0..%r2`.
+const THREAD_INDEX: &str = "
+    // i = this thread's element; threads past the end have nothing to do
+    mov.u32 %r0, %ctaid.x;
+    mov.u32 %r1, %ntid.x;
+    mov.u32 %r2, %tid.x;
+    mad.lo.u32 %r0, %r0, %r1, %r2;
+    ld.param.u32 %r1, [n];
+    setp.hs.u32 %p0, %r0, %r1;
+    @%p0 bra DONE;
+";
+
 /// Every unary op, with semantics (NaN, signed zero) as the CPU op of the same name.
 const UNARY: [Unary; 12] = [
     Unary {
@@ -419,16 +432,7 @@ fn kernel(name: &str, inputs: &[&str], scalars: usize, indexing: Indexing, body:
             writeln!(s, "    .reg .u32 %{x}_at;").unwrap();
         }
     }
-    s += "
-    // i = this thread's element; threads past the end have nothing to do
-    mov.u32 %r0, %ctaid.x;
-    mov.u32 %r1, %ntid.x;
-    mov.u32 %r2, %tid.x;
-    mad.lo.u32 %r0, %r0, %r1, %r2;
-    ld.param.u32 %r1, [n];
-    setp.hs.u32 %p0, %r0, %r1;
-    @%p0 bra DONE;
-";
+    s += THREAD_INDEX;
     if let Indexing::Broadcast(rank) = indexing {
         s += "
     // coordinates of i, innermost axis first (r3 = c_k, r2 = what is left of i), and each
@@ -496,25 +500,17 @@ DONE:
 
 /// `fill`: every one of the `n` 32-bit words of `out` set to the bits `value`.
 fn fill_kernel() -> String {
-    ".visible .entry fill(
+    format!(
+        ".visible .entry fill(
     .param .u64 out,
     .param .u32 n,
     .param .u32 value
 )
-{
+{{
     .reg .pred %p0;
     .reg .u32 %r<4>;
     .reg .u64 %rd<2>;
-
-    // i = this thread's element; threads past the end have nothing to do
-    mov.u32 %r0, %ctaid.x;
-    mov.u32 %r1, %ntid.x;
-    mov.u32 %r2, %tid.x;
-    mad.lo.u32 %r0, %r0, %r1, %r2;
-    ld.param.u32 %r1, [n];
-    setp.hs.u32 %p0, %r0, %r1;
-    @%p0 bra DONE;
-
+{THREAD_INDEX}
     // out[i] = value
     ld.param.u32 %r3, [value];
     mul.wide.u32 %rd0, %r0, 4;
@@ -524,10 +520,10 @@ fn fill_kernel() -> String {
     st.global.u32 [%rd1], %r3;
 DONE:
     ret;
-}
+}}
 
 "
-    .into()
+    )
 }
 
 /// The module's text: fill, the unary kernels, and every binary op and `where_` in its

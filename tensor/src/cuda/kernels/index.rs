@@ -22,6 +22,7 @@ use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::index::{check_index_fits, check_scatter_source};
 use crate::shape::Shape;
 use std::fmt::Write;
 
@@ -272,21 +273,9 @@ fn check_below(
     )
 }
 
-/// The shape checks of the CPU's `offsets_along`: `index` has `target`'s rank and fits inside it
-/// off `axis`.
+/// The CPU's shape checks ([`check_index_fits`]), and the kernels' rank limit.
 fn check_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
-    target.check_axis(axis, op);
-    let fits = index.rank() == target.rank()
-        && index
-            .dims()
-            .iter()
-            .zip(target.dims())
-            .enumerate()
-            .all(|(i, (&a, &b))| i == axis || a <= b);
-    assert!(
-        fits,
-        "{op}: index {index:?} does not fit shape {target:?} on axis {axis}"
-    );
+    check_index_fits(op, target, axis, index);
     assert!(
         target.rank() <= MAX_RANK,
         "{op}: the GPU kernel handles at most {MAX_RANK} axes, got shape {target:?}"
@@ -355,13 +344,7 @@ impl GpuTensor<f32> {
         index: &GpuTensor<u32>,
         src: &GpuTensor<f32>,
     ) -> Result<Self, GpuError> {
-        assert_eq!(
-            index.shape(),
-            src.shape(),
-            "scatter_add: index {:?} and source {:?} differ",
-            index.shape(),
-            src.shape()
-        );
+        check_scatter_source(index.shape(), src.shape());
         check_fits("scatter_add", self.shape(), axis, index.shape());
         check_device("scatter_add", self, index);
         check_device("scatter_add", self, src);

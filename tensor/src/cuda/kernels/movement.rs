@@ -74,6 +74,19 @@ pub(crate) fn element_addr(addr: &str, base: &str, index: &str) -> String {
     format!("    mul.wide.u32 %off, {index}, 4;\n    add.u64 {addr}, {base}, %off;\n")
 }
 
+/// Copies the 32-bit word `src[src_at]` to `dst[dst_at]` (indices in `.u32` registers) for a
+/// kernel with pointer parameters `src` and `dst` that declares `.u64 %src, %dst, %a` and
+/// `.b32 %v` (and `%off`, from [`thread_index`]).
+fn copy_word(src_at: &str, dst_at: &str) -> String {
+    format!(
+        "{}{}{}    ld.global.nc.b32 %v, [%a];\n{}    st.global.b32 [%a], %v;\n",
+        load_base("%src", "src"),
+        load_base("%dst", "dst"),
+        element_addr("%a", "%src", src_at),
+        element_addr("%a", "%dst", dst_at),
+    )
+}
+
 /// The axes of a strided walk over `dims` with `strides` as `(dim, stride)` pairs, with
 /// neighbouring axes that are contiguous (`stride[a] == stride[a + 1] * dims[a + 1]`) merged and
 /// size-1 axes dropped: the same walk with fewer div/rem steps per element.
@@ -153,17 +166,12 @@ fn copy_kernel() -> String {
 {{
 {index}    .reg .u64 %src, %dst, %a;
     .reg .b32 %v;
-{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{copy}DONE:
     ret;
 }}
 ",
         index = thread_index(),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%i"),
-        a_dst = element_addr("%a", "%dst", "%i"),
+        copy = copy_word("%i", "%i"),
     )
 }
 
@@ -186,9 +194,7 @@ fn strided_copy_kernel() -> String {
     .reg .u64 %src, %dst, %a;
     .reg .b32 %v;
     ld.param.u32 %at, [offset];
-{walk}{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{walk}{copy}DONE:
     ret;
 }}
 ",
@@ -196,10 +202,7 @@ DONE:
         strides = param_slots("s", MAX_RANK),
         index = thread_index(),
         walk = strided_offset_ptx("d", "s"),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%at"),
-        a_dst = element_addr("%a", "%dst", "%i"),
+        copy = copy_word("%at", "%i"),
     )
 }
 
@@ -373,17 +376,12 @@ fn copy_blocks_kernel() -> String {
     rem.u32 %j, %i, %len;
     mad.lo.u32 %at, %o, %stride, %at;   // at = o * dst_stride + dst_offset + j
     add.u32 %at, %at, %j;
-{src}{dst}{a_src}    ld.global.nc.b32 %v, [%a];
-{a_dst}    st.global.b32 [%a], %v;
-DONE:
+{copy}DONE:
     ret;
 }}
 ",
         index = thread_index(),
-        src = load_base("%src", "src"),
-        dst = load_base("%dst", "dst"),
-        a_src = element_addr("%a", "%src", "%i"),
-        a_dst = element_addr("%a", "%dst", "%at"),
+        copy = copy_word("%i", "%at"),
     )
 }
 
@@ -609,33 +607,13 @@ impl<T: GpuScalar> GpuTensor<T> {
         if *self.shape() == target {
             return Ok(self.clone());
         }
-        let ok =
-            target.rank() >= self.rank() && self.shape().broadcast(&target) == Some(target.clone());
-        assert!(
-            ok,
-            "broadcast_to: cannot broadcast shape {:?} to {target:?}",
-            self.shape()
-        );
-        let strides = self.shape().broadcast_strides(&target);
+        let strides = self.shape().strides_broadcast_to(&target);
         self.strided_copy(target.dims(), &strides, 0, "broadcast_to")
     }
 
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Result<Self, GpuError> {
-        let rank = self.rank();
-        let mut seen = vec![false; rank];
-        let valid = perm.len() == rank
-            && perm
-                .iter()
-                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
-        assert!(
-            valid,
-            "permute: {perm:?} is not a permutation of the axes of {:?}",
-            self.shape()
-        );
-        let own = self.shape().strides();
-        let dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
-        let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+        let (dims, strides) = self.shape().permuted(perm);
         self.strided_copy(&dims, &strides, 0, "permute")
     }
 
@@ -650,31 +628,15 @@ impl<T: GpuScalar> GpuTensor<T> {
 
     /// Elements `start..end` along `axis`.
     pub fn slice(&self, axis: usize, start: usize, end: usize) -> Result<Self, GpuError> {
-        self.shape().check_axis(axis, "slice");
-        assert!(
-            start <= end && end <= self.dims()[axis],
-            "slice: range {start}..{end} out of bounds for axis {axis} of shape {:?}",
-            self.shape()
-        );
-        let strides = self.shape().strides();
-        let mut dims = self.dims().to_vec();
-        dims[axis] = end - start;
-        self.strided_copy(&dims, &strides, start * strides[axis], "slice")
+        let (dims, strides, offset) = self.shape().sliced(axis, start, end);
+        self.strided_copy(&dims, &strides, offset, "slice")
     }
 
     /// Joins tensors along `axis`; all other dimensions must agree. One launch per part.
     pub fn concat(parts: &[&Self], axis: usize) -> Result<Self, GpuError> {
-        assert!(!parts.is_empty(), "concat: no tensors given");
-        let first = parts[0].shape();
-        first.check_axis(axis, "concat");
+        let shapes: Vec<&Shape> = parts.iter().map(|p| p.shape()).collect();
+        let joined = Shape::concatenated(&shapes, axis);
         for p in parts {
-            let same = p.rank() == first.rank()
-                && (0..first.rank()).all(|i| i == axis || p.dims()[i] == first.dims()[i]);
-            assert!(
-                same,
-                "concat: shape {:?} does not match {first:?} off axis {axis}",
-                p.shape()
-            );
             assert!(
                 p.gpu().same_device(parts[0].gpu()),
                 "concat: parts live on {} and {}",
@@ -682,11 +644,9 @@ impl<T: GpuScalar> GpuTensor<T> {
                 parts[0].gpu().name()
             );
         }
-        let (_, _, inner) = first.split_at_axis(axis);
-        let mut dims = first.dims().to_vec();
-        dims[axis] = parts.iter().map(|p| p.dims()[axis]).sum();
-        let out = GpuTensor::uninit(parts[0].gpu(), dims.clone())?;
-        let dst_stride = to_u32(dims[axis] * inner, "concat");
+        let (_, joined_len, inner) = joined.split_at_axis(axis);
+        let out = GpuTensor::uninit(parts[0].gpu(), joined)?;
+        let dst_stride = to_u32(joined_len * inner, "concat");
         let mut axis_offset = 0;
         for p in parts {
             if p.numel() > 0 {
@@ -712,25 +672,13 @@ impl<T: GpuScalar> GpuTensor<T> {
 
     /// Pads each axis with `pads[axis] = (before, after)` copies of `value`.
     pub fn pad(&self, pads: &[(usize, usize)], value: T) -> Result<Self, GpuError> {
-        assert_eq!(
-            pads.len(),
-            self.rank(),
-            "pad: {} (before, after) pairs given for shape {:?}",
-            pads.len(),
-            self.shape()
-        );
+        let out_shape = self.shape().padded(pads);
         assert!(
             self.rank() <= MAX_RANK,
             "pad: the GPU kernel pads at most {MAX_RANK} axes, got shape {:?}",
             self.shape()
         );
-        let dims: Vec<usize> = self
-            .dims()
-            .iter()
-            .zip(pads)
-            .map(|(d, (b, a))| d + b + a)
-            .collect();
-        let out = GpuTensor::uninit(self.gpu(), dims.clone())?;
+        let out = GpuTensor::uninit(self.gpu(), out_shape)?;
         if out.numel() == 0 {
             return Ok(out);
         }
@@ -748,7 +696,7 @@ impl<T: GpuScalar> GpuTensor<T> {
             to_u32(out.numel(), "pad").into(),
             u32::from_le_bytes(value.to_le()).into(),
         ];
-        args.extend(slot(dims, 1));
+        args.extend(slot(out.dims().to_vec(), 1));
         args.extend(slot(pads.iter().map(|p| p.0).collect(), 0));
         args.extend(slot(self.dims().to_vec(), 1));
         args.extend(slot(self.shape().strides(), 0));
@@ -764,22 +712,8 @@ impl<T: GpuScalar> GpuTensor<T> {
     /// The rows `rows` of axis 0, in that order (PyTorch's `index_select(0, rows)`): how a
     /// batch is cut from a data set kept on the device. The row numbers are uploaded.
     pub fn select_rows(&self, rows: &[usize]) -> Result<Self, GpuError> {
-        assert!(
-            self.rank() > 0,
-            "select_rows: cannot select rows of a scalar"
-        );
-        let count = self.dims()[0];
-        let row_len = self.numel() / count.max(1);
-        for &r in rows {
-            assert!(
-                r < count,
-                "select_rows: row {r} out of range for shape {:?}",
-                self.shape()
-            );
-        }
-        let mut dims = self.dims().to_vec();
-        dims[0] = rows.len();
-        let out = GpuTensor::uninit(self.gpu(), dims)?;
+        let (out_shape, row_len) = self.shape().selected_rows(rows);
+        let out = GpuTensor::uninit(self.gpu(), out_shape)?;
         if out.numel() == 0 {
             return Ok(out);
         }
@@ -803,27 +737,11 @@ impl<T: GpuScalar> GpuTensor<T> {
 
     /// Inserts a size-1 axis at `axis` (free: shares the buffer).
     pub fn unsqueeze(&self, axis: usize) -> Self {
-        assert!(
-            axis <= self.rank(),
-            "unsqueeze: axis {axis} out of range for shape {:?}",
-            self.shape()
-        );
-        let mut dims = self.dims().to_vec();
-        dims.insert(axis, 1);
-        self.reshape(dims)
+        self.reshape(self.shape().unsqueezed(axis))
     }
 
     /// Removes the size-1 axis `axis` (free: shares the buffer).
     pub fn squeeze(&self, axis: usize) -> Self {
-        self.shape().check_axis(axis, "squeeze");
-        assert_eq!(
-            self.dims()[axis],
-            1,
-            "squeeze: axis {axis} of shape {:?} is not 1",
-            self.shape()
-        );
-        let mut dims = self.dims().to_vec();
-        dims.remove(axis);
-        self.reshape(dims)
+        self.reshape(self.shape().squeezed(axis))
     }
 }

@@ -40,6 +40,23 @@ fn store(param: &str, reg: &str) -> String {
     )
 }
 
+/// Coupled weight decay, `grad = grad + weight_decay * p` on the `.f32` registers `grad` and
+/// `%p`, when the `decay` parameter is non-zero; else a jump to `next`, the label that follows.
+/// Uses `%flag`, `%flag_u` and `%x`.
+fn weight_decay(grad: &str, next: &str) -> String {
+    format!(
+        "    // {g} = {g} + weight_decay * p, when weight decay is on
+    ld.param.u32 %flag_u, [decay];
+    setp.ne.u32 %flag, %flag_u, 0;
+    @!%flag bra {next};
+    ld.param.f32 %x, [weight_decay];
+    mul.rn.f32 %x, %x, %p;
+    add.rn.f32 {grad}, {grad}, %x;
+",
+        g = grad.trim_start_matches('%'),
+    )
+}
+
 fn sgd_kernel() -> String {
     format!(
         "// SGD: d = g (+ wd p); with momentum buf = d (first step) or buf m + keep d, then
@@ -63,14 +80,7 @@ fn sgd_kernel() -> String {
     .reg .u32 %mode, %flag_u;
     .reg .u64 %a;
     .reg .f32 %p, %d, %b, %x, %y, %m;
-{load_p}{load_g}    // d = g + weight_decay * p, when weight decay is on
-    ld.param.u32 %flag_u, [decay];
-    setp.ne.u32 %flag, %flag_u, 0;
-    @!%flag bra MOMENTUM;
-    ld.param.f32 %x, [weight_decay];
-    mul.rn.f32 %x, %x, %p;
-    add.rn.f32 %d, %d, %x;
-MOMENTUM:
+{load_p}{load_g}{decay}MOMENTUM:
     ld.param.u32 %mode, [mode];
     setp.eq.u32 %flag, %mode, 0;
     @%flag bra STEP;
@@ -99,6 +109,7 @@ STEP:
         index = thread_index(),
         load_p = load("%p", "p_in"),
         load_g = load("%d", "grad"),
+        decay = weight_decay("%d", "MOMENTUM"),
         load_b = load("%b", "buf_in"),
         store_b = store("buf_out", "%b"),
         store_p = store("p_out", "%p"),
@@ -133,14 +144,7 @@ fn adam_kernel() -> String {
     .reg .u32 %flag_u;
     .reg .u64 %a;
     .reg .f32 %p, %g, %m, %v, %x, %y;
-{load_p}{load_g}    // g = g + weight_decay * p, when weight decay is on
-    ld.param.u32 %flag_u, [decay];
-    setp.ne.u32 %flag, %flag_u, 0;
-    @!%flag bra MOMENTS;
-    ld.param.f32 %x, [weight_decay];
-    mul.rn.f32 %x, %x, %p;
-    add.rn.f32 %g, %g, %x;
-MOMENTS:
+{load_p}{load_g}{decay}MOMENTS:
     mov.f32 %m, 0f00000000;                // the first step's moments are zeros
     mov.f32 %v, 0f00000000;
     ld.param.u32 %flag_u, [first];
@@ -174,6 +178,7 @@ MOMENTS:
         index = thread_index(),
         load_p = load("%p", "p_in"),
         load_g = load("%g", "grad"),
+        decay = weight_decay("%g", "MOMENTS"),
         load_m = load("%m", "m_in"),
         load_v = load("%v", "v_in"),
         store_m = store("m_out", "%m"),

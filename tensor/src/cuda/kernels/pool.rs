@@ -10,7 +10,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::pool::Pool2dGeometry;
+use crate::ops::pool::{Pool2dGeometry, check_max_pool_indices, check_nchw, check_pooled_gradient};
 use crate::shape::Shape;
 
 /// The module: `max_pool2d_forward`, `max_pool2d_backward`, `avg_pool2d_forward`,
@@ -73,46 +73,58 @@ const FORWARD_WINDOW: &str = "    // which output: plane, oy = %y, ox = %x
     shl.b64 %rd0, %rd0, 2;
     add.u64 %base, %base, %rd0;";
 
+/// PTX for the outputs along one axis whose windows cover input coordinate `coord`: output `o`
+/// covers input rows `o s - pad .. o s - pad + k`, so it covers `coord` when
+/// `(coord + pad + 1 - k) / s <= o <= (coord + pad) / s` (the first rounded up, at least 0).
+/// Sets `first` and `last` to that range, `first..last`, clipped to `count` outputs; `shifted`
+/// (which may be `coord` itself) is left holding `coord + pad`, and `tmp` is scratch. Reads the
+/// stride and padding from `%s` and `%pad`. Shared with the convolution's `col2im`.
+pub(super) fn covering_outputs(
+    [coord, shifted, tmp]: [&str; 3],
+    k: &str,
+    count: &str,
+    [first, last]: [&str; 2],
+) -> String {
+    format!(
+        "    add.u32 {shifted}, {coord}, %pad;
+    add.u32 {tmp}, {shifted}, 1;
+    sub.s32 {tmp}, {tmp}, {k};
+    max.s32 {tmp}, {tmp}, 0;
+    add.u32 {tmp}, {tmp}, %s;
+    sub.u32 {tmp}, {tmp}, 1;
+    div.u32 {first}, {tmp}, %s;
+    div.u32 {last}, {shifted}, %s;
+    add.u32 {last}, {last}, 1;
+    min.u32 {last}, {last}, {count};
+"
+    )
+}
+
 /// Code shared by the backward kernels: the input pixel `(plane, iy, ix)` of thread `%i`
-/// (`%cell = iy * w + ix`), the outputs whose windows cover it, rows `y0..y1` and columns
-/// `x0..x1`, and `%base`, the address of the plane in the output gradient `p_dy`.
-/// Output row `oy` covers input rows `oy s - pad .. oy s - pad + k`, so it covers `iy` when
-/// `(iy + pad + 1 - k) / s <= oy <= (iy + pad) / s` (the first rounded up, at least 0).
-const BACKWARD_WINDOWS: &str = "    // which input pixel: plane, iy = %y, ix = %x, cell = iy * w + ix
+/// (`%cell = iy * w + ix`), the outputs whose windows cover it (see [`covering_outputs`]), rows
+/// `y0..y1` and columns `x0..x1`, and `%base`, the address of the plane in the output gradient
+/// `p_dy`.
+fn backward_windows() -> String {
+    format!(
+        "    // which input pixel: plane, iy = %y, ix = %x, cell = iy * w + ix
     mul.lo.u32 %t0, %h, %w;
     div.u32 %plane, %i, %t0;
     rem.u32 %cell, %i, %t0;
     div.u32 %y, %cell, %w;
     rem.u32 %x, %cell, %w;
     // output rows covering it: y0 = ceil(max(iy + pad + 1 - k, 0) / s), y1 = min((iy + pad) / s + 1, oh)
-    add.u32 %t0, %y, %pad;
-    add.u32 %t1, %t0, 1;
-    sub.s32 %t1, %t1, %k;
-    max.s32 %t1, %t1, 0;
-    add.u32 %t1, %t1, %s;
-    sub.u32 %t1, %t1, 1;
-    div.u32 %y0, %t1, %s;
-    div.u32 %y1, %t0, %s;
-    add.u32 %y1, %y1, 1;
-    min.u32 %y1, %y1, %oh;
-    // output columns covering it, likewise
-    add.u32 %t0, %x, %pad;
-    add.u32 %t1, %t0, 1;
-    sub.s32 %t1, %t1, %k;
-    max.s32 %t1, %t1, 0;
-    add.u32 %t1, %t1, %s;
-    sub.u32 %t1, %t1, 1;
-    div.u32 %x0, %t1, %s;
-    div.u32 %x1, %t0, %s;
-    add.u32 %x1, %x1, 1;
-    min.u32 %x1, %x1, %ow;
-    // the output-gradient plane
+{rows}    // output columns covering it, likewise
+{columns}    // the output-gradient plane
     ld.param.u64 %base, [p_dy];
     cvta.to.global.u64 %base, %base;
     mul.lo.u32 %t0, %oh, %ow;
     mul.wide.u32 %rd0, %plane, %t0;
     shl.b64 %rd0, %rd0, 2;
-    add.u64 %base, %base, %rd0;";
+    add.u64 %base, %base, %rd0;",
+        rows = covering_outputs(["%y", "%t0", "%t1"], "%k", "%oh", ["%y0", "%y1"]),
+        columns = covering_outputs(["%x", "%t0", "%t1"], "%k", "%ow", ["%x0", "%x1"]),
+    )
+}
 
 /// Stores `%acc` at element `%i` of the tensor at parameter `param`.
 fn store_acc(param: &str) -> String {
@@ -204,7 +216,7 @@ fn max_backward() -> String {
     {GEOMETRY_PARAMS})
 {{
 {PROLOGUE}
-{BACKWARD_WINDOWS}
+{windows}
     // the same plane of the indices
     ld.param.u64 %rd3, [p_idx];
     cvta.to.global.u64 %rd3, %rd3;
@@ -218,6 +230,7 @@ DONE:
 ",
         loop_ = window_loop("%ow", body),
         store = store_acc("p_dx"),
+        windows = backward_windows(),
     )
 }
 
@@ -266,7 +279,7 @@ fn avg_backward() -> String {
     {GEOMETRY_PARAMS})
 {{
 {PROLOGUE}
-{BACKWARD_WINDOWS}
+{windows}
     ld.param.f32 %scale, [p_scale];
     mov.f32 %acc, 0f00000000;
 {loop_}
@@ -277,6 +290,7 @@ DONE:
 ",
         loop_ = window_loop("%ow", body),
         store = store_acc("p_dx"),
+        windows = backward_windows(),
     )
 }
 
@@ -285,17 +299,6 @@ fn ptx() -> String {
     [max_forward(), max_backward(), avg_forward(), avg_backward()]
         .iter()
         .fold(PTX_HEADER.to_string(), |text, kernel| text + kernel + "\n")
-}
-
-/// The dimensions of an NCHW shape, panicking with the op's name otherwise (as the CPU op).
-fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
-    let d = shape.dims();
-    assert_eq!(
-        d.len(),
-        4,
-        "{op}: expected an NCHW tensor, got shape {shape:?}"
-    );
-    (d[0], d[1], d[2], d[3])
 }
 
 /// The launch of one thread per element of a `total`-element tensor, and the geometry
@@ -366,21 +369,9 @@ impl GpuTensor<f32> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        let (n, c, h, w) = check_nchw("max_pool2d_backward", input_shape);
-        assert_eq!(
-            self.shape(),
-            indices.shape(),
-            "max_pool2d_backward: gradient {:?} and indices {:?} differ",
-            self.shape(),
-            indices.shape()
-        );
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "max_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        check_max_pool_indices(self.shape(), indices.shape());
+        let (h, w, oh, ow) =
+            check_pooled_gradient("max_pool2d_backward", self.shape(), input_shape, geom);
         let dx = GpuTensor::uninit(self.gpu(), input_shape.clone())?;
         if dx.numel() == 0 {
             return Ok(dx);
@@ -427,14 +418,8 @@ impl GpuTensor<f32> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        let (n, c, h, w) = check_nchw("avg_pool2d_backward", input_shape);
-        let (oh, ow) = geom.output_size(h, w);
-        assert_eq!(
-            self.dims(),
-            &[n, c, oh, ow],
-            "avg_pool2d_backward: gradient {:?} does not fit input {input_shape:?}",
-            self.shape()
-        );
+        let (h, w, oh, ow) =
+            check_pooled_gradient("avg_pool2d_backward", self.shape(), input_shape, geom);
         let dx = GpuTensor::uninit(self.gpu(), input_shape.clone())?;
         if dx.numel() == 0 {
             return Ok(dx);

@@ -20,6 +20,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::reduce::split_for_best_two;
 use crate::shape::Shape;
 use std::fmt::Write;
 
@@ -507,17 +508,6 @@ fn ptx() -> String {
     s
 }
 
-/// The shape left after reducing `axis` of `shape`: removed, or kept as 1 with `keepdim`.
-fn reduced_shape(shape: &Shape, axis: usize, keepdim: bool) -> Shape {
-    let mut dims = shape.dims().to_vec();
-    if keepdim {
-        dims[axis] = 1;
-    } else {
-        dims.remove(axis);
-    }
-    Shape::new(&dims)
-}
-
 /// Folds the lines of `x` viewed as `[outer, len, inner]`, giving `scale * fold` of each as an
 /// `[outer, inner]` tensor. Splits long lines into slices when there would be too few blocks,
 /// then folds the slices' partial results the same way.
@@ -574,7 +564,7 @@ impl GpuTensor<f32> {
     ) -> Result<GpuTensor<f32>, GpuError> {
         self.shape().check_axis(axis, op);
         let out = fold_lines(self, self.shape().split_at_axis(axis), fold, scale, op)?;
-        Ok(out.reshape(reduced_shape(self.shape(), axis, keepdim)))
+        Ok(out.reshape(self.shape().reduced(axis, keepdim)))
     }
 
     /// Folds every element into a scalar tensor.
@@ -632,20 +622,9 @@ impl GpuTensor<f32> {
         second: bool,
         op: &str,
     ) -> Result<(GpuTensor<u32>, Option<GpuTensor<u32>>), GpuError> {
-        self.shape().check_axis(axis, op);
-        let (outer, len, inner) = self.shape().split_at_axis(axis);
-        assert!(
-            len > 0,
-            "{op}: axis {axis} of shape {:?} is empty",
-            self.shape()
-        );
-        assert!(
-            !second || len > 1,
-            "{op}: axis {axis} of shape {:?} has fewer than two elements",
-            self.shape()
-        );
+        let (outer, len, inner) = split_for_best_two(self.shape(), axis, op, second);
         let gpu = self.gpu();
-        let shape = reduced_shape(self.shape(), axis, false);
+        let shape = self.shape().reduced(axis, false);
         let best = GpuTensor::<u32>::uninit(gpu, shape.clone())?;
         let runner_up = if second {
             Some(GpuTensor::<u32>::uninit(gpu, shape)?)

@@ -22,6 +22,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::stats::channel_layout;
 use std::fmt::Write;
 
 /// Threads per block of the partial-sum kernels (a power of two: the reduction tree halves it).
@@ -203,14 +204,7 @@ impl GpuTensor<f32> {
     /// Mean and biased variance of each channel of an NCHW (or NC) tensor over the batch and
     /// spatial axes, each shaped `[C]`; two passes, as the CPU op.
     pub fn channel_mean_var(&self) -> Result<(Self, Self), GpuError> {
-        let d = self.dims();
-        assert!(
-            d.len() == 2 || d.len() == 4,
-            "channel_mean_var: expected NC or NCHW, got shape {:?}",
-            self.shape()
-        );
-        let (n, c) = (d[0], d[1]);
-        let plane: usize = d[2..].iter().product();
+        let (n, c, plane) = channel_layout(self.shape());
         let op = "channel_mean_var";
         to_u32(self.numel(), op); // the kernels' 32-bit offsets must reach every element
         let gpu = self.gpu();
