@@ -1,10 +1,12 @@
-//! `tensor`: contiguous, row-major n-d tensors and the CPU kernels behind them.
+//! `tensor`: contiguous, row-major n-d tensors and the kernels behind them, on the CPU or a GPU.
 //!
-//! Every tensor owns immutable storage behind an `Arc` plus a [`Shape`]. Ops return new tensors;
-//! movement ops (transpose, permute, slice, pad, concat) copy, so every kernel only ever sees
-//! contiguous memory. Kernels are generic over [`Element`] (`f32` for training, `f64` for exact
-//! gradient checks). Programmer errors (shape mismatch, bad axis) panic with the op's name and the
-//! shapes involved.
+//! Every tensor owns immutable storage behind an `Arc` plus a [`Shape`], on one [`Device`]: host
+//! memory for the CPU kernels (`ops`), or a device buffer for our PTX kernels (`cuda`), run by an
+//! NVIDIA GPU or by the PTX simulator. Ops return new tensors on their operands' device; movement
+//! ops (transpose, permute, slice, pad, concat) copy, so every kernel only ever sees contiguous
+//! memory. CPU kernels are generic over [`Element`] (`f32` for training, `f64` for exact gradient
+//! checks); the GPU computes in `f32`. Programmer errors (shape mismatch, bad axis, operands on
+//! different devices) panic with the op's name and the shapes involved.
 
 pub mod allocator;
 pub mod counters;
