@@ -1,23 +1,41 @@
-//! 2-D convolution (NCHW input, OIHW weights) and its two gradient ops, by tiled im2col + GEMM.
+//! 2-D convolution (NCHW input, OIHW weights) and its two gradient ops, by im2col + GEMM.
 //!
-//! For each image, the output positions are cut into column tiles sized so the im2col tile stays
-//! in L2; each tile is unfolded and multiplied by the weight matrix `[O, C*KH*KW]`. A 1x1 kernel
-//! with stride 1 and no padding skips im2col: the image is already the column matrix. Images run
-//! in parallel, each with a single-threaded GEMM.
+//! Each output is the weight matrix `[O, C*KH*KW]` times the image's column matrix (im2col).
+//! Where the packed AVX-512 kernel applies, three routes, fastest first:
+//! - stride 1 with few wasted columns: the column matrix is never written; its rows are read
+//!   straight from a zero-padded copy of the image ([`Implicit`]). The input gradient of such a
+//!   convolution is again one (flipped weights, see [`grad_input_as_conv`]).
+//! - otherwise the forward unfolds [`NR`] columns at a time into a small contiguous panel, and
+//!   the input gradient computes `W^T dy` by tiles and scatters them back (col2im).
+//!
+//! Elsewhere (other element types, shallow column matrices) `matrixmultiply` multiplies im2col
+//! tiles sized for L2; a 1x1 kernel with stride 1 and no padding skips im2col: the image is
+//! already the column matrix. Images run in parallel, each with a single-threaded GEMM.
 
 use crate::counters::{self, CountedOp};
 use crate::element::Element;
 use crate::ops::matmul::gemm_strided;
 use crate::ops::on_gpu;
-use crate::ops::packed_gemm::{self, Block, MR, NR, PackedLhs, multiply_strip, multiply_strip_to};
+use crate::ops::packed_gemm::{
+    self, Block, MR, NR, PackedLhs, RowOffsets, multiply_strip, multiply_strip_rows,
+    multiply_strip_to,
+};
 use crate::shape::Shape;
+use crate::simd;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
-/// Partial sums of the weight gradient, each over a fixed share of the batch: enough to keep
-/// every core busy, few enough to stay small in memory.
-const GRAD_WEIGHT_GROUPS: usize = 8;
+/// Partial sums of the weight gradient, each over a fixed share of the batch: enough to keep a
+/// few cores busy, few enough to stay small in memory and to leave each share enough images for
+/// [`GRAD_WEIGHT_COLUMNS`] (ResNet-18's 4x4 layers at batch 32: 8 images, 128 columns, per GEMM;
+/// 8 groups measured 20% slower there on 2 cores).
+const GRAD_WEIGHT_GROUPS: usize = 4;
+
+/// Columns (output positions, over several images where they are small) the weight gradient
+/// aims to multiply at a time.
+const GRAD_WEIGHT_COLUMNS: usize = 256;
 
 /// Bytes of im2col tile to aim for: comfortably inside a 1 MiB L2 together with the GEMM's panels.
 const TILE_BYTES: usize = 256 * 1024;
@@ -102,16 +120,23 @@ impl Unfold {
             .clamp(NR, self.positions().next_multiple_of(NR).max(NR))
     }
 
-    /// Calls `f(oy, first_ox, count, offset_in_tile)` for each run of output positions in
-    /// `p0..p1` that share an output row.
-    fn for_each_run(&self, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    /// The runs of output positions in `p0..p1` that share an output row, in order.
+    fn runs(&self, p0: usize, p1: usize) -> impl Iterator<Item = Run> + '_ {
         let mut p = p0;
-        while p < p1 {
-            let (oy, ox0) = (p / self.ow, p % self.ow);
-            let count = (self.ow - ox0).min(p1 - p);
-            f(oy, ox0, count, p - p0);
-            p += count;
-        }
+        std::iter::from_fn(move || {
+            (p < p1).then(|| {
+                let (oy, ox0) = (p / self.ow, p % self.ow);
+                let count = (self.ow - ox0).min(p1 - p);
+                let run = Run {
+                    oy,
+                    ox0,
+                    count,
+                    at: p - p0,
+                };
+                p += count;
+                run
+            })
+        })
     }
 
     /// The output columns `lo..hi` whose input column `ox * stride + kj - padding` lies inside
@@ -135,81 +160,96 @@ impl Unfold {
             .filter(|&y| y < self.h)
     }
 
+    /// For kernel position `(ki, kj)`, the positions of `run` (relative to its start) whose
+    /// input pixel lies inside the image, and the offset of the first of them within an input
+    /// channel plane; `None` when the kernel row falls wholly in the padding. The same for every
+    /// channel, so the callers work it out once per run and kernel position and keep a plain copy
+    /// or add in their innermost loop, over channels.
+    fn inside(&self, run: &Run, ki: usize, kj: usize) -> Option<(Range<usize>, usize)> {
+        let iy = self.input_y(run.oy, ki)?;
+        let (lo, hi) = self.valid_columns(kj);
+        let end = run.ox0 + run.count;
+        let (a, b) = (lo.clamp(run.ox0, end), hi.clamp(run.ox0, end));
+        (a < b).then(|| {
+            let first = iy * self.w + a * self.stride + kj - self.padding;
+            (a - run.ox0..b - run.ox0, first)
+        })
+    }
+
     /// Writes the column-matrix tile for positions `p0..p1` of image `x` into `col`: row `r`
     /// of the tile goes to `col[r * ld..r * ld + p1 - p0]`, zeros where the kernel hangs over
-    /// the padding. `ld` is `p1 - p0` for a plain row-major tile, or a packed strip's width.
+    /// the padding. `ld` is `p1 - p0` for a plain row-major tile, or [`NR`] for a packed panel.
     fn fill<T: Element>(&self, x: &[T], p0: usize, p1: usize, col: &mut [T], ld: usize) {
-        let len = p1 - p0;
-        let s = self.stride;
-        for c in 0..self.channels {
-            let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
-            for ki in 0..self.kh {
-                for kj in 0..self.kw {
-                    let r = (c * self.kh + ki) * self.kw + kj;
-                    let dst = &mut col[r * ld..r * ld + len];
-                    let (lo, hi) = self.valid_columns(kj);
-                    self.for_each_run(p0, p1, |oy, ox0, count, at| {
-                        let out = &mut dst[at..at + count];
-                        let Some(iy) = self.input_y(oy, ki) else {
-                            out.fill(T::zero());
-                            return;
+        let (plane, taps, s) = (self.h * self.w, self.kh * self.kw, self.stride);
+        // Built for the widest vector unit, so that `simd::copy_run` moves whole vectors.
+        simd::vectorized(|| {
+            for run in self.runs(p0, p1) {
+                for (ki, kj) in (0..self.kh).flat_map(|ki| (0..self.kw).map(move |kj| (ki, kj))) {
+                    let tap = ki * self.kw + kj;
+                    let inside = self.inside(&run, ki, kj);
+                    for c in 0..self.channels {
+                        let dst = &mut col[(c * taps + tap) * ld + run.at..][..run.count];
+                        let Some((inside, first)) = inside.clone() else {
+                            dst.fill(T::zero());
+                            continue;
                         };
-                        let row = &plane[iy * self.w..(iy + 1) * self.w];
-                        let (a, b) = (lo.clamp(ox0, ox0 + count), hi.clamp(ox0, ox0 + count));
-                        out[..a - ox0].fill(T::zero());
-                        out[b - ox0..].fill(T::zero());
-                        let inside = &mut out[a - ox0..b - ox0];
-                        if a < b {
-                            let first = a * s + kj - self.padding;
-                            if s == 1 {
-                                inside.copy_from_slice(&row[first..first + inside.len()]);
-                            } else {
-                                for (i, o) in inside.iter_mut().enumerate() {
-                                    *o = row[first + i * s];
-                                }
+                        if inside.start > 0 {
+                            dst[..inside.start].fill(T::zero());
+                        }
+                        if inside.end < run.count {
+                            dst[inside.end..].fill(T::zero());
+                        }
+                        let dst = &mut dst[inside];
+                        let src = &x[c * plane + first..];
+                        if s == 1 {
+                            simd::copy_run(dst, &src[..dst.len()]);
+                        } else {
+                            for (i, d) in dst.iter_mut().enumerate() {
+                                *d = src[i * s];
                             }
                         }
-                    });
+                    }
                 }
             }
-        }
+        });
     }
 
     /// Adds the column-matrix tile `col` for positions `p0..p1` back into image gradient `dx`
     /// (the adjoint of [`Unfold::fill`]): row `r` of the tile is `col[r * ld..r * ld + p1 - p0]`.
     fn scatter_add<T: Element>(&self, col: &[T], ld: usize, p0: usize, p1: usize, dx: &mut [T]) {
-        let len = p1 - p0;
-        let s = self.stride;
-        for c in 0..self.channels {
-            let plane = &mut dx[c * self.h * self.w..(c + 1) * self.h * self.w];
-            for ki in 0..self.kh {
-                for kj in 0..self.kw {
-                    let r = (c * self.kh + ki) * self.kw + kj;
-                    let src = &col[r * ld..r * ld + len];
-                    let (lo, hi) = self.valid_columns(kj);
-                    self.for_each_run(p0, p1, |oy, ox0, count, at| {
-                        let Some(iy) = self.input_y(oy, ki) else {
-                            return;
-                        };
-                        let (a, b) = (lo.clamp(ox0, ox0 + count), hi.clamp(ox0, ox0 + count));
-                        if a >= b {
-                            return;
+        let (plane, taps, s) = (self.h * self.w, self.kh * self.kw, self.stride);
+        for run in self.runs(p0, p1) {
+            for (ki, kj) in (0..self.kh).flat_map(|ki| (0..self.kw).map(move |kj| (ki, kj))) {
+                let tap = ki * self.kw + kj;
+                let Some((inside, first)) = self.inside(&run, ki, kj) else {
+                    continue;
+                };
+                for c in 0..self.channels {
+                    let src = &col[(c * taps + tap) * ld + run.at..][inside.clone()];
+                    let dst = &mut dx[c * plane + first..];
+                    if s == 1 {
+                        add_run(&mut dst[..src.len()], src);
+                    } else {
+                        for (i, &v) in src.iter().enumerate() {
+                            dst[i * s] = dst[i * s] + v;
                         }
-                        let row = &mut plane[iy * self.w..(iy + 1) * self.w];
-                        let first = a * s + kj - self.padding;
-                        let values = &src[at + a - ox0..at + b - ox0];
-                        if s == 1 {
-                            add_run(&mut row[first..first + values.len()], values);
-                        } else {
-                            for (i, &v) in values.iter().enumerate() {
-                                row[first + i * s] = row[first + i * s] + v;
-                            }
-                        }
-                    });
+                    }
                 }
             }
         }
     }
+}
+
+/// A run of output positions that share an output row, as [`Unfold::runs`] hands them out.
+struct Run {
+    /// Output row.
+    oy: usize,
+    /// First output column.
+    ox0: usize,
+    /// Positions in the run.
+    count: usize,
+    /// First column of the run within the tile.
+    at: usize,
 }
 
 /// Values per step of [`add_run`]: a fixed-size chunk the compiler turns into straight-line
@@ -277,10 +317,11 @@ fn for_each_image_run(
 }
 
 /// The convolution proper, `y = W im2col(x) + bias` for every image of `x`, written to `y`
-/// (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each unfolds its
-/// columns (the images' positions side by side) into L2-sized tiles, a whole number of [`NR`]
-/// wide, and multiplies each `NR`-column block of a tile by every row strip of the packed
-/// weights. The sums run in a fixed order: the bits do not depend on the thread count.
+/// (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each walks its columns
+/// (the images' positions side by side) [`NR`] at a time, unfolds those columns into one
+/// contiguous panel (`C*KH*KW` rows of `NR` values, the layout the micro-kernel streams), and
+/// multiplies the panel by every row strip of the packed weights. The sums run in a fixed order:
+/// the bits do not depend on the thread count.
 fn packed_conv<T: Element>(
     u: &Unfold,
     w: &PackedLhs<T>,
@@ -299,35 +340,148 @@ fn packed_conv<T: Element>(
         let images = y.len() / out_size;
         let x = &x[t * group * in_size..(t * group + images) * in_size];
         let columns = images * positions;
-        let width = u.tile(size_of::<T>()).min(columns.next_multiple_of(NR));
-        let mut tile = vec![T::zero(); w.depth() * width];
+        let mut panel = vec![T::zero(); w.depth() * NR];
         let mut block = [[T::zero(); NR]; MR];
-        for t0 in (0..columns).step_by(width) {
-            let t1 = columns.min(t0 + width);
-            if t1 - t0 < width {
-                tile.fill(T::zero());
+        for g0 in (0..columns).step_by(NR) {
+            let g1 = columns.min(g0 + NR);
+            if g1 - g0 < NR {
+                panel.fill(T::zero());
             }
-            for_each_image_run(positions, t0, t1, |i, p0, p1, at| {
-                u.fill(
-                    &x[i * in_size..(i + 1) * in_size],
-                    p0,
-                    p1,
-                    &mut tile[at..],
-                    width,
-                );
+            for_each_image_run(positions, g0, g1, |i, p0, p1, at| {
+                let x = &x[i * in_size..(i + 1) * in_size];
+                u.fill(x, p0, p1, &mut panel[at..], NR);
             });
-            for g0 in (t0..t1).step_by(NR) {
-                let g1 = t1.min(g0 + NR);
-                for s in 0..w.strips() {
-                    multiply_strip(w, s, &tile[g0 - t0..], width, &mut block);
-                    store_block(&block, s * MR, out_ch, positions, bias, (g0, g1), y);
-                }
+            for s in 0..w.strips() {
+                multiply_strip(w, s, &panel, NR, &mut block);
+                store_block(&block, s * MR, out_ch, positions, bias, (g0, g1), y);
             }
         }
     };
     y.par_chunks_mut(group * out_size)
         .enumerate()
         .for_each(task);
+}
+
+/// A stride-1 convolution whose im2col is implicit: with the image zero-padded (`hp x wp`
+/// planes), the column matrix row for channel `c` and kernel tap `(ki, kj)` at "virtual" column
+/// `q = oy * wp + ox` is the padded image at `c * hp * wp + ki * wp + kj + q`, so every row of
+/// an [`NR`]-column block is `NR` consecutive values of the padded image, read in place (see
+/// [`multiply_strip_rows`]). The `wp - ow` virtual columns at the end of each output row are
+/// wasted work, computed and dropped; [`use_implicit`] takes this route only when they are few.
+struct Implicit {
+    /// Padded input height and width.
+    hp: usize,
+    wp: usize,
+    /// Virtual columns per image, rounded up to whole [`NR`] blocks.
+    columns: usize,
+}
+
+impl Implicit {
+    fn new(u: &Unfold) -> Self {
+        let (hp, wp) = (u.h + 2 * u.padding, u.w + 2 * u.padding);
+        let columns = ((u.oh - 1) * wp + u.ow).next_multiple_of(NR);
+        Implicit { hp, wp, columns }
+    }
+
+    /// Offsets of the column-matrix rows, `(c, ki, kj)` in weight order, in the padded image.
+    fn rows(&self, u: &Unfold) -> RowOffsets {
+        let plane = self.hp * self.wp;
+        RowOffsets::new(
+            (0..u.channels)
+                .flat_map(|c| (0..u.kh).flat_map(move |ki| (0..u.kw).map(move |kj| (c, ki, kj))))
+                .map(|(c, ki, kj)| c * plane + ki * self.wp + kj)
+                .collect(),
+        )
+    }
+
+    /// Copies image `x` into the interior of `padded` (whose border is zero and stays so).
+    fn pad<T: Element>(&self, u: &Unfold, x: &[T], padded: &mut [T]) {
+        let (p, plane) = (u.padding, self.hp * self.wp);
+        for (c, src) in x.chunks_exact(u.h * u.w).enumerate() {
+            for (y, row) in src.chunks_exact(u.w).enumerate() {
+                padded[c * plane + (y + p) * self.wp + p..][..u.w].copy_from_slice(row);
+            }
+        }
+    }
+}
+
+/// Most extra work [`Implicit`] may do, as a fraction of the useful work: one eighth.
+fn use_implicit(u: &Unfold) -> bool {
+    u.stride == 1 && 8 * Implicit::new(u).columns <= 9 * u.positions()
+}
+
+/// [`packed_conv`] by the implicit im2col of [`Implicit`]: images run in parallel; each is
+/// copied into a zero-padded buffer, then every [`NR`]-column block of its virtual columns is
+/// multiplied by every row strip of the packed weights straight from that buffer, and the
+/// block's real columns are stored. The sums run in a fixed order, whatever the thread count.
+fn implicit_conv<T: Element>(
+    u: &Unfold,
+    w: &PackedLhs<T>,
+    bias: Option<&[T]>,
+    x: &[T],
+    y: &mut [MaybeUninit<T>],
+) {
+    let (in_size, positions, out_ch) = (u.channels * u.h * u.w, u.positions(), w.rows());
+    let out_size = out_ch * positions;
+    if out_size == 0 {
+        return;
+    }
+    let im = Implicit::new(u);
+    let rows = im.rows(u);
+    // Room for the last block's reads past the last plane, zeros.
+    let padded_len = (rows.end() + im.columns - NR).max(u.channels * im.hp * im.wp);
+    y.par_chunks_mut(out_size)
+        .zip(x.par_chunks(in_size))
+        .for_each_init(
+            || vec![T::zero(); padded_len],
+            |padded, (y, x)| {
+                im.pad(u, x, padded);
+                let mut block = [[T::zero(); NR]; MR];
+                for q0 in (0..im.columns).step_by(NR) {
+                    for s in 0..w.strips() {
+                        multiply_strip_rows(w, s, &padded[q0..], &rows, &mut block);
+                        store_virtual_block(&block, s * MR, out_ch, u, im.wp, q0, bias, y);
+                    }
+                }
+            },
+        );
+}
+
+/// Writes the real columns of a block of virtual columns `q0..q0 + NR` (see [`Implicit`]), rows
+/// `o0..` (up to `out_ch`), into one image's output `y` (`[O, OH * OW]`), adding the bias.
+#[allow(clippy::too_many_arguments)]
+fn store_virtual_block<T: Element>(
+    block: &Block<T>,
+    o0: usize,
+    out_ch: usize,
+    u: &Unfold,
+    wp: usize,
+    q0: usize,
+    bias: Option<&[T]>,
+    y: &mut [MaybeUninit<T>],
+) {
+    let positions = u.positions();
+    for (i, row) in block.iter().enumerate().take(out_ch - o0) {
+        let o = o0 + i;
+        let b = bias.map_or(T::zero(), |b| b[o]);
+        let y = &mut y[o * positions..(o + 1) * positions];
+        let mut q = q0;
+        while q < q0 + NR {
+            let (oy, ox) = (q / wp, q % wp);
+            if oy >= u.oh {
+                break;
+            }
+            let count = (wp - ox).min(q0 + NR - q);
+            if ox < u.ow {
+                let real = (u.ow - ox).min(count);
+                let dst = &mut y[oy * u.ow + ox..][..real];
+                for (d, &v) in dst.iter_mut().zip(&row[q - q0..]) {
+                    d.write(v + b);
+                }
+            }
+            q += count;
+        }
+    }
 }
 
 /// Writes rows `o0..` (up to `out_ch`) of an output block for columns `g0..g1` (the positions
@@ -379,28 +533,23 @@ fn grad_input_images_per_task(n: usize, positions: usize) -> usize {
 /// [`grad_input_images_per_task`]).
 const GRAD_INPUT_TASKS: usize = 16;
 
-/// The `[O, NR]` block of output-gradient columns `g0..g1` (positions of a task's images side
-/// by side) as the micro-kernel reads it: in place, `positions` apart, when the block lies inside
-/// one image's planes; otherwise gathered into `gathered`, zeros past `g1`.
-fn dy_block<'a, T: Element>(
-    dy: &'a [T],
+/// Copies the `[O, NR]` block of output-gradient columns `g0..g1` (positions of a task's images
+/// side by side) into the contiguous `panel`, zeros past `g1`: the micro-kernel then streams it
+/// without the cache-set conflicts of rows read in place a power of two apart.
+fn gather_dy_panel<T: Element>(
+    dy: &[T],
     out_ch: usize,
     positions: usize,
     (g0, g1): (usize, usize),
-    gathered: &'a mut [T],
-) -> (&'a [T], usize) {
-    let (image, p0) = (g0 / positions, g0 % positions);
-    if p0 + NR <= positions {
-        return (&dy[image * out_ch * positions + p0..], positions);
-    }
-    for (o, row) in gathered.chunks_exact_mut(NR).enumerate() {
+    panel: &mut [T],
+) {
+    for (o, row) in panel.chunks_exact_mut(NR).enumerate() {
         for_each_image_run(positions, g0, g1, |img, p0, p1, at| {
             row[at..at + p1 - p0]
                 .copy_from_slice(&dy[(img * out_ch + o) * positions + p0..][..p1 - p0]);
         });
         row[g1 - g0..].fill(T::zero());
     }
-    (gathered, NR)
 }
 
 /// The input gradient proper, `dx = col2im(W^T dy)` for every image, added into `dx` (zeroed,
@@ -423,15 +572,15 @@ fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &[T], dx: &m
         let columns = images * positions;
         let width = u.tile(size_of::<T>()).min(columns.next_multiple_of(NR));
         let mut col = vec![T::zero(); wt.strips() * MR * width];
-        let mut gathered = vec![T::zero(); out_ch * NR];
+        let mut panel = vec![T::zero(); out_ch * NR];
         for t0 in (0..columns).step_by(width) {
             let t1 = columns.min(t0 + width);
             for g0 in (t0..t1).step_by(NR) {
                 let g1 = t1.min(g0 + NR);
-                let (b, ldb) = dy_block(dy, out_ch, positions, (g0, g1), &mut gathered);
+                gather_dy_panel(dy, out_ch, positions, (g0, g1), &mut panel);
                 for s in 0..wt.strips() {
                     let c = &mut col[s * MR * width + g0 - t0..];
-                    multiply_strip_to(wt, s, b, ldb, c, width);
+                    multiply_strip_to(wt, s, &panel, NR, c, width);
                 }
             }
             for_each_image_run(positions, t0, t1, |i, p0, p1, at| {
@@ -443,6 +592,31 @@ fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &[T], dx: &m
     dx.par_chunks_mut(group * in_size)
         .enumerate()
         .for_each(task);
+}
+
+/// Fewest input channels for which [`grad_input_as_conv`] fills its row strips well enough.
+const MIN_CONV_GRAD_INPUT_CHANNELS: usize = 16;
+
+/// The input gradient of a stride-1 convolution `u` with a square kernel is itself a
+/// convolution: of the output gradient, padded by `K - 1 - padding`, with the weights flipped
+/// in both spatial axes and their two channel axes swapped. No col2im, no scatter: each input
+/// gradient is one sum, written once. Returns that convolution's geometry when it takes the
+/// implicit-im2col route ([`use_implicit`]); `None` leaves the gradient to the routes below.
+fn grad_input_as_conv<T: Element>(u: &Unfold, out_ch: usize) -> Option<Unfold> {
+    if u.stride != 1
+        || u.kh != u.kw
+        || u.padding >= u.kh
+        || u.channels < MIN_CONV_GRAD_INPUT_CHANNELS
+    {
+        return None;
+    }
+    let geom = Conv2dGeometry::new(1, u.kh - 1 - u.padding);
+    let uf = Unfold::new(
+        &[1, out_ch, u.oh, u.ow],
+        &[u.channels, out_ch, u.kh, u.kw],
+        geom,
+    );
+    (use_packed::<T>(&uf) && use_implicit(&uf)).then_some(uf)
 }
 
 /// Fewest output channels (the inner dimension of `W^T dy`) worth the packed grad-input route.
@@ -590,14 +764,13 @@ impl<T: Element> Tensor<T> {
         let out = if use_packed::<T>(&u) {
             let packed = PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows());
             let mut out = Vec::with_capacity(len);
-            packed_conv(
-                &u,
-                &packed,
-                bias,
-                self.data(),
-                &mut out.spare_capacity_mut()[..len],
-            );
-            // SAFETY: `packed_conv` wrote all `len` elements (every output of every image).
+            let y = &mut out.spare_capacity_mut()[..len];
+            if use_implicit(&u) {
+                implicit_conv(&u, &packed, bias, self.data(), y);
+            } else {
+                packed_conv(&u, &packed, bias, self.data(), y);
+            }
+            // SAFETY: `packed_conv` or `implicit_conv` wrote all `len` elements (every output of every image).
             unsafe { out.set_len(len) };
             out
         } else {
@@ -632,6 +805,30 @@ impl<T: Element> Tensor<T> {
             self.shape(),
             weight.shape()
         );
+        if let Some(uf) = grad_input_as_conv::<T>(&u, out_ch) {
+            // W': element (c, o, ki, kj) of the [C, O, KH, KW] weights is
+            // w[o, c, KH - 1 - ki, KW - 1 - kj].
+            let (taps, w) = (u.kh * u.kw, weight.data());
+            let flipped: Vec<T> = (0..u.channels * out_ch * taps)
+                .map(|i| {
+                    let (c, o, tap) = (i / (out_ch * taps), i / taps % out_ch, i % taps);
+                    w[(o * u.channels + c) * taps + taps - 1 - tap]
+                })
+                .collect();
+            let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());
+            let len = n * u.channels * u.h * u.w;
+            let mut dx = Vec::with_capacity(len);
+            implicit_conv(
+                &uf,
+                &packed,
+                None,
+                self.data(),
+                &mut dx.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `implicit_conv` wrote all `len` elements (every input gradient).
+            unsafe { dx.set_len(len) };
+            return Tensor::from_vec(dx, input_shape.clone());
+        }
         let mut dx = vec![T::zero(); n * u.channels * u.h * u.w];
         if use_packed_grad_input::<T>(&u, out_ch) {
             // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
@@ -674,51 +871,86 @@ impl<T: Element> Tensor<T> {
         );
         let in_size = u.channels * u.h * u.w;
         let tile = u.tile(size_of::<T>());
-        let per_image = |dw: &mut Vec<T>, col: &mut Vec<T>, i: usize| {
-            let x = &input.data()[i * in_size..(i + 1) * in_size];
-            let dy = &self.data()[i * out_ch * positions..(i + 1) * out_ch * positions];
-            if u.is_pointwise() {
-                // dW [O, C] += dy [O, HW] x x^T [HW, C]
-                gemm_strided(
-                    (out_ch, positions, rows),
-                    dy,
-                    (positions, 1),
-                    x,
-                    (1, positions),
-                    T::one(),
-                    dw,
-                    rows,
-                );
-            } else {
-                for p0 in (0..positions).step_by(tile) {
-                    let p1 = (p0 + tile).min(positions);
-                    let len = p1 - p0;
-                    let col = &mut col[..rows * len];
-                    u.fill(x, p0, p1, col, len);
+        // Small images are taken several at a time, their columns side by side, so that each
+        // GEMM has an inner dimension of about GRAD_WEIGHT_COLUMNS: one image of 4x4 positions
+        // would make a rank-16 update that reads and writes the whole weight gradient.
+        let chunk = if u.is_pointwise() || 2 * positions > GRAD_WEIGHT_COLUMNS {
+            1
+        } else {
+            GRAD_WEIGHT_COLUMNS / positions.max(1)
+        };
+        let chunk_cols = (chunk * positions).max(tile);
+        let per_chunk =
+            |dw: &mut Vec<T>, col: &mut Vec<T>, dyg: &mut Vec<T>, i0: usize, i1: usize| {
+                let x = |i: usize| &input.data()[i * in_size..(i + 1) * in_size];
+                let dy =
+                    |i: usize| &self.data()[i * out_ch * positions..(i + 1) * out_ch * positions];
+                if u.is_pointwise() {
+                    // dW [O, C] += dy [O, HW] x x^T [HW, C]
                     gemm_strided(
-                        (out_ch, len, rows),
-                        &dy[p0..],
+                        (out_ch, positions, rows),
+                        dy(i0),
                         (positions, 1),
-                        col,
-                        (1, len),
+                        x(i0),
+                        (1, positions),
                         T::one(),
                         dw,
                         rows,
                     );
+                } else if i1 - i0 > 1 {
+                    // dW [O, R] += dy [O, images * HW] x col^T [images * HW, R], the images' output
+                    // gradients gathered side by side as their columns are.
+                    let cols = (i1 - i0) * positions;
+                    for (j, i) in (i0..i1).enumerate() {
+                        u.fill(x(i), 0, positions, &mut col[j * positions..], cols);
+                        for (o, plane) in dy(i).chunks_exact(positions).enumerate() {
+                            dyg[o * cols + j * positions..][..positions].copy_from_slice(plane);
+                        }
+                    }
+                    gemm_strided(
+                        (out_ch, cols, rows),
+                        dyg,
+                        (cols, 1),
+                        col,
+                        (1, cols),
+                        T::one(),
+                        dw,
+                        rows,
+                    );
+                } else {
+                    for p0 in (0..positions).step_by(tile) {
+                        let p1 = (p0 + tile).min(positions);
+                        let len = p1 - p0;
+                        let col = &mut col[..rows * len];
+                        u.fill(x(i0), p0, p1, col, len);
+                        gemm_strided(
+                            (out_ch, len, rows),
+                            &dy(i0)[p0..],
+                            (positions, 1),
+                            col,
+                            (1, len),
+                            T::one(),
+                            dw,
+                            rows,
+                        );
+                    }
                 }
-            }
-        };
+            };
         // Images are split into a fixed number of groups whatever the thread count, each group
-        // sums its images in order, and the groups' sums are added in order: the result is the
-        // same bits on every run (a work-stealing reduce would not be).
+        // sums its chunks of images in order, and the groups' sums are added in order: the result
+        // is the same bits on every run (a work-stealing reduce would not be).
         let size = out_ch * rows;
         let group = n.div_ceil(GRAD_WEIGHT_GROUPS).max(1);
         let partials: Vec<Vec<T>> = (0..n.div_ceil(group))
             .into_par_iter()
             .map(|g| {
                 let mut dw = vec![T::zero(); size];
-                let mut col = vec![T::zero(); rows * tile];
-                (g * group..((g + 1) * group).min(n)).for_each(|i| per_image(&mut dw, &mut col, i));
+                let mut col = vec![T::zero(); rows * chunk_cols];
+                let mut dyg = vec![T::zero(); if chunk > 1 { out_ch * chunk_cols } else { 0 }];
+                let end = ((g + 1) * group).min(n);
+                for i0 in (g * group..end).step_by(chunk) {
+                    per_chunk(&mut dw, &mut col, &mut dyg, i0, end.min(i0 + chunk));
+                }
                 dw
             })
             .collect();
@@ -788,6 +1020,55 @@ mod tests {
                     (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
                     "case {:?}: dx[{i}] = {g}, expected {e}",
                     (n, c, h, w, o, kh, kw, stride, padding)
+                );
+            }
+        }
+    }
+
+    /// The implicit-im2col forward route (stride 1, few wasted columns) against the f64
+    /// `matrixmultiply` route, with padding, bias, a non-square kernel and output channels that
+    /// do not fill the last row strip.
+    #[test]
+    fn implicit_conv_matches_gemm_route() {
+        if !packed_gemm::available::<f32>() {
+            return;
+        }
+        // (n, c, h, w, o, kh, kw, padding)
+        let cases = [
+            (3, 5, 20, 20, 13, 3, 3, 1),
+            (2, 4, 26, 26, 32, 3, 3, 0),
+            (2, 6, 20, 40, 9, 2, 3, 0),
+        ];
+        for (n, c, h, w, o, kh, kw, padding) in cases {
+            let geom = Conv2dGeometry::new(1, padding);
+            let u = Unfold::new(&[n, c, h, w], &[o, c, kh, kw], geom);
+            assert!(use_implicit(&u) && use_packed::<f32>(&u));
+            let (xv, wv, bv) = (
+                values(n * c * h * w, 5),
+                values(o * c * kh * kw, 6),
+                values(o, 7),
+            );
+            let run = |x: Tensor<f64>, wt: Tensor<f64>, b: Tensor<f64>| {
+                x.conv2d(&wt, Some(&b), geom).to_f64_vec()
+            };
+            let want = run(
+                Tensor::from_f64s(&xv, [n, c, h, w]),
+                Tensor::from_f64s(&wv, [o, c, kh, kw]),
+                Tensor::from_f64s(&bv, [o]),
+            );
+            let got = Tensor::<f32>::from_f64s(&xv, [n, c, h, w])
+                .conv2d(
+                    &Tensor::from_f64s(&wv, [o, c, kh, kw]),
+                    Some(&Tensor::from_f64s(&bv, [o])),
+                    geom,
+                )
+                .to_f64_vec();
+            assert_eq!(got.len(), want.len());
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "case {:?}: y[{i}] = {g}, expected {e}",
+                    (n, c, h, w, o, kh, kw, padding)
                 );
             }
         }

@@ -2,8 +2,9 @@
 //!
 //! `matrixmultiply` packs both operands on every call. A convolution multiplies the same weight
 //! matrix by one column matrix per image, so here the weights are packed once per call
-//! ([`PackedLhs`]) and the micro-kernel reads the im2col tile in place, [`NR`] columns at a
-//! time, with the tile's row stride: neither operand is copied a second time.
+//! ([`PackedLhs`]) and the micro-kernel reads the column matrix in place, [`NR`] columns at a
+//! time, its rows a fixed stride apart ([`multiply_strip`]) or anywhere ([`multiply_strip_rows`],
+//! for an im2col read straight from the image): neither operand is copied a second time.
 //!
 //! The micro-kernel is written with AVX-512 intrinsics for `f32` (LLVM's auto-vectoriser does
 //! not keep a generic accumulator block in registers); other element types and CPUs keep to the
@@ -133,9 +134,63 @@ pub fn multiply_strip_to<T: Element>(
         multiply_f32_avx512(
             &*(a as *const [T] as *const [f32]),
             &*(b as *const [T] as *const [f32]),
-            ldb,
+            |k| k * ldb,
             &mut *(c as *mut [T] as *mut [f32]),
             ldc,
+        )
+    }
+}
+
+/// Where row `k` of a column block starts, for every `k` of the inner dimension: a list of
+/// offsets checked once against the slice it will index, so that each micro-kernel call needs
+/// only one bounds check.
+pub struct RowOffsets {
+    offsets: Vec<usize>,
+    /// One past the last value any row reaches: `max(offsets) + NR`.
+    end: usize,
+}
+
+impl RowOffsets {
+    /// Row `k` of the column block is `NR` values from `offsets[k]`.
+    pub fn new(offsets: Vec<usize>) -> Self {
+        let end = offsets.iter().max().map_or(0, |&m| m + NR);
+        RowOffsets { offsets, end }
+    }
+
+    /// One past the last value any row reaches, relative to the block's start.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+}
+
+/// As [`multiply_strip`], but row `k` of the column block is `b[rows.offsets[k]..][..NR]`
+/// instead of `ldb` apart: the rows of an implicit im2col, read straight from the image. Only
+/// where [`available`].
+#[inline]
+pub fn multiply_strip_rows<T: Element>(
+    a: &PackedLhs<T>,
+    s: usize,
+    b: &[T],
+    rows: &RowOffsets,
+    out: &mut Block<T>,
+) {
+    assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
+    let a = a.strip(s);
+    assert!(
+        rows.offsets.len() == a.len() / MR && rows.end <= b.len(),
+        "packed GEMM: column rows out of bounds"
+    );
+    let offsets = &rows.offsets;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `multiply_strip_to`; row `k` of `b` is `NR` values at `offsets[k]`, inside
+    // `b` (asserted above through `rows.end`), and `out` is one `MR x NR` block.
+    unsafe {
+        multiply_f32_avx512(
+            &*(a as *const [T] as *const [f32]),
+            &*(b as *const [T] as *const [f32]),
+            |k| *offsets.get_unchecked(k),
+            &mut *(out.as_flattened_mut() as *mut [T] as *mut [f32]),
+            NR,
         )
     }
 }
@@ -143,18 +198,26 @@ pub fn multiply_strip_to<T: Element>(
 /// The micro-kernel: `MR x NR` accumulators in 16 vector registers, one rank-1 update (two
 /// vector loads of `b`, `MR` broadcasts of `a`, `2 MR` FMAs) per step of the inner dimension.
 ///
+/// Row `k` of the column block starts at `b[row_start(k)]`.
+///
 /// # Safety
-/// The CPU must support AVX-512F, `b` must hold `NR` values at `k * ldb` for every step `k`
+/// The CPU must support AVX-512F, `b` must hold `NR` values at `row_start(k)` for every step `k`
 /// (`a.len() / MR` of them), and `c` must hold `NR` values at `i * ldc` for every row `i < MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn multiply_f32_avx512(a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
+unsafe fn multiply_f32_avx512(
+    a: &[f32],
+    b: &[f32],
+    row_start: impl Fn(usize) -> usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for (k, av) in a.chunks_exact(MR).enumerate() {
-        // SAFETY: `b` holds `NR = 32` values at `k * ldb` (the caller's contract).
+        // SAFETY: `b` holds `NR = 32` values at `row_start(k)` (the caller's contract).
         let (b0, b1) = unsafe {
-            let pb = b.as_ptr().add(k * ldb);
+            let pb = b.as_ptr().add(row_start(k));
             (_mm512_loadu_ps(pb), _mm512_loadu_ps(pb.add(16)))
         };
         for (row, &ai) in acc.iter_mut().zip(av) {
