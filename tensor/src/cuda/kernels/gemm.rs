@@ -26,6 +26,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+use crate::ops::matmul::MatmulShape;
 use std::fmt::Write;
 
 /// The module: `sgemm_{128,64}_{nn,nt,tn,tt}` (tile size, then whether `A` and `B` are stored
@@ -665,42 +666,16 @@ impl GpuTensor<f32> {
         other: &GpuTensor<f32>,
         transpose_other: bool,
     ) -> Result<GpuTensor<f32>, GpuError> {
-        let bad = || {
-            panic!(
-                "matmul: cannot multiply shapes {:?} and {:?} (transposed: {transpose_self}, {transpose_other})",
-                self.shape(),
-                other.shape()
-            )
-        };
-        let (ra, rb) = (self.rank(), other.rank());
-        if !(2..=3).contains(&ra) || !(2..=3).contains(&rb) || (ra == 2 && rb == 3) {
-            bad();
-        }
-        let batch = if ra == 3 { self.dims()[0] } else { 1 };
-        if rb == 3 && other.dims()[0] != batch {
-            bad();
-        }
-        let last_two = |d: &[usize]| (d[d.len() - 2], d[d.len() - 1]);
-        let (a_rows, a_cols) = last_two(self.dims());
-        let (b_rows, b_cols) = last_two(other.dims());
-        let (m, k) = if transpose_self {
-            (a_cols, a_rows)
-        } else {
-            (a_rows, a_cols)
-        };
-        let (k2, n) = if transpose_other {
-            (b_cols, b_rows)
-        } else {
-            (b_rows, b_cols)
-        };
-        if k != k2 {
-            bad();
-        }
-        let dims = if ra == 3 {
-            vec![batch, m, n]
-        } else {
-            vec![m, n]
-        };
+        let MatmulShape {
+            batch,
+            m,
+            k,
+            n,
+            a: (a_rows, a_cols),
+            b: (b_rows, b_cols),
+            out: dims,
+            shared_b,
+        } = MatmulShape::of(self.shape(), transpose_self, other.shape(), transpose_other);
         let gpu = self.gpu();
         assert!(
             gpu.same_device(other.gpu()),
@@ -709,10 +684,10 @@ impl GpuTensor<f32> {
             other.gpu().name()
         );
         let out = GpuTensor::uninit(gpu, dims)?;
-        let b_stride = if rb == 3 { b_rows * b_cols } else { 0 };
+        let b_stride = if shared_b { 0 } else { b_rows * b_cols };
         // A shared right operand and an untransposed left one: the batch's matrices are the
         // row blocks of one tall `[batch m, k]` matrix, one GEMM with larger tiles filled.
-        let (m, batch) = if rb == 2 && !transpose_self {
+        let (m, batch) = if shared_b && !transpose_self {
             (batch * m, 1)
         } else {
             (m, batch)
