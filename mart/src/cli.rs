@@ -103,7 +103,7 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     /// Compute device: auto (cuda:0 when a CUDA driver and GPU answer, else cpu), cpu, cuda,
     /// cuda:N, or sim (the PTX simulator: every GPU kernel run on the CPU; slow, for checking).
-    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    #[arg(long, default_value = "auto", value_parser = Device::parse)]
     pub device: Device,
     /// MART ablation: drop the (1 - p_y) weight of the KL term.
     #[arg(long)]
@@ -165,14 +165,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
-    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    #[arg(long, default_value = "auto", value_parser = Device::parse)]
     pub device: Device,
-}
-
-/// `--device`: the spelling is checked here; whether the device opens is checked when the run
-/// starts, with the driver's reason.
-fn parse_device(text: &str) -> Result<Device, String> {
-    Device::parse(text)
 }
 
 impl TrainArgs {

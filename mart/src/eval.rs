@@ -3,9 +3,10 @@
 use autograd::Var;
 use autograd::loss::accuracy;
 use nn::{Forward, Module};
-use tensor::{Device, IndexTensor, Rng, Tensor};
+use tensor::{IndexTensor, Rng, Tensor};
 
 use crate::attack::AttackSpec;
+use crate::device::moved;
 
 /// Logits of `images` in evaluation mode (no tape, running statistics).
 pub fn predict(model: &dyn Module<f32>, images: &Tensor<f32>) -> Tensor<f32> {
@@ -49,8 +50,8 @@ pub fn robust_accuracy(
             let mut correct = 0;
             for start in (0..total).step_by(batch.max(1)) {
                 let end = (start + batch).min(total);
-                let x = to_model(&images.slice(0, start, end), device);
-                let y = to_model(&labels.slice(0, start, end), device);
+                let x = moved(&images.slice(0, start, end), device);
+                let y = moved(&labels.slice(0, start, end), device);
                 let x = match &attack {
                     Some(a) => a.perturb(model, &x, &y, rng),
                     None => x,
@@ -61,11 +62,4 @@ pub fn robust_accuracy(
             (spec.name(), 100.0 * correct as f64 / total.max(1) as f64)
         })
         .collect()
-}
-
-/// A batch moved to the model's device; a GPU failing here has failed mid-evaluation: that
-/// panics with its reason, as a failing GPU op does.
-fn to_model<T: Copy + Send + Sync + 'static>(t: &Tensor<T>, device: Device) -> Tensor<T> {
-    t.to_device(device)
-        .unwrap_or_else(|e| panic!("moving an evaluation batch to {device}: {e}"))
 }

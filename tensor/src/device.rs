@@ -69,9 +69,7 @@ impl Device {
         open.insert(self, gpu.clone());
         Ok(Some(gpu))
     }
-}
 
-impl Device {
     /// Waits until every kernel launched on this device has finished (a no-op on the CPU and
     /// the simulator, which run synchronously): for timing, since launches are asynchronous.
     pub fn synchronize(self) -> Result<(), GpuError> {

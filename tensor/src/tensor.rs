@@ -204,7 +204,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     }
 
     /// This tensor as a `Tensor<U>` when `U` is its element type.
-    fn downcast_ref<U: 'static>(&self) -> Option<&Tensor<U>> {
+    pub(crate) fn downcast_ref<U: 'static>(&self) -> Option<&Tensor<U>> {
         (self as &dyn Any).downcast_ref::<Tensor<U>>()
     }
 
@@ -303,7 +303,11 @@ impl<T: Element> Tensor<T> {
 
     /// The elements as f64.
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        self.to_vec().iter().map(|v| v.to_f64().unwrap()).collect()
+        self.to_cpu()
+            .data()
+            .iter()
+            .map(|v| v.to_f64().unwrap())
+            .collect()
     }
 
     /// The same values in another element type.
@@ -326,7 +330,7 @@ impl<T: Element> Tensor<T> {
 impl IndexTensor {
     /// Index values as usize.
     pub fn to_usizes(&self) -> Vec<usize> {
-        self.to_vec().iter().map(|&i| i as usize).collect()
+        self.to_cpu().data().iter().map(|&i| i as usize).collect()
     }
 }
 

@@ -12,7 +12,6 @@
 use crate::cuda::{GpuError, GpuScalar, GpuTensor};
 use crate::device::Device;
 use crate::tensor::Tensor;
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -62,28 +61,25 @@ pub(crate) fn on<T: Copy + Send + Sync + 'static, U: GpuScalar>(
     if let Some(g) = x.gpu_view() {
         return g;
     }
-    let moved = match constant_bits(x) {
-        Some(bits) => uploaded_constant(op, device, bits),
+    match constant_bits(x) {
+        Some(bits) => uploaded_constant(op, device, bits).gpu_view(),
         None => x
             .to_device(device)
-            .unwrap_or_else(|e| panic!("{op}: moving a constant to {device}: {e}")),
-    };
-    moved.gpu_view().expect("just moved to a GPU")
+            .unwrap_or_else(|e| panic!("{op}: moving a constant to {device}: {e}"))
+            .gpu_view(),
+    }
+    .expect("just moved to a GPU")
 }
 
 /// The bits of a rank-0 f32 CPU tensor (the constants that ops take from the host).
 fn constant_bits<T: Copy + Send + Sync + 'static>(x: &Tensor<T>) -> Option<u32> {
-    let value = (x as &dyn Any).downcast_ref::<Tensor<f32>>()?;
+    let value = x.downcast_ref::<f32>()?;
     (value.rank() == 0).then(|| value.data()[0].to_bits())
 }
 
 /// A rank-0 constant on `device`, uploaded once per device and value: an upload waits for the
 /// GPU, and the same few constants (the 0 of relu's backward, a loss's 1e-12) recur every step.
-fn uploaded_constant<T: Copy + Send + Sync + 'static>(
-    op: &str,
-    device: Device,
-    bits: u32,
-) -> Tensor<T> {
+fn uploaded_constant(op: &str, device: Device, bits: u32) -> Tensor<f32> {
     /// Beyond this many distinct constants the cache starts over (a bound, never reached by the
     /// training loop, against a program that streams fresh constants).
     const MAX_CONSTANTS: usize = 4096;
@@ -94,7 +90,7 @@ fn uploaded_constant<T: Copy + Send + Sync + 'static>(
     if uploaded.len() >= MAX_CONSTANTS {
         uploaded.clear();
     }
-    let constant = match uploaded.get(&(device, bits)) {
+    match uploaded.get(&(device, bits)) {
         Some(constant) => constant.clone(),
         None => {
             let constant = Tensor::scalar(f32::from_bits(bits))
@@ -103,10 +99,7 @@ fn uploaded_constant<T: Copy + Send + Sync + 'static>(
             uploaded.insert((device, bits), constant.clone());
             constant
         }
-    };
-    *(Box::new(constant) as Box<dyn Any>)
-        .downcast::<Tensor<T>>()
-        .expect("a constant of the op's element type")
+    }
 }
 
 /// Wraps a kernel's result as a tensor, panicking with `op` and the device's error on failure.
