@@ -103,6 +103,16 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         }
     }
 
+    /// The host storage, for caches of values derived from a tensor's elements (see
+    /// `ops::winograd_cache`): storage is copy-on-write, so while a handle on it is held the
+    /// elements behind it never change. `None` on a GPU.
+    pub(crate) fn host_storage(&self) -> Option<&Arc<Vec<T>>> {
+        match &self.storage {
+            Storage::Cpu(data) => Some(data),
+            Storage::Gpu(_) => None,
+        }
+    }
+
     /// Mutable access to the elements, for in-place updates; copies if shared. CPU only.
     pub fn data_mut(&mut self) -> &mut [T] {
         let device = self.device();

@@ -20,6 +20,8 @@ use crate::ops::packed_gemm::{
     self, Block, MR, NR, PackedLhs, RowOffsets, multiply_strip, multiply_strip_rows,
     multiply_strip_to,
 };
+use crate::ops::winograd::{WinogradShape, WinogradWeights, winograd_conv};
+use crate::ops::winograd_cache::{self, Orientation};
 use crate::shape::Shape;
 use crate::simd;
 use crate::tensor::Tensor;
@@ -619,6 +621,55 @@ fn grad_input_as_conv<T: Element>(u: &Unfold, out_ch: usize) -> Option<Unfold> {
     (use_packed::<T>(&uf) && use_implicit(&uf)).then_some(uf)
 }
 
+/// Fewest input and output channels for the Winograd route: with fewer, its transforms cost
+/// more than the multiplies it saves.
+const MIN_WINOGRAD_CHANNELS: usize = 16;
+
+/// The F(2x2, 3x3) shape of convolution `u` with `out_ch` output channels, when it takes the
+/// Winograd route: a 3x3 kernel, stride 1, enough channels on both sides, and the packed
+/// micro-kernel for `T`.
+fn winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<WinogradShape> {
+    let fits = packed_gemm::available::<T>()
+        && (u.kh, u.kw, u.stride) == (3, 3, 1)
+        && u.padding <= 2
+        && u.channels.min(out_ch) >= MIN_WINOGRAD_CHANNELS;
+    fits.then_some(WinogradShape {
+        channels: u.channels,
+        h: u.h,
+        w: u.w,
+        out_ch,
+        padding: u.padding,
+    })
+}
+
+/// The input gradient of a 3x3 stride-1 convolution `u` as a Winograd convolution of the
+/// output gradient (padded by `2 - padding`) with the flipped weights (see
+/// [`grad_input_as_conv`]), when that takes the Winograd route.
+fn grad_input_winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<WinogradShape> {
+    if (u.kh, u.kw, u.stride) != (3, 3, 1) || u.padding > 2 {
+        return None;
+    }
+    let uf = Unfold::new(
+        &[1, out_ch, u.oh, u.ow],
+        &[u.channels, out_ch, 3, 3],
+        Conv2dGeometry::new(1, 2 - u.padding),
+    );
+    winograd_shape::<T>(&uf, u.channels)
+}
+
+/// The weights of the convolution that computes an input gradient (see
+/// [`grad_input_as_conv`]): element `(c, o, ki, kj)` of the `[C, O, KH, KW]` result is
+/// `w[o, c, KH - 1 - ki, KW - 1 - kj]`.
+fn flipped_weights<T: Element>(u: &Unfold, w: &[T], out_ch: usize) -> Vec<T> {
+    let taps = u.kh * u.kw;
+    (0..u.channels * out_ch * taps)
+        .map(|i| {
+            let (c, o, tap) = (i / (out_ch * taps), i / taps % out_ch, i % taps);
+            w[(o * u.channels + c) * taps + taps - 1 - tap]
+        })
+        .collect()
+}
+
 /// Fewest output channels (the inner dimension of `W^T dy`) worth the packed grad-input route.
 const MIN_PACKED_GRAD_INPUT_DEPTH: usize = 16;
 
@@ -761,7 +812,22 @@ impl<T: Element> Tensor<T> {
         let n = self.dims()[0];
         let len = n * out_ch * u.positions();
         let bias = bias.map(|b| b.data());
-        let out = if use_packed::<T>(&u) {
+        let out = if let Some(shape) = winograd_shape::<T>(&u, out_ch) {
+            let weights = winograd_cache::transformed(weight, Orientation::Forward, || {
+                WinogradWeights::new(weight.data(), out_ch, u.channels)
+            });
+            let mut out = Vec::with_capacity(len);
+            winograd_conv(
+                &shape,
+                &weights,
+                bias,
+                self.data(),
+                &mut out.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `winograd_conv` wrote all `len` elements (every output of every image).
+            unsafe { out.set_len(len) };
+            out
+        } else if use_packed::<T>(&u) {
             let packed = PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows());
             let mut out = Vec::with_capacity(len);
             let y = &mut out.spare_capacity_mut()[..len];
@@ -805,18 +871,27 @@ impl<T: Element> Tensor<T> {
             self.shape(),
             weight.shape()
         );
+        let len = n * u.channels * u.h * u.w;
+        if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
+            let weights = winograd_cache::transformed(weight, Orientation::InputGradient, || {
+                let flipped = flipped_weights(&u, weight.data(), out_ch);
+                WinogradWeights::new(&flipped, u.channels, out_ch)
+            });
+            let mut dx = Vec::with_capacity(len);
+            winograd_conv(
+                &shape,
+                &weights,
+                None,
+                self.data(),
+                &mut dx.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `winograd_conv` wrote all `len` elements (every input gradient).
+            unsafe { dx.set_len(len) };
+            return Tensor::from_vec(dx, input_shape.clone());
+        }
         if let Some(uf) = grad_input_as_conv::<T>(&u, out_ch) {
-            // W': element (c, o, ki, kj) of the [C, O, KH, KW] weights is
-            // w[o, c, KH - 1 - ki, KW - 1 - kj].
-            let (taps, w) = (u.kh * u.kw, weight.data());
-            let flipped: Vec<T> = (0..u.channels * out_ch * taps)
-                .map(|i| {
-                    let (c, o, tap) = (i / (out_ch * taps), i / taps % out_ch, i % taps);
-                    w[(o * u.channels + c) * taps + taps - 1 - tap]
-                })
-                .collect();
+            let flipped = flipped_weights(&u, weight.data(), out_ch);
             let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());
-            let len = n * u.channels * u.h * u.w;
             let mut dx = Vec::with_capacity(len);
             implicit_conv(
                 &uf,
@@ -829,7 +904,7 @@ impl<T: Element> Tensor<T> {
             unsafe { dx.set_len(len) };
             return Tensor::from_vec(dx, input_shape.clone());
         }
-        let mut dx = vec![T::zero(); n * u.channels * u.h * u.w];
+        let mut dx = vec![T::zero(); len];
         if use_packed_grad_input::<T>(&u, out_ch) {
             // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
             let wt = PackedLhs::strided(weight.data(), rows, out_ch, (1, rows));
@@ -1071,6 +1146,78 @@ mod tests {
                     (n, c, h, w, o, kh, kw, padding)
                 );
             }
+        }
+    }
+
+    /// The Winograd route (3x3, stride 1, 16 or more channels each side), forward and input
+    /// gradient, against the f64 `matrixmultiply` route: paddings 0 to 2, odd outputs (a partial
+    /// last tile), channel counts off the strip size, one image and batches that split unevenly.
+    #[test]
+    fn winograd_matches_gemm_route() {
+        if !packed_gemm::available::<f32>() {
+            return;
+        }
+        // (n, c, h, w, o, padding)
+        let cases = [
+            (3, 16, 9, 11, 17, 1),
+            (2, 20, 8, 8, 16, 0),
+            (1, 17, 5, 7, 24, 2),
+            (5, 32, 4, 4, 40, 1),
+            (2, 16, 13, 6, 19, 1),
+        ];
+        for (n, c, h, w, o, padding) in cases {
+            let geom = Conv2dGeometry::new(1, padding);
+            let u = Unfold::new(&[n, c, h, w], &[o, c, 3, 3], geom);
+            assert!(winograd_shape::<f32>(&u, o).is_some());
+            assert!(grad_input_winograd_shape::<f32>(&u, o).is_some());
+            let (xv, wv, bv) = (
+                values(n * c * h * w, 8),
+                values(o * c * 9, 9),
+                values(o, 10),
+            );
+            let dyv = values(n * o * u.oh * u.ow, 11);
+            let close = |got: Vec<f64>, want: Vec<f64>, what: &str| {
+                assert_eq!(got.len(), want.len());
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "case {:?}: {what}[{i}] = {g}, expected {e}",
+                        (n, c, h, w, o, padding)
+                    );
+                }
+            };
+            let forward = |x: &[f64], wt: &[f64], b: &[f64], f32s: bool| {
+                if f32s {
+                    Tensor::<f32>::from_f64s(x, [n, c, h, w])
+                        .conv2d(
+                            &Tensor::from_f64s(wt, [o, c, 3, 3]),
+                            Some(&Tensor::from_f64s(b, [o])),
+                            geom,
+                        )
+                        .to_f64_vec()
+                } else {
+                    Tensor::<f64>::from_f64s(x, [n, c, h, w])
+                        .conv2d(
+                            &Tensor::from_f64s(wt, [o, c, 3, 3]),
+                            Some(&Tensor::from_f64s(b, [o])),
+                            geom,
+                        )
+                        .to_f64_vec()
+                }
+            };
+            close(
+                forward(&xv, &wv, &bv, true),
+                forward(&xv, &wv, &bv, false),
+                "y",
+            );
+            let shape = Shape::from([n, c, h, w]);
+            let got = Tensor::<f32>::from_f64s(&dyv, [n, o, u.oh, u.ow])
+                .conv2d_grad_input(&Tensor::from_f64s(&wv, [o, c, 3, 3]), &shape, geom)
+                .to_f64_vec();
+            let want = Tensor::<f64>::from_f64s(&dyv, [n, o, u.oh, u.ow])
+                .conv2d_grad_input(&Tensor::from_f64s(&wv, [o, c, 3, 3]), &shape, geom)
+                .to_f64_vec();
+            close(got, want, "dx");
         }
     }
 

@@ -13,3 +13,5 @@ pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod stats;
+pub mod winograd;
+pub mod winograd_cache;

@@ -53,6 +53,18 @@ impl<T: Element> PackedLhs<T> {
         PackedLhs { data, rows, depth }
     }
 
+    /// Takes a matrix packed by the caller: `data` holds [`MR`]-row strips laid out as
+    /// [`PackedLhs::new`] lays them (`strips * MR * depth` values, zeros in the padding rows).
+    pub fn from_packed(data: Vec<T>, rows: usize, depth: usize) -> Self {
+        assert_eq!(
+            data.len(),
+            rows.div_ceil(MR) * MR * depth,
+            "packed GEMM: {} values for {rows} rows of depth {depth}",
+            data.len()
+        );
+        PackedLhs { data, rows, depth }
+    }
+
     /// Rows of the matrix (before padding to whole strips).
     pub fn rows(&self) -> usize {
         self.rows

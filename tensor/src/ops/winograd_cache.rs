@@ -1,0 +1,99 @@
+//! Transformed Winograd weights of recent convolutions, so that the many forward and backward
+//! passes of an attack on one model transform each layer's weights once instead of every time.
+//!
+//! An entry is keyed on the weight tensor's host storage (held as a [`Weak`] handle) and the
+//! orientation. Storage is copy-on-write and [`Arc::make_mut`] moves the value to a new
+//! allocation while weak handles exist, so any change to the weights (an optimiser step) gives
+//! them a new address: an entry whose handle still points at the weights' storage is up to
+//! date. The weak handle keeps the old address from being reused. Entries whose weights are
+//! gone are dropped at the next lookup, and at most [`CAPACITY`] are kept.
+
+use crate::element::Element;
+use crate::ops::winograd::WinogradWeights;
+use crate::tensor::Tensor;
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// Most entries kept: both orientations of every 3x3 layer of the largest model in the
+/// workspace (WideResNet-34-10 has 33), with room to spare.
+const CAPACITY: usize = 96;
+
+/// Which convolution the weights were transformed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// The convolution itself (`[O, C, 3, 3]` as given).
+    Forward,
+    /// Its input gradient (the flipped, channel-swapped kernels).
+    InputGradient,
+}
+
+/// The storage handle of an entry, whatever its element type.
+trait StorageHandle: Send + Sync {
+    /// True while the weights it points at exist.
+    fn alive(&self) -> bool;
+    /// For the downcast to the handle of one element type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Send + Sync + 'static> StorageHandle for Weak<Vec<T>> {
+    fn alive(&self) -> bool {
+        self.strong_count() > 0
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+struct Entry {
+    storage: Box<dyn StorageHandle>,
+    orientation: Orientation,
+    weights: Arc<dyn Any + Send + Sync>,
+}
+
+fn entries() -> &'static Mutex<Vec<Entry>> {
+    static ENTRIES: OnceLock<Mutex<Vec<Entry>>> = OnceLock::new();
+    ENTRIES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The transformed `weight` in `orientation`: from the cache when these weights were
+/// transformed before, else made by `transform` and remembered. Weights on a GPU are not
+/// cached (the Winograd route is CPU only).
+pub fn transformed<T: Element>(
+    weight: &Tensor<T>,
+    orientation: Orientation,
+    transform: impl FnOnce() -> WinogradWeights<T>,
+) -> Arc<WinogradWeights<T>> {
+    let Some(storage) = weight.host_storage() else {
+        return Arc::new(transform());
+    };
+    let handle = Arc::downgrade(storage);
+    let found = {
+        let mut entries = entries().lock().unwrap_or_else(|poison| poison.into_inner());
+        entries.retain(|e| e.storage.alive());
+        entries
+            .iter()
+            .find(|e| {
+                e.orientation == orientation
+                    && e.storage
+                        .as_any()
+                        .downcast_ref::<Weak<Vec<T>>>()
+                        .is_some_and(|w| w.ptr_eq(&handle))
+            })
+            .and_then(|e| e.weights.clone().downcast::<WinogradWeights<T>>().ok())
+    };
+    if let Some(weights) = found {
+        return weights;
+    }
+    let weights = Arc::new(transform());
+    let mut entries = entries().lock().unwrap_or_else(|poison| poison.into_inner());
+    if entries.len() >= CAPACITY {
+        entries.remove(0);
+    }
+    entries.push(Entry {
+        storage: Box::new(handle),
+        orientation,
+        weights: weights.clone(),
+    });
+    weights
+}
