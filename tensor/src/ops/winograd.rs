@@ -201,11 +201,50 @@ pub fn winograd_conv<T: Element>(
         });
 }
 
+/// Tiles the transforms handle at once: one 512-bit vector of `f32` per value of a patch.
+const LANES: usize = 16;
+
+/// One value of [`LANES`] neighbouring tiles. The transforms work on these fixed-size arrays
+/// so that every add or subtract is one vector instruction (see [`simd::vectorized`]).
+type Lanes<T> = [T; LANES];
+
+/// The [`LANES`] values of `src` from `at`.
+#[inline(always)]
+fn load<T: Element>(src: &[T], at: usize) -> Lanes<T> {
+    src[at..at + LANES].try_into().expect("LANES values")
+}
+
+/// Writes `lanes` into `dst` from `at`.
+#[inline(always)]
+fn store<T: Element>(dst: &mut [T], at: usize, lanes: &Lanes<T>) {
+    dst[at..at + LANES].copy_from_slice(lanes);
+}
+
+/// `a + b` lane by lane.
+#[inline(always)]
+fn add<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+    let mut sum = a;
+    for (s, b) in sum.iter_mut().zip(b) {
+        *s = *s + b;
+    }
+    sum
+}
+
+/// `a - b` lane by lane.
+#[inline(always)]
+fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+    let mut difference = a;
+    for (d, b) in difference.iter_mut().zip(b) {
+        *d = *d - b;
+    }
+    difference
+}
+
 /// `B^T d` for four values `d` of a patch's row or column: `[d0 - d2, d1 + d2, d2 - d1,
 /// d1 - d3]`.
 #[inline(always)]
-fn row_transform<T: Element>(d0: T, d1: T, d2: T, d3: T) -> [T; 4] {
-    [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
+fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
+    [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3])]
 }
 
 /// Values between the starts of two of the 16 planes of `V` or `M` (`rows` of `columns`): one
@@ -227,20 +266,16 @@ struct Scratch<T> {
     v: Vec<T>,
     /// `M`: `[16, O rounded up to whole strips, columns]`.
     m: Vec<T>,
-    /// Two output rows of one tile row, before they are cut to the output width.
-    pair: [Vec<T>; 2],
 }
 
 impl<T: Element> Scratch<T> {
     fn new(shape: &WinogradShape, max_columns: usize, plane: usize) -> Self {
         let strips_rows = shape.out_ch.next_multiple_of(MR);
-        let (_, tw) = shape.tiles();
         Scratch {
             padded: vec![T::zero(); shape.channels * plane],
             padded_image: None,
             v: vec![T::zero(); POINTS * plane_len(shape.channels, max_columns)],
             m: vec![T::zero(); POINTS * plane_len(strips_rows, max_columns)],
-            pair: [vec![T::zero(); 2 * tw], vec![T::zero(); 2 * tw]],
         }
     }
 
@@ -280,43 +315,45 @@ impl<T: Element> Scratch<T> {
                 }
             }
         }
+        let len = plane_len(c_count, columns);
+        // Gather: plane `4 a + j` gets value `(a, j)` of every tile's 4x4 patch, the padded
+        // image at row `2 ty + a`, column `2 tx + j`: a run of `tw` neighbours in the even
+        // (`j` even) or odd half of that row.
         for row in step {
             self.pad(shape, x, row.image);
-            let padded = &self.padded;
-            let len = plane_len(c_count, columns);
-            let v = &mut self.v[..POINTS * len];
+            let (padded, v) = (&self.padded, &mut self.v);
             simd::vectorized(|| {
                 for c in 0..c_count {
                     let plane = &padded[c * ph * pw..][..ph * pw];
-                    // The even and odd halves of the four rows the tile row reads.
-                    let rows: [(&[T], &[T]); 4] = std::array::from_fn(|i| {
-                        let r = &plane[(2 * row.ty + i) * pw..][..pw];
-                        (&r[..tw + 1], &r[half..half + tw + 1])
-                    });
-                    let mut planes = v.chunks_exact_mut(len);
-                    let out: [&mut [T]; POINTS] = std::array::from_fn(|_| {
-                        let plane = planes.next().expect("16 planes");
-                        &mut plane[c * columns + row.column..][..tw]
-                    });
-                    let [(e0, o0), (e1, o1), (e2, o2), (e3, o3)] = rows;
-                    for tx in 0..tw {
-                        // B^T along each of the four rows of the patch ...
-                        let h0 = row_transform(e0[tx], o0[tx], e0[tx + 1], o0[tx + 1]);
-                        let h1 = row_transform(e1[tx], o1[tx], e1[tx + 1], o1[tx + 1]);
-                        let h2 = row_transform(e2[tx], o2[tx], e2[tx + 1], o2[tx + 1]);
-                        let h3 = row_transform(e3[tx], o3[tx], e3[tx + 1], o3[tx + 1]);
-                        // ... then down each column.
+                    let at = c * columns + row.column;
+                    for a in 0..4 {
+                        let (even, odd) = plane[(2 * row.ty + a) * pw..][..pw].split_at(half);
                         for j in 0..4 {
-                            let v = row_transform(h0[j], h1[j], h2[j], h3[j]);
-                            out[j][tx] = v[0];
-                            out[4 + j][tx] = v[1];
-                            out[8 + j][tx] = v[2];
-                            out[12 + j][tx] = v[3];
+                            let src = if j % 2 == 0 { even } else { odd };
+                            let dst = &mut v[(4 * a + j) * len + at..][..tw];
+                            simd::copy_run(dst, &src[j / 2..j / 2 + tw]);
                         }
                     }
                 }
             });
         }
+        // Transform in place, LANES values of the 16 planes at a time.
+        let v = &mut self.v;
+        simd::vectorized(|| {
+            for p in (0..c_count * columns).step_by(LANES) {
+                let d = |a: usize, j: usize| load(v, (4 * a + j) * len + p);
+                // B^T along each row of the patches ...
+                let along = |a: usize| row_transform([d(a, 0), d(a, 1), d(a, 2), d(a, 3)]);
+                let h = [along(0), along(1), along(2), along(3)];
+                // ... then down each column.
+                for j in 0..4 {
+                    let column = row_transform([h[0][j], h[1][j], h[2][j], h[3][j]]);
+                    for (i, lanes) in column.iter().enumerate() {
+                        store(v, (4 * i + j) * len + p, lanes);
+                    }
+                }
+            }
+        });
     }
 
     /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`NR`] columns at a time.
@@ -346,38 +383,51 @@ impl<T: Element> Scratch<T> {
     ) {
         let (oh, ow) = shape.output();
         let (_, tw) = shape.tiles();
-        let rows = shape.out_ch.next_multiple_of(MR);
-        let plane = plane_len(rows, columns);
-        let (m, [top, bottom]) = (&self.m, &mut self.pair);
+        let len = plane_len(shape.out_ch.next_multiple_of(MR), columns);
+        // Transform in place, LANES values of the 16 planes at a time: output `(dy, dx)` of
+        // each tile into plane `2 dy + dx`.
+        let m = &mut self.m;
+        simd::vectorized(|| {
+            for o in 0..shape.out_ch {
+                let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
+                for p in (o * columns..(o + 1) * columns).step_by(LANES) {
+                    let point = |i: usize, j: usize| load(m, (4 * i + j) * len + p);
+                    // A^T along each row of the 4x4 products ...
+                    let along = |i: usize| {
+                        let (m0, m1, m2, m3) = (point(i, 0), point(i, 1), point(i, 2), point(i, 3));
+                        [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
+                    };
+                    let q = [along(0), along(1), along(2), along(3)];
+                    // ... then down the columns.
+                    for dx in 0..2 {
+                        let upper = add(add(add(q[0][dx], q[1][dx]), q[2][dx]), b);
+                        let lower = add(sub(sub(q[1][dx], q[2][dx]), q[3][dx]), b);
+                        store(m, dx * len + p, &upper);
+                        store(m, (2 + dx) * len + p, &lower);
+                    }
+                }
+            }
+        });
+        // Scatter: the two output columns of each tile interleaved into its two output rows.
+        let m = &self.m;
         for row in step {
             for o in 0..shape.out_ch {
-                let b = bias.map_or(T::zero(), |b| b[o]);
-                let ms: [&[T]; POINTS] =
-                    std::array::from_fn(|xi| &m[xi * plane + o * columns + row.column..][..tw]);
-                simd::vectorized(|| {
-                    let (top, bottom) = (&mut top[..2 * tw], &mut bottom[..2 * tw]);
-                    for tx in 0..tw {
-                        // A^T along each row of the 4x4 products ...
-                        let at = |i: usize| {
-                            let m = |j: usize| ms[4 * i + j][tx];
-                            [m(0) + m(1) + m(2), m(1) - m(2) - m(3)]
-                        };
-                        let (q0, q1, q2, q3) = (at(0), at(1), at(2), at(3));
-                        // ... then down the columns.
-                        for dx in 0..2 {
-                            top[2 * tx + dx] = q0[dx] + q1[dx] + q2[dx] + b;
-                            bottom[2 * tx + dx] = q1[dx] - q2[dx] - q3[dx] + b;
-                        }
-                    }
-                });
                 let out = &mut y[(row.image * shape.out_ch + o) * oh * ow..][..oh * ow];
-                for (dy, pair_row) in [&*top, &*bottom].into_iter().enumerate() {
+                for dy in 0..2 {
                     let oy = 2 * row.ty + dy;
-                    if oy < oh {
-                        let dst = &mut out[oy * ow..][..ow];
-                        for (d, &value) in dst.iter_mut().zip(pair_row) {
-                            d.write(value);
-                        }
+                    if oy >= oh {
+                        break;
+                    }
+                    let at = o * columns + row.column;
+                    let left = &m[2 * dy * len + at..][..tw];
+                    let right = &m[(2 * dy + 1) * len + at..][..tw];
+                    let dst = &mut out[oy * ow..][..ow];
+                    for (pair, (&l, &r)) in dst.chunks_exact_mut(2).zip(left.iter().zip(right)) {
+                        pair[0].write(l);
+                        pair[1].write(r);
+                    }
+                    if ow % 2 == 1 {
+                        dst[ow - 1].write(left[tw - 1]);
                     }
                 }
             }
