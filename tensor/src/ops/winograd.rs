@@ -303,57 +303,26 @@ impl<T: Element> Scratch<T> {
     /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[16, C,
     /// columns]`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
     fn transform_input(&mut self, shape: &WinogradShape, x: &[T], step: &[TileRow], columns: usize) {
-        let (ph, pw) = shape.padded();
         let (_, tw) = shape.tiles();
-        let (c_count, half) = (shape.channels, pw / 2);
+        let c_count = shape.channels;
+        let len = plane_len(c_count, columns);
         let used = step.len() * tw;
         if used < columns {
-            let len = plane_len(c_count, columns);
             for plane in self.v[..POINTS * len].chunks_exact_mut(len) {
                 for row in plane[..c_count * columns].chunks_exact_mut(columns) {
                     row[used..].fill(T::zero());
                 }
             }
         }
-        let len = plane_len(c_count, columns);
-        // Gather: plane `4 a + j` gets value `(a, j)` of every tile's 4x4 patch, the padded
-        // image at row `2 ty + a`, column `2 tx + j`: a run of `tw` neighbours in the even
-        // (`j` even) or odd half of that row.
+        // Gather the patches' values plane by plane (see `gather_patches`), then transform.
         for row in step {
             self.pad(shape, x, row.image);
             let (padded, v) = (&self.padded, &mut self.v);
-            simd::vectorized(|| {
-                for c in 0..c_count {
-                    let plane = &padded[c * ph * pw..][..ph * pw];
-                    let at = c * columns + row.column;
-                    for a in 0..4 {
-                        let (even, odd) = plane[(2 * row.ty + a) * pw..][..pw].split_at(half);
-                        for j in 0..4 {
-                            let src = if j % 2 == 0 { even } else { odd };
-                            let dst = &mut v[(4 * a + j) * len + at..][..tw];
-                            simd::copy_run(dst, &src[j / 2..j / 2 + tw]);
-                        }
-                    }
-                }
-            });
+            let at = (row.ty, row.column, columns, len);
+            simd::vectorized(|| gather_patches(padded, shape, at, v));
         }
-        // Transform in place, LANES values of the 16 planes at a time.
         let v = &mut self.v;
-        simd::vectorized(|| {
-            for p in (0..c_count * columns).step_by(LANES) {
-                let d = |a: usize, j: usize| load(v, (4 * a + j) * len + p);
-                // B^T along each row of the patches ...
-                let along = |a: usize| row_transform([d(a, 0), d(a, 1), d(a, 2), d(a, 3)]);
-                let h = [along(0), along(1), along(2), along(3)];
-                // ... then down each column.
-                for j in 0..4 {
-                    let column = row_transform([h[0][j], h[1][j], h[2][j], h[3][j]]);
-                    for (i, lanes) in column.iter().enumerate() {
-                        store(v, (4 * i + j) * len + p, lanes);
-                    }
-                }
-            }
-        });
+        simd::vectorized(|| transform_patches(v, len, c_count * columns));
     }
 
     /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`NR`] columns at a time.
@@ -384,30 +353,8 @@ impl<T: Element> Scratch<T> {
         let (oh, ow) = shape.output();
         let (_, tw) = shape.tiles();
         let len = plane_len(shape.out_ch.next_multiple_of(MR), columns);
-        // Transform in place, LANES values of the 16 planes at a time: output `(dy, dx)` of
-        // each tile into plane `2 dy + dx`.
         let m = &mut self.m;
-        simd::vectorized(|| {
-            for o in 0..shape.out_ch {
-                let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
-                for p in (o * columns..(o + 1) * columns).step_by(LANES) {
-                    let point = |i: usize, j: usize| load(m, (4 * i + j) * len + p);
-                    // A^T along each row of the 4x4 products ...
-                    let along = |i: usize| {
-                        let (m0, m1, m2, m3) = (point(i, 0), point(i, 1), point(i, 2), point(i, 3));
-                        [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
-                    };
-                    let q = [along(0), along(1), along(2), along(3)];
-                    // ... then down the columns.
-                    for dx in 0..2 {
-                        let upper = add(add(add(q[0][dx], q[1][dx]), q[2][dx]), b);
-                        let lower = add(sub(sub(q[1][dx], q[2][dx]), q[3][dx]), b);
-                        store(m, dx * len + p, &upper);
-                        store(m, (2 + dx) * len + p, &lower);
-                    }
-                }
-            }
-        });
+        simd::vectorized(|| transform_products(m, len, shape.out_ch, columns, bias));
         // Scatter: the two output columns of each tile interleaved into its two output rows.
         let m = &self.m;
         for row in step {
@@ -430,6 +377,85 @@ impl<T: Element> Scratch<T> {
                         dst[ow - 1].write(left[tw - 1]);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The gather of [`Scratch::transform_input`] for one tile row `ty` of the image in `padded`
+/// (every channel), its tiles at `column..` of the step: plane `4 a + j` of `v` gets value
+/// `(a, j)` of every tile's 4x4 patch, the padded image at row `2 ty + a`, column `2 tx + j`,
+/// a run of `tw` neighbours in the even (`j` even) or odd half of that row. A plain function
+/// inlined into [`simd::vectorized`]'s caller, so that it is compiled for the wide vectors.
+#[inline(always)]
+fn gather_patches<T: Element>(
+    padded: &[T],
+    shape: &WinogradShape,
+    (ty, column, columns, len): (usize, usize, usize, usize),
+    v: &mut [T],
+) {
+    let (ph, pw) = shape.padded();
+    let (_, tw) = shape.tiles();
+    let half = pw / 2;
+    for (c, plane) in padded.chunks_exact(ph * pw).enumerate() {
+        let at = c * columns + column;
+        for a in 0..4 {
+            let (even, odd) = plane[(2 * ty + a) * pw..][..pw].split_at(half);
+            for j in 0..4 {
+                let src = if j % 2 == 0 { even } else { odd };
+                let dst = &mut v[(4 * a + j) * len + at..][..tw];
+                simd::copy_run(dst, &src[j / 2..j / 2 + tw]);
+            }
+        }
+    }
+}
+
+/// `V = B^T d B` in place over the first `count` values of each of the 16 planes of `v`
+/// (`len` apart), [`LANES`] at a time.
+#[inline(always)]
+fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
+    for p in (0..count).step_by(LANES) {
+        let d = |a: usize, j: usize| load(v, (4 * a + j) * len + p);
+        // B^T along each row of the patches ...
+        let along = |a: usize| row_transform([d(a, 0), d(a, 1), d(a, 2), d(a, 3)]);
+        let h = [along(0), along(1), along(2), along(3)];
+        // ... then down each column.
+        for j in 0..4 {
+            let column = row_transform([h[0][j], h[1][j], h[2][j], h[3][j]]);
+            for (i, lanes) in column.iter().enumerate() {
+                store(v, (4 * i + j) * len + p, lanes);
+            }
+        }
+    }
+}
+
+/// `Y = A^T M A` plus the bias in place over the 16 planes of `m` (`len` apart, `out_ch` rows
+/// of `columns` each used), [`LANES`] at a time: output `(dy, dx)` of each tile into plane
+/// `2 dy + dx`.
+#[inline(always)]
+fn transform_products<T: Element>(
+    m: &mut [T],
+    len: usize,
+    out_ch: usize,
+    columns: usize,
+    bias: Option<&[T]>,
+) {
+    for o in 0..out_ch {
+        let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
+        for p in (o * columns..(o + 1) * columns).step_by(LANES) {
+            let point = |i: usize, j: usize| load(m, (4 * i + j) * len + p);
+            // A^T along each row of the 4x4 products ...
+            let along = |i: usize| {
+                let (m0, m1, m2, m3) = (point(i, 0), point(i, 1), point(i, 2), point(i, 3));
+                [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
+            };
+            let q = [along(0), along(1), along(2), along(3)];
+            // ... then down the columns.
+            for dx in 0..2 {
+                let upper = add(add(add(q[0][dx], q[1][dx]), q[2][dx]), b);
+                let lower = add(sub(sub(q[1][dx], q[2][dx]), q[3][dx]), b);
+                store(m, dx * len + p, &upper);
+                store(m, (2 + dx) * len + p, &lower);
             }
         }
     }
