@@ -5,7 +5,9 @@
 //! detection, so LLVM's auto-vectoriser emits 512- or 256-bit code for the inlined loop. On other
 //! CPUs (or architectures) the loop runs as compiled for the baseline.
 
-/// Runs `f` compiled for the widest SIMD extension this CPU supports.
+/// Runs `f` compiled for the widest SIMD extension this CPU supports. Mark the closure
+/// `#[inline(always)]` (and any closure it calls in its loops): a closure LLVM leaves as a
+/// function of its own is compiled for the baseline, not for the wide vectors.
 #[inline(always)]
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -184,36 +184,40 @@ impl Unfold {
     fn fill<T: Element>(&self, x: &[T], p0: usize, p1: usize, col: &mut [T], ld: usize) {
         let (plane, taps, s) = (self.h * self.w, self.kh * self.kw, self.stride);
         // Built for the widest vector unit, so that `simd::copy_run` moves whole vectors.
-        simd::vectorized(|| {
-            for run in self.runs(p0, p1) {
-                for (ki, kj) in (0..self.kh).flat_map(|ki| (0..self.kw).map(move |kj| (ki, kj))) {
-                    let tap = ki * self.kw + kj;
-                    let inside = self.inside(&run, ki, kj);
-                    for c in 0..self.channels {
-                        let dst = &mut col[(c * taps + tap) * ld + run.at..][..run.count];
-                        let Some((inside, first)) = inside.clone() else {
-                            dst.fill(T::zero());
-                            continue;
-                        };
-                        if inside.start > 0 {
-                            dst[..inside.start].fill(T::zero());
-                        }
-                        if inside.end < run.count {
-                            dst[inside.end..].fill(T::zero());
-                        }
-                        let dst = &mut dst[inside];
-                        let src = &x[c * plane + first..];
-                        if s == 1 {
-                            simd::copy_run(dst, &src[..dst.len()]);
-                        } else {
-                            for (i, d) in dst.iter_mut().enumerate() {
-                                *d = src[i * s];
+        simd::vectorized(
+            #[inline(always)]
+            || {
+                for run in self.runs(p0, p1) {
+                    for (ki, kj) in (0..self.kh).flat_map(|ki| (0..self.kw).map(move |kj| (ki, kj)))
+                    {
+                        let tap = ki * self.kw + kj;
+                        let inside = self.inside(&run, ki, kj);
+                        for c in 0..self.channels {
+                            let dst = &mut col[(c * taps + tap) * ld + run.at..][..run.count];
+                            let Some((inside, first)) = inside.clone() else {
+                                dst.fill(T::zero());
+                                continue;
+                            };
+                            if inside.start > 0 {
+                                dst[..inside.start].fill(T::zero());
+                            }
+                            if inside.end < run.count {
+                                dst[inside.end..].fill(T::zero());
+                            }
+                            let dst = &mut dst[inside];
+                            let src = &x[c * plane + first..];
+                            if s == 1 {
+                                simd::copy_run(dst, &src[..dst.len()]);
+                            } else {
+                                for (i, d) in dst.iter_mut().enumerate() {
+                                    *d = src[i * s];
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Adds the column-matrix tile `col` for positions `p0..p1` back into image gradient `dx`

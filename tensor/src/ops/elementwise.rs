@@ -19,11 +19,14 @@ impl<T: Element> Tensor<T> {
         let src = self.data();
         let out = collect_chunks(src.len(), GRAIN, |start, dst| {
             let src = &src[start..start + dst.len()];
-            vectorized(|| {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    d.write(f(s));
-                }
-            })
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        d.write(f(s));
+                    }
+                },
+            )
         });
         Tensor::from_vec(out, self.shape().clone())
     }
@@ -46,11 +49,14 @@ impl<T: Element> Tensor<T> {
             let out = collect_chunks(a.len(), GRAIN, |start, dst| {
                 let end = start + dst.len();
                 let (a, b) = (&a[start..end], &b[start..end]);
-                vectorized(|| {
-                    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-                        d.write(f(x, y));
-                    }
-                })
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                            d.write(f(x, y));
+                        }
+                    },
+                )
             });
             return Tensor::from_vec(out, self.shape().clone());
         }
@@ -266,34 +272,37 @@ fn broadcast_general<T: Element>(
             oa += coord * sa[axis];
             ob += coord * sb[axis];
         }
-        vectorized(|| match (ia, ib) {
-            (1, 1) => {
-                for ((d, &x), &y) in dst
-                    .iter_mut()
-                    .zip(&ad[oa..oa + inner])
-                    .zip(&bd[ob..ob + inner])
-                {
-                    *d = f(x, y);
+        vectorized(
+            #[inline(always)]
+            || match (ia, ib) {
+                (1, 1) => {
+                    for ((d, &x), &y) in dst
+                        .iter_mut()
+                        .zip(&ad[oa..oa + inner])
+                        .zip(&bd[ob..ob + inner])
+                    {
+                        *d = f(x, y);
+                    }
                 }
-            }
-            (1, 0) => {
-                let y = bd[ob];
-                for (d, &x) in dst.iter_mut().zip(&ad[oa..oa + inner]) {
-                    *d = f(x, y);
+                (1, 0) => {
+                    let y = bd[ob];
+                    for (d, &x) in dst.iter_mut().zip(&ad[oa..oa + inner]) {
+                        *d = f(x, y);
+                    }
                 }
-            }
-            (0, 1) => {
-                let x = ad[oa];
-                for (d, &y) in dst.iter_mut().zip(&bd[ob..ob + inner]) {
-                    *d = f(x, y);
+                (0, 1) => {
+                    let x = ad[oa];
+                    for (d, &y) in dst.iter_mut().zip(&bd[ob..ob + inner]) {
+                        *d = f(x, y);
+                    }
                 }
-            }
-            _ => {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(ad[oa + j * ia], bd[ob + j * ib]);
+                _ => {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = f(ad[oa + j * ia], bd[ob + j * ib]);
+                    }
                 }
-            }
-        })
+            },
+        )
     });
     Tensor::from_vec(out, out_shape)
 }

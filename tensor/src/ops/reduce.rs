@@ -27,17 +27,20 @@ fn fold_axis<T: Element>(
     let mut out = vec![init; outer * inner];
     for_each_row_mut(&mut out, inner, len, |o, dst| {
         let block = &src[o * len * inner..(o + 1) * len * inner];
-        vectorized(|| {
-            if inner == 1 {
-                dst[0] = block.iter().fold(init, |acc, &v| fold(acc, v));
-            } else {
-                for row in block.chunks_exact(inner) {
-                    for (d, &v) in dst.iter_mut().zip(row) {
-                        *d = fold(*d, v);
+        vectorized(
+            #[inline(always)]
+            || {
+                if inner == 1 {
+                    dst[0] = block.iter().fold(init, |acc, &v| fold(acc, v));
+                } else {
+                    for row in block.chunks_exact(inner) {
+                        for (d, &v) in dst.iter_mut().zip(row) {
+                            *d = fold(*d, v);
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     });
     Tensor::from_vec(out, x.shape().reduced(axis, keepdim))
 }
@@ -174,7 +177,12 @@ impl<T: Element> Tensor<T> {
             return out;
         }
         let data = self.data();
-        let partial = |chunk: &[T]| vectorized(|| chunk.iter().fold(T::zero(), |a, &b| a + b));
+        let partial = |chunk: &[T]| {
+            vectorized(
+                #[inline(always)]
+                || chunk.iter().fold(T::zero(), |a, &b| a + b),
+            )
+        };
         let total = if worth_splitting(data.len()) {
             data.par_chunks(GRAIN)
                 .map(partial)

@@ -244,7 +244,18 @@ fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
 /// d1 - d3]`.
 #[inline(always)]
 fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
-    [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3])]
+    [
+        sub(d[0], d[2]),
+        add(d[1], d[2]),
+        sub(d[2], d[1]),
+        sub(d[1], d[3]),
+    ]
+}
+
+/// `A^T m` for four values `m` of a row of the products: `[m0 + m1 + m2, m1 - m2 - m3]`.
+#[inline(always)]
+fn row_products<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>; 2] {
+    [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
 }
 
 /// Values between the starts of two of the 16 planes of `V` or `M` (`rows` of `columns`): one
@@ -288,7 +299,10 @@ impl<T: Element> Scratch<T> {
         let (ph, pw) = shape.padded();
         let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
         let x = &x[image * shape.channels * plane..][..shape.channels * plane];
-        for (src, dst) in x.chunks_exact(plane).zip(self.padded.chunks_exact_mut(ph * pw)) {
+        for (src, dst) in x
+            .chunks_exact(plane)
+            .zip(self.padded.chunks_exact_mut(ph * pw))
+        {
             for (y, row) in src.chunks_exact(shape.w).enumerate() {
                 let dst = &mut dst[(y + p) * pw..][..pw];
                 for (column, &value) in row.iter().enumerate() {
@@ -302,7 +316,13 @@ impl<T: Element> Scratch<T> {
 
     /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[16, C,
     /// columns]`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
-    fn transform_input(&mut self, shape: &WinogradShape, x: &[T], step: &[TileRow], columns: usize) {
+    fn transform_input(
+        &mut self,
+        shape: &WinogradShape,
+        x: &[T],
+        step: &[TileRow],
+        columns: usize,
+    ) {
         let (_, tw) = shape.tiles();
         let c_count = shape.channels;
         let len = plane_len(c_count, columns);
@@ -319,10 +339,16 @@ impl<T: Element> Scratch<T> {
             self.pad(shape, x, row.image);
             let (padded, v) = (&self.padded, &mut self.v);
             let at = (row.ty, row.column, columns, len);
-            simd::vectorized(|| gather_patches(padded, shape, at, v));
+            simd::vectorized(
+                #[inline(always)]
+                || gather_patches(padded, shape, at, v),
+            );
         }
         let v = &mut self.v;
-        simd::vectorized(|| transform_patches(v, len, c_count * columns));
+        simd::vectorized(
+            #[inline(always)]
+            || transform_patches(v, len, c_count * columns),
+        );
     }
 
     /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`NR`] columns at a time.
@@ -354,7 +380,10 @@ impl<T: Element> Scratch<T> {
         let (_, tw) = shape.tiles();
         let len = plane_len(shape.out_ch.next_multiple_of(MR), columns);
         let m = &mut self.m;
-        simd::vectorized(|| transform_products(m, len, shape.out_ch, columns, bias));
+        simd::vectorized(
+            #[inline(always)]
+            || transform_products(m, len, shape.out_ch, columns, bias),
+        );
         // Scatter: the two output columns of each tile interleaved into its two output rows.
         let m = &self.m;
         for row in step {
@@ -415,10 +444,13 @@ fn gather_patches<T: Element>(
 #[inline(always)]
 fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
     for p in (0..count).step_by(LANES) {
-        let d = |a: usize, j: usize| load(v, (4 * a + j) * len + p);
         // B^T along each row of the patches ...
-        let along = |a: usize| row_transform([d(a, 0), d(a, 1), d(a, 2), d(a, 3)]);
-        let h = [along(0), along(1), along(2), along(3)];
+        let h = [
+            row_transform(points_of_row(v, len, p, 0)),
+            row_transform(points_of_row(v, len, p, 1)),
+            row_transform(points_of_row(v, len, p, 2)),
+            row_transform(points_of_row(v, len, p, 3)),
+        ];
         // ... then down each column.
         for j in 0..4 {
             let column = row_transform([h[0][j], h[1][j], h[2][j], h[3][j]]);
@@ -427,6 +459,19 @@ fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
             }
         }
     }
+}
+
+/// The [`LANES`] values at `p` of the four planes `4 row..4 row + 4` of `planes` (`len`
+/// apart): one row of the tiles' 4x4 patches or products.
+#[inline(always)]
+fn points_of_row<T: Element>(planes: &[T], len: usize, p: usize, row: usize) -> [Lanes<T>; 4] {
+    let at = 4 * row * len + p;
+    [
+        load(planes, at),
+        load(planes, at + len),
+        load(planes, at + 2 * len),
+        load(planes, at + 3 * len),
+    ]
 }
 
 /// `Y = A^T M A` plus the bias in place over the 16 planes of `m` (`len` apart, `out_ch` rows
@@ -443,13 +488,13 @@ fn transform_products<T: Element>(
     for o in 0..out_ch {
         let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
         for p in (o * columns..(o + 1) * columns).step_by(LANES) {
-            let point = |i: usize, j: usize| load(m, (4 * i + j) * len + p);
             // A^T along each row of the 4x4 products ...
-            let along = |i: usize| {
-                let (m0, m1, m2, m3) = (point(i, 0), point(i, 1), point(i, 2), point(i, 3));
-                [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
-            };
-            let q = [along(0), along(1), along(2), along(3)];
+            let q = [
+                row_products(points_of_row(m, len, p, 0)),
+                row_products(points_of_row(m, len, p, 1)),
+                row_products(points_of_row(m, len, p, 2)),
+                row_products(points_of_row(m, len, p, 3)),
+            ];
             // ... then down the columns.
             for dx in 0..2 {
                 let upper = add(add(add(q[0][dx], q[1][dx]), q[2][dx]), b);

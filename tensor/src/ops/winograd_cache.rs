@@ -69,7 +69,9 @@ pub fn transformed<T: Element>(
     };
     let handle = Arc::downgrade(storage);
     let found = {
-        let mut entries = entries().lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut entries = entries()
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         entries.retain(|e| e.storage.alive());
         entries
             .iter()
@@ -86,7 +88,9 @@ pub fn transformed<T: Element>(
         return weights;
     }
     let weights = Arc::new(transform());
-    let mut entries = entries().lock().unwrap_or_else(|poison| poison.into_inner());
+    let mut entries = entries()
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     if entries.len() >= CAPACITY {
         entries.remove(0);
     }
