@@ -299,18 +299,24 @@ impl<T: Element> Scratch<T> {
         let (ph, pw) = shape.padded();
         let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
         let x = &x[image * shape.channels * plane..][..shape.channels * plane];
-        for (src, dst) in x
-            .chunks_exact(plane)
-            .zip(self.padded.chunks_exact_mut(ph * pw))
-        {
-            for (y, row) in src.chunks_exact(shape.w).enumerate() {
-                let dst = &mut dst[(y + p) * pw..][..pw];
-                for (column, &value) in row.iter().enumerate() {
-                    let at = column + p;
-                    dst[at % 2 * half + at / 2] = value;
+        let padded = &mut self.padded;
+        simd::vectorized(
+            #[inline(always)]
+            || {
+                for (src, dst) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(ph * pw)) {
+                    for (y, row) in src.chunks_exact(shape.w).enumerate() {
+                        let (even, odd) = dst[(y + p) * pw..][..pw].split_at_mut(half);
+                        // Column `x` of the image is column `x + p` of the padded row.
+                        let (first, second) = if p % 2 == 0 {
+                            (&mut even[p / 2..], &mut odd[p / 2..])
+                        } else {
+                            (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+                        };
+                        deinterleave(row, first, second);
+                    }
                 }
-            }
-        }
+            },
+        );
         self.padded_image = Some(image);
     }
 
@@ -398,16 +404,46 @@ impl<T: Element> Scratch<T> {
                     let left = &m[2 * dy * len + at..][..tw];
                     let right = &m[(2 * dy + 1) * len + at..][..tw];
                     let dst = &mut out[oy * ow..][..ow];
-                    for (pair, (&l, &r)) in dst.chunks_exact_mut(2).zip(left.iter().zip(right)) {
-                        pair[0].write(l);
-                        pair[1].write(r);
-                    }
-                    if ow % 2 == 1 {
-                        dst[ow - 1].write(left[tw - 1]);
-                    }
+                    simd::vectorized(
+                        #[inline(always)]
+                        || interleave(left, right, dst),
+                    );
                 }
             }
         }
+    }
+}
+
+/// Splits `src` into its even-indexed values, written to the front of `even`, and its odd ones,
+/// to the front of `odd`.
+#[inline(always)]
+fn deinterleave<T: Copy>(src: &[T], even: &mut [T], odd: &mut [T]) {
+    let pairs = src.len() / 2;
+    let (even, odd) = (&mut even[..src.len() - pairs], &mut odd[..pairs]);
+    for ((pair, e), o) in src.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    if src.len() % 2 == 1 {
+        even[pairs] = src[src.len() - 1];
+    }
+}
+
+/// Writes `left[0], right[0], left[1], right[1], ...` into `dst`, as many as it holds (at most
+/// one more than twice `right`).
+#[inline(always)]
+fn interleave<T: Copy>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
+    let pairs = dst.len() / 2;
+    for ((pair, &l), &r) in dst
+        .chunks_exact_mut(2)
+        .zip(&left[..pairs])
+        .zip(&right[..pairs])
+    {
+        pair[0].write(l);
+        pair[1].write(r);
+    }
+    if dst.len() % 2 == 1 {
+        dst[2 * pairs].write(left[pairs]);
     }
 }
 
