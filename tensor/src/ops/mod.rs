@@ -15,3 +15,4 @@ pub mod softmax;
 pub mod stats;
 pub mod winograd;
 pub mod winograd_cache;
+pub mod winograd_grad;

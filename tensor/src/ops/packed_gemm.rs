@@ -149,6 +149,7 @@ pub fn multiply_strip_to<T: Element>(
             |k| k * ldb,
             &mut *(c as *mut [T] as *mut [f32]),
             ldc,
+            false,
         )
     }
 }
@@ -203,6 +204,39 @@ pub fn multiply_strip_rows<T: Element>(
             |k| *offsets.get_unchecked(k),
             &mut *(out.as_flattened_mut() as *mut [T] as *mut [f32]),
             NR,
+            false,
+        )
+    }
+}
+
+/// `c += a b` for one strip `a` packed by the caller in [`PackedLhs`]'s layout (`MR` values
+/// per step of the inner dimension, `a.len() / MR` steps), the `[depth, NR]` column block `b`
+/// (row `k` at `b[k * ldb..k * ldb + NR]`) and the `MR x NR` block of `c` whose row `i` is
+/// `c[i * ldc..i * ldc + NR]`: for sums over an inner dimension cut into pieces. Only where
+/// [`available`].
+#[inline]
+pub fn multiply_add_strip<T: Element>(a: &[T], b: &[T], ldb: usize, c: &mut [T], ldc: usize) {
+    assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
+    let depth = a.len() / MR;
+    assert!(
+        a.len() % MR == 0 && ldb >= NR && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
+        "packed GEMM: column block out of bounds"
+    );
+    assert!(
+        ldc >= NR && (MR - 1) * ldc + NR <= c.len(),
+        "packed GEMM: output block out of bounds"
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `multiply_strip_to`: `T` is `f32` with AVX-512F (checked by `available`),
+    // and every read and write is inside the slices (asserted above).
+    unsafe {
+        multiply_f32_avx512(
+            &*(a as *const [T] as *const [f32]),
+            &*(b as *const [T] as *const [f32]),
+            |k| k * ldb,
+            &mut *(c as *mut [T] as *mut [f32]),
+            ldc,
+            true,
         )
     }
 }
@@ -210,7 +244,8 @@ pub fn multiply_strip_rows<T: Element>(
 /// The micro-kernel: `MR x NR` accumulators in 16 vector registers, one rank-1 update (two
 /// vector loads of `b`, `MR` broadcasts of `a`, `2 MR` FMAs) per step of the inner dimension.
 ///
-/// Row `k` of the column block starts at `b[row_start(k)]`.
+/// Row `k` of the column block starts at `b[row_start(k)]`. With `accumulate` the block starts
+/// from the values in `c` (the sum is added to them), else from zero.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, `b` must hold `NR` values at `row_start(k)` for every step `k`
@@ -223,9 +258,20 @@ unsafe fn multiply_f32_avx512(
     row_start: impl Fn(usize) -> usize,
     c: &mut [f32],
     ldc: usize,
+    accumulate: bool,
 ) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    if accumulate {
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: `c` holds `NR = 32` values, two vectors, at `i * ldc` (the caller's
+            // contract).
+            unsafe {
+                let pc = c.as_ptr().add(i * ldc);
+                *row = [_mm512_loadu_ps(pc), _mm512_loadu_ps(pc.add(16))];
+            }
+        }
+    }
     for (k, av) in a.chunks_exact(MR).enumerate() {
         // SAFETY: `b` holds `NR = 32` values at `row_start(k)` (the caller's contract).
         let (b0, b1) = unsafe {

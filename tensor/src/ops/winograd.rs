@@ -20,15 +20,15 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Points of the 4x4 transform: one matrix product each.
-const POINTS: usize = 16;
+pub(super) const POINTS: usize = 16;
 
 /// Fewest tiles (columns of the products) a task aims to give each product: below it the
 /// partial last column block of the micro-kernel wastes too much.
-const MIN_TILES: usize = 64;
+pub(super) const MIN_TILES: usize = 64;
 
 /// Bytes of transformed input and products one step of a task aims to keep (the 16 planes of
 /// `V` and of `M` for its tiles), so that they stay near the core between the three phases.
-const STEP_BYTES: usize = 768 * 1024;
+pub(super) const STEP_BYTES: usize = 768 * 1024;
 
 /// The shapes of one F(2x2, 3x3) convolution: NCHW input, `out_ch` 3x3 kernels, stride 1.
 #[derive(Clone, Copy, Debug)]
@@ -46,19 +46,25 @@ pub struct WinogradShape {
 
 impl WinogradShape {
     /// Output height and width: `h + 2 padding - 2` by `w + 2 padding - 2`.
-    fn output(&self) -> (usize, usize) {
+    pub(super) fn output(&self) -> (usize, usize) {
         (self.h + 2 * self.padding - 2, self.w + 2 * self.padding - 2)
     }
 
+    /// Tiles (2x2 output blocks) per image.
+    pub fn tile_count(&self) -> usize {
+        let (th, tw) = self.tiles();
+        th * tw
+    }
+
     /// Tile rows and columns: the output in 2x2 blocks, rounded up.
-    fn tiles(&self) -> (usize, usize) {
+    pub(super) fn tiles(&self) -> (usize, usize) {
         let (oh, ow) = self.output();
         (oh.div_ceil(2), ow.div_ceil(2))
     }
 
     /// Height and width of the padded input the tiles read: two more than twice the tiles, so
     /// that a partial last tile reads zeros.
-    fn padded(&self) -> (usize, usize) {
+    pub(super) fn padded(&self) -> (usize, usize) {
         let (th, tw) = self.tiles();
         (2 * th + 2, 2 * tw + 2)
     }
@@ -134,13 +140,13 @@ fn transform_kernel<T: Element>(g: &[T; 9]) -> [T; POINTS] {
 
 /// One row of tiles of one image: the unit the tasks' steps are made of.
 #[derive(Clone, Copy)]
-struct TileRow {
+pub(super) struct TileRow {
     /// Image within the task.
-    image: usize,
+    pub image: usize,
     /// Tile row within the image.
-    ty: usize,
+    pub ty: usize,
     /// First column of the row within the step's products.
-    column: usize,
+    pub column: usize,
 }
 
 /// `y = conv3x3(x) + bias` by F(2x2, 3x3) for every image of `x` (`[N, C, H, W]`), written to
@@ -176,53 +182,67 @@ pub fn winograd_conv<T: Element>(
         .zip(x.par_chunks(group * in_size))
         .for_each(|(y, x)| {
             let images = y.len() / out_size;
-            let rows: Vec<(usize, usize)> = (0..images)
-                .flat_map(|i| (0..th).map(move |ty| (i, ty)))
-                .collect();
             let mut scratch = Scratch::new(shape, step_tiles.next_multiple_of(NR), ph * pw);
-            let mut start = 0;
-            while start < rows.len() {
-                let count = (step_tiles / tw).clamp(1, rows.len() - start);
-                let step: Vec<TileRow> = rows[start..start + count]
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &(image, ty))| TileRow {
-                        image,
-                        ty,
-                        column: k * tw,
-                    })
-                    .collect();
-                let columns = (count * tw).next_multiple_of(NR);
+            for step in steps(images, shape, step_tiles) {
+                let columns = (step.len() * tw).next_multiple_of(NR);
                 scratch.transform_input(shape, x, &step, columns);
                 scratch.multiply(weights, shape, columns);
                 scratch.transform_output(shape, bias, &step, columns, y);
-                start += count;
             }
         });
 }
 
+/// The tile rows of `images` images cut into steps of about `step_tiles` tiles (at least one
+/// tile row each), in order; a step's tile rows are its products' columns side by side.
+pub(super) fn steps(
+    images: usize,
+    shape: &WinogradShape,
+    step_tiles: usize,
+) -> impl Iterator<Item = Vec<TileRow>> {
+    let (th, tw) = shape.tiles();
+    let per_step = (step_tiles / tw).max(1);
+    let rows: Vec<(usize, usize)> = (0..images)
+        .flat_map(|image| (0..th).map(move |ty| (image, ty)))
+        .collect();
+    let chunks: Vec<Vec<TileRow>> = rows
+        .chunks(per_step)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(k, &(image, ty))| TileRow {
+                    image,
+                    ty,
+                    column: k * tw,
+                })
+                .collect()
+        })
+        .collect();
+    chunks.into_iter()
+}
+
 /// Tiles the transforms handle at once: one 512-bit vector of `f32` per value of a patch.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// One value of [`LANES`] neighbouring tiles. The transforms work on these fixed-size arrays
 /// so that every add or subtract is one vector instruction (see [`simd::vectorized`]).
-type Lanes<T> = [T; LANES];
+pub(super) type Lanes<T> = [T; LANES];
 
 /// The [`LANES`] values of `src` from `at`.
 #[inline(always)]
-fn load<T: Element>(src: &[T], at: usize) -> Lanes<T> {
+pub(super) fn load<T: Element>(src: &[T], at: usize) -> Lanes<T> {
     src[at..at + LANES].try_into().expect("LANES values")
 }
 
 /// Writes `lanes` into `dst` from `at`.
 #[inline(always)]
-fn store<T: Element>(dst: &mut [T], at: usize, lanes: &Lanes<T>) {
+pub(super) fn store<T: Element>(dst: &mut [T], at: usize, lanes: &Lanes<T>) {
     dst[at..at + LANES].copy_from_slice(lanes);
 }
 
 /// `a + b` lane by lane.
 #[inline(always)]
-fn add<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+pub(super) fn add<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
     let mut sum = a;
     for (s, b) in sum.iter_mut().zip(b) {
         *s = *s + b;
@@ -232,7 +252,7 @@ fn add<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
 
 /// `a - b` lane by lane.
 #[inline(always)]
-fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+pub(super) fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
     let mut difference = a;
     for (d, b) in difference.iter_mut().zip(b) {
         *d = *d - b;
@@ -261,7 +281,7 @@ fn row_products<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>; 2] {
 /// Values between the starts of two of the 16 planes of `V` or `M` (`rows` of `columns`): one
 /// cache line more than the plane, so that the same element of the 16 planes, which the
 /// transforms read or write together, falls in 16 different cache sets rather than one.
-fn plane_len(rows: usize, columns: usize) -> usize {
+pub(super) fn plane_len(rows: usize, columns: usize) -> usize {
     rows * columns + 64 / size_of::<f32>()
 }
 
@@ -296,27 +316,8 @@ impl<T: Element> Scratch<T> {
         if self.padded_image == Some(image) {
             return;
         }
-        let (ph, pw) = shape.padded();
-        let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
-        let x = &x[image * shape.channels * plane..][..shape.channels * plane];
-        let padded = &mut self.padded;
-        simd::vectorized(
-            #[inline(always)]
-            || {
-                for (src, dst) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(ph * pw)) {
-                    for (y, row) in src.chunks_exact(shape.w).enumerate() {
-                        let (even, odd) = dst[(y + p) * pw..][..pw].split_at_mut(half);
-                        // Column `x` of the image is column `x + p` of the padded row.
-                        let (first, second) = if p % 2 == 0 {
-                            (&mut even[p / 2..], &mut odd[p / 2..])
-                        } else {
-                            (&mut odd[p / 2..], &mut even[p / 2 + 1..])
-                        };
-                        deinterleave(row, first, second);
-                    }
-                }
-            },
-        );
+        let plane = shape.channels * shape.h * shape.w;
+        pad_image(shape, &x[image * plane..][..plane], &mut self.padded);
         self.padded_image = Some(image);
     }
 
@@ -414,6 +415,31 @@ impl<T: Element> Scratch<T> {
     }
 }
 
+/// Copies one image `x` (`[C, H, W]`) into the interior of `padded` (`[C, PH, PW]`, zero
+/// around the interior, which it leaves alone), each row de-interleaved: its even columns,
+/// then its odd ones (see [`Scratch::padded`]).
+pub(super) fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
+    let (ph, pw) = shape.padded();
+    let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            for (src, dst) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(ph * pw)) {
+                for (y, row) in src.chunks_exact(shape.w).enumerate() {
+                    let (even, odd) = dst[(y + p) * pw..][..pw].split_at_mut(half);
+                    // Column `x` of the image is column `x + p` of the padded row.
+                    let (first, second) = if p % 2 == 0 {
+                        (&mut even[p / 2..], &mut odd[p / 2..])
+                    } else {
+                        (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+                    };
+                    deinterleave(row, first, second);
+                }
+            }
+        },
+    );
+}
+
 /// Splits `src` into its even-indexed values, written to the front of `even`, and its odd ones,
 /// to the front of `odd`.
 #[inline(always)]
@@ -478,7 +504,7 @@ fn gather_patches<T: Element>(
 /// `V = B^T d B` in place over the first `count` values of each of the 16 planes of `v`
 /// (`len` apart), [`LANES`] at a time.
 #[inline(always)]
-fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
+pub(super) fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
     for p in (0..count).step_by(LANES) {
         // B^T along each row of the patches ...
         let h = [
