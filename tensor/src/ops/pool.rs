@@ -7,6 +7,7 @@ use crate::element::Element;
 use crate::ops::on_gpu;
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
+use crate::simd;
 use crate::tensor::{IndexTensor, Tensor};
 
 /// Window size, stride and padding of a pooling op, the same on both spatial axes.
@@ -106,22 +107,35 @@ pub(crate) fn check_pooled_gradient(
 /// case, without the general loop's window clipping. Same choice as the general loop: the first
 /// maximum in scan order, and a NaN wins over any number (the last NaN over earlier ones).
 fn max_pool_2x2<T: Element>(plane: &[T], w: usize, ow: usize, vals: &mut [T], inds: &mut [u32]) {
-    for ((row_vals, row_inds), oy) in vals.chunks_mut(ow).zip(inds.chunks_mut(ow)).zip(0..) {
-        let top = 2 * oy * w;
-        for (ox, (v, i)) in row_vals.iter_mut().zip(row_inds.iter_mut()).enumerate() {
-            let at = top + 2 * ox;
-            let (mut best, mut best_at) = (plane[at], at);
-            for cand in [at + 1, at + w, at + w + 1] {
-                let c = plane[cand];
-                if c > best || c.is_nan() {
-                    best = c;
-                    best_at = cand;
+    // Branch-free, so that the compiler vectorises the row (inside `vectorized`).
+    let better = |c: T, best: T| c > best || c.is_nan();
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            for ((row_vals, row_inds), oy) in vals.chunks_mut(ow).zip(inds.chunks_mut(ow)).zip(0..)
+            {
+                let (upper, lower) = plane[2 * oy * w..(2 * oy + 2) * w].split_at(w);
+                let (upper, lower) = (&upper[..2 * ow], &lower[..2 * ow]);
+                let top = (2 * oy * w) as u32;
+                for (ox, (v, i)) in row_vals.iter_mut().zip(row_inds.iter_mut()).enumerate() {
+                    let at = top + 2 * ox as u32;
+                    let (mut best, mut best_at) = (upper[2 * ox], at);
+                    let candidates = [
+                        (upper[2 * ox + 1], at + 1),
+                        (lower[2 * ox], at + w as u32),
+                        (lower[2 * ox + 1], at + w as u32 + 1),
+                    ];
+                    for (c, c_at) in candidates {
+                        let take = better(c, best);
+                        best = if take { c } else { best };
+                        best_at = if take { c_at } else { best_at };
+                    }
+                    *v = best;
+                    *i = best_at;
                 }
             }
-            *v = best;
-            *i = best_at as u32;
-        }
-    }
+        },
+    );
 }
 
 impl<T: Element> Tensor<T> {

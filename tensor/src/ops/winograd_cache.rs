@@ -48,6 +48,8 @@ impl<T: Send + Sync + 'static> StorageHandle for Weak<Vec<T>> {
 struct Entry {
     storage: Box<dyn StorageHandle>,
     orientation: Orientation,
+    /// The weight tensor's dimensions when it was transformed (a reshaped view shares storage).
+    dims: Vec<usize>,
     weights: Arc<dyn Any + Send + Sync>,
 }
 
@@ -77,6 +79,7 @@ pub fn transformed<T: Element>(
             .iter()
             .find(|e| {
                 e.orientation == orientation
+                    && e.dims == weight.dims()
                     && e.storage
                         .as_any()
                         .downcast_ref::<Weak<Vec<T>>>()
@@ -97,7 +100,70 @@ pub fn transformed<T: Element>(
     entries.push(Entry {
         storage: Box::new(handle),
         orientation,
+        dims: weight.dims().to_vec(),
         weights: weights.clone(),
     });
     weights
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Weights `[16, 16, 3, 3]` from a fixed sequence.
+    fn weight() -> Tensor<f32> {
+        let values: Vec<f32> = (0..16 * 16 * 9).map(|i| (i % 13) as f32 / 13.0).collect();
+        Tensor::from_vec(values, [16, 16, 3, 3])
+    }
+
+    /// Looks `w` up, counting the transforms it causes.
+    fn look_up(w: &Tensor<f32>, orientation: Orientation, made: &Cell<usize>) {
+        transformed(w, orientation, || {
+            made.set(made.get() + 1);
+            WinogradWeights::new(w.data(), 16, 16)
+        });
+    }
+
+    #[test]
+    fn the_same_weights_are_transformed_once_per_orientation() {
+        let (w, made) = (weight(), Cell::new(0));
+        look_up(&w, Orientation::Forward, &made);
+        look_up(&w, Orientation::Forward, &made);
+        look_up(&w.clone(), Orientation::Forward, &made);
+        assert_eq!(made.get(), 1, "a clone shares the storage and the entry");
+        look_up(&w, Orientation::InputGradient, &made);
+        assert_eq!(made.get(), 2);
+    }
+
+    #[test]
+    fn changed_or_reshaped_weights_are_transformed_again() {
+        let (mut w, made) = (weight(), Cell::new(0));
+        look_up(&w, Orientation::Forward, &made);
+        // An optimiser step: the weights change in place, so the entry must not match.
+        w.data_mut()[0] = 5.0;
+        look_up(&w, Orientation::Forward, &made);
+        assert_eq!(made.get(), 2);
+        look_up(&w.reshape([16, 16, 9, 1]), Orientation::Forward, &made);
+        assert_eq!(made.get(), 3);
+    }
+
+    #[test]
+    fn convolutions_see_weights_changed_in_place() {
+        use crate::Conv2dGeometry;
+        let x = Tensor::<f32>::from_vec(
+            (0..2 * 16 * 10 * 10)
+                .map(|i| (i % 7) as f32 - 3.0)
+                .collect(),
+            [2, 16, 10, 10],
+        );
+        let geom = Conv2dGeometry::new(1, 1);
+        let mut w = weight();
+        let before = x.conv2d(&w, None, geom).to_vec();
+        w.data_mut().iter_mut().for_each(|v| *v = -*v);
+        let after = x.conv2d(&w, None, geom).to_vec();
+        for (a, b) in before.iter().zip(&after) {
+            assert!((a + b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} then {b}");
+        }
+    }
 }

@@ -159,7 +159,11 @@ impl<T: Element> GradScratch<T> {
         let image_size = channels * shape.h * shape.w;
         for row in step {
             if self.padded_image != Some(row.image) {
-                pad_image(shape, &x[row.image * image_size..][..image_size], &mut self.padded);
+                pad_image(
+                    shape,
+                    &x[row.image * image_size..][..image_size],
+                    &mut self.padded,
+                );
                 self.padded_image = Some(row.image);
             }
             for a in 0..4 {
