@@ -219,7 +219,9 @@ pub fn multiply_add_strip<T: Element>(a: &[T], b: &[T], ldb: usize, c: &mut [T],
     assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
     let depth = a.len() / MR;
     assert!(
-        a.len() % MR == 0 && ldb >= NR && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
+        a.len().is_multiple_of(MR)
+            && ldb >= NR
+            && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
         "packed GEMM: column block out of bounds"
     );
     assert!(

@@ -260,6 +260,19 @@ pub(super) fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
     difference
 }
 
+/// Column `j` of `rows`: element `j` of each row.
+#[inline(always)]
+pub(super) fn column_of<T: Copy, const R: usize, const N: usize>(
+    rows: &[[T; N]; R],
+    j: usize,
+) -> [T; R] {
+    let mut column = [rows[0][j]; R];
+    for (c, row) in column.iter_mut().zip(rows) {
+        *c = row[j];
+    }
+    column
+}
+
 /// `B^T d` for four values `d` of a patch's row or column: `[d0 - d2, d1 + d2, d2 - d1,
 /// d1 - d3]`.
 #[inline(always)]
@@ -515,7 +528,7 @@ pub(super) fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usiz
         ];
         // ... then down each column.
         for j in 0..4 {
-            let column = row_transform([h[0][j], h[1][j], h[2][j], h[3][j]]);
+            let column = row_transform(column_of(&h, j));
             for (i, lanes) in column.iter().enumerate() {
                 store(v, (4 * i + j) * len + p, lanes);
             }
@@ -559,8 +572,9 @@ fn transform_products<T: Element>(
             ];
             // ... then down the columns.
             for dx in 0..2 {
-                let upper = add(add(add(q[0][dx], q[1][dx]), q[2][dx]), b);
-                let lower = add(sub(sub(q[1][dx], q[2][dx]), q[3][dx]), b);
+                let [q0, q1, q2, q3] = column_of(&q, dx);
+                let upper = add(add(add(q0, q1), q2), b);
+                let lower = add(sub(sub(q1, q2), q3), b);
                 store(m, dx * len + p, &upper);
                 store(m, (2 + dx) * len + p, &lower);
             }

@@ -14,8 +14,8 @@
 //! end: 16 multiply-adds per tile and channel pair instead of 36.
 
 use super::winograd::{
-    LANES, Lanes, MIN_TILES, POINTS, STEP_BYTES, TileRow, WinogradShape, add, load, pad_image,
-    plane_len, steps, store, sub, transform_patches,
+    LANES, Lanes, MIN_TILES, POINTS, STEP_BYTES, TileRow, WinogradShape, add, column_of, load,
+    pad_image, plane_len, steps, store, sub, transform_patches,
 };
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, multiply_add_strip};
@@ -37,7 +37,7 @@ pub fn winograd_grad_weight<T: Element>(shape: &WinogradShape, x: &[T], dy: &[T]
     let (in_size, out_size) = (channels * shape.h * shape.w, out_ch * oh * ow);
     let layout = Layout::new(shape);
     let size = POINTS * layout.p_len;
-    let n = if in_size == 0 { 0 } else { x.len() / in_size };
+    let n = x.len().checked_div(in_size).unwrap_or(0);
     let group = n.div_ceil(GROUPS).max(1);
     let step_tiles = (STEP_BYTES / (POINTS * (layout.ldv + layout.rows) * size_of::<T>()))
         .max(MIN_TILES)
@@ -261,7 +261,8 @@ fn transform_gradients<T: Element>(gradient: &[T], e: &mut [T], len: usize, coun
             expand(load(gradient, 2 * len + p), load(gradient, 3 * len + p)),
         ];
         for j in 0..4 {
-            for (i, lanes) in expand(rows[0][j], rows[1][j]).iter().enumerate() {
+            let [top, bottom] = column_of(&rows, j);
+            for (i, lanes) in expand(top, bottom).iter().enumerate() {
                 store(e, (4 * i + j) * len + p, lanes);
             }
         }
@@ -311,7 +312,7 @@ fn transform_sums<T: Element>(
                 },
             );
             for kj in 0..3 {
-                let column = reduce([rows[0][kj], rows[1][kj], rows[2][kj], rows[3][kj]]);
+                let column = reduce(column_of(&rows, kj));
                 for (ki, lanes) in column.iter().enumerate() {
                     for (l, &value) in lanes.iter().enumerate().take(channels - c0) {
                         dw[(o * channels + c0 + l) * 9 + ki * 3 + kj] = value;
