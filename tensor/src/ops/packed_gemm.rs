@@ -127,31 +127,7 @@ pub fn multiply_strip_to<T: Element>(
     c: &mut [T],
     ldc: usize,
 ) {
-    assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
-    let a = a.strip(s);
-    let depth = a.len() / MR;
-    assert!(
-        ldb >= NR && (depth == 0 || (depth - 1) * ldb + NR <= b.len()),
-        "packed GEMM: column block out of bounds"
-    );
-    assert!(
-        ldc >= NR && (MR - 1) * ldc + NR <= c.len(),
-        "packed GEMM: output block out of bounds"
-    );
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `T` is `f32` (checked by `available`), so the casts only rename the type; the
-    // CPU has AVX-512F (also checked); the kernel reads `a.len() / MR` steps of both strips and
-    // writes `MR` rows of `NR` values `ldc` apart, all inside the slices (asserted above).
-    unsafe {
-        multiply_f32_avx512(
-            &*(a as *const [T] as *const [f32]),
-            &*(b as *const [T] as *const [f32]),
-            |k| k * ldb,
-            &mut *(c as *mut [T] as *mut [f32]),
-            ldc,
-            false,
-        )
-    }
+    multiply_packed(a.strip(s), b, ldb, c, ldc, false);
 }
 
 /// Where row `k` of a column block starts, for every `k` of the inner dimension: a list of
@@ -195,7 +171,7 @@ pub fn multiply_strip_rows<T: Element>(
     );
     let offsets = &rows.offsets;
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `multiply_strip_to`; row `k` of `b` is `NR` values at `offsets[k]`, inside
+    // SAFETY: as in `multiply_packed`; row `k` of `b` is `NR` values at `offsets[k]`, inside
     // `b` (asserted above through `rows.end`), and `out` is one `MR x NR` block.
     unsafe {
         multiply_f32_avx512(
@@ -216,6 +192,20 @@ pub fn multiply_strip_rows<T: Element>(
 /// [`available`].
 #[inline]
 pub fn multiply_add_strip<T: Element>(a: &[T], b: &[T], ldb: usize, c: &mut [T], ldc: usize) {
+    multiply_packed(a, b, ldb, c, ldc, true);
+}
+
+/// [`multiply_strip_to`] (`accumulate` false) or [`multiply_add_strip`] (true) on one packed
+/// strip: checks the bounds once, then runs the micro-kernel.
+#[inline]
+fn multiply_packed<T: Element>(
+    a: &[T],
+    b: &[T],
+    ldb: usize,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
     assert!(available::<T>(), "packed GEMM: no kernel for {}", T::NAME);
     let depth = a.len() / MR;
     assert!(
@@ -229,8 +219,10 @@ pub fn multiply_add_strip<T: Element>(a: &[T], b: &[T], ldb: usize, c: &mut [T],
         "packed GEMM: output block out of bounds"
     );
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `multiply_strip_to`: `T` is `f32` with AVX-512F (checked by `available`),
-    // and every read and write is inside the slices (asserted above).
+    // SAFETY: `T` is `f32` (checked by `available`), so the casts only rename the type; the
+    // CPU has AVX-512F (also checked); the kernel reads `depth` steps of both operands and
+    // writes (and with `accumulate` first reads) `MR` rows of `NR` values `ldc` apart, all
+    // inside the slices (asserted above).
     unsafe {
         multiply_f32_avx512(
             &*(a as *const [T] as *const [f32]),
@@ -238,7 +230,7 @@ pub fn multiply_add_strip<T: Element>(a: &[T], b: &[T], ldb: usize, c: &mut [T],
             |k| k * ldb,
             &mut *(c as *mut [T] as *mut [f32]),
             ldc,
-            true,
+            accumulate,
         )
     }
 }
