@@ -161,7 +161,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// `max(x, 0)`; the subgradient at 0 is 0, as PyTorch.
     pub fn relu(&self) -> Var<'t, T> {
         let x = self.value().clone();
-        self.unary_op("relu", x.relu(), move |g| g.mul(&x.gt(&constant(0.0))))
+        self.unary_op("relu", x.relu(), move |g| g.relu_grad(&x))
     }
 
     /// `x * x`.

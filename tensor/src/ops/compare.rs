@@ -19,6 +19,27 @@ impl<T: Element> Tensor<T> {
         self.zip_map(other, "gt", |a, b| mask(a > b))
     }
 
+    /// Gradient of [`Tensor::relu`] at `x` for the output gradient `self`: `self` where
+    /// `x > 0`, else 0 (so a NaN gradient of a dead unit gives 0), in one pass as PyTorch's
+    /// `threshold_backward`. On a GPU: the mask and the product, two kernels.
+    pub fn relu_grad(&self, x: &Tensor<T>) -> Tensor<T> {
+        assert_eq!(
+            self.shape(),
+            x.shape(),
+            "relu_grad: gradient {:?} and input {:?} differ",
+            self.shape(),
+            x.shape()
+        );
+        if self.device().is_gpu() || x.device().is_gpu() {
+            return self.mul(&x.gt(&Tensor::scalar(T::zero())));
+        }
+        self.zip_map(
+            x,
+            "relu_grad",
+            |g, x| if x > T::zero() { g } else { T::zero() },
+        )
+    }
+
     /// 1 where `self >= other` (broadcast), else 0.
     pub fn ge(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("ge", self, other, GpuTensor::ge) {
@@ -84,5 +105,18 @@ impl<T: Element> Tensor<T> {
             .map(|((&c, &t), &f)| if c != T::zero() { t } else { f })
             .collect();
         Tensor::from_vec(picked, shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_grad_passes_the_gradient_where_the_input_is_positive() {
+        let x = Tensor::<f64>::from_vec(vec![2.0, 0.0, -1.0, f64::NAN, 1e-300], [5]);
+        let g = Tensor::<f64>::from_vec(vec![3.0, 4.0, f64::NAN, 5.0, -6.0], [5]);
+        let got = g.relu_grad(&x).to_vec();
+        assert_eq!(got, vec![3.0, 0.0, 0.0, 0.0, -6.0]);
     }
 }
