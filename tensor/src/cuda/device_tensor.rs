@@ -1,4 +1,4 @@
-//! `GpuTensor<T>`: a shape plus a device buffer, the GPU twin of [`Tensor`](crate::Tensor).
+//! `GpuTensor<T>`: a shape plus a device buffer, the GPU twin of [`crate::Tensor`].
 //!
 //! Like the CPU tensor it is contiguous, row-major and immutable: ops (in `cuda::kernels`) return
 //! new tensors and reshape shares the buffer. Elements are `f32` (values) or `u32` (indices,

@@ -1,10 +1,13 @@
 //! 2-D convolution (NCHW input, OIHW weights) and its two gradient ops, by im2col + GEMM.
 //!
 //! Each output is the weight matrix `[O, C*KH*KW]` times the image's column matrix (im2col).
-//! Where the packed AVX-512 kernel applies, three routes, fastest first:
+//! Where the packed AVX-512 kernel applies, these routes, fastest first:
+//! - a 3x3 kernel, stride 1, 16 or more channels on both sides: Winograd's F(2x2, 3x3) for the
+//!   forward pass and the input gradient ([`crate::ops::winograd`]), F(3x3, 2x2) for the weight
+//!   gradient when the batch has enough tiles ([`crate::ops::winograd_grad`]).
 //! - stride 1 with few wasted columns: the column matrix is never written; its rows are read
-//!   straight from a zero-padded copy of the image ([`Implicit`]). The input gradient of such a
-//!   convolution is again one (flipped weights, see [`grad_input_as_conv`]).
+//!   straight from a zero-padded copy of the image (`Implicit`). The input gradient of such a
+//!   convolution is again one (flipped weights, see `grad_input_as_conv`).
 //! - otherwise the forward unfolds [`NR`] columns at a time into a small contiguous panel, and
 //!   the input gradient computes `W^T dy` by tiles and scatters them back (col2im).
 //!

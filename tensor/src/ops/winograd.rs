@@ -76,7 +76,7 @@ pub struct WinogradWeights<T> {
 }
 
 impl<T: Element> WinogradWeights<T> {
-    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` ([`transform_kernel`] on each),
+    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` (`transform_kernel` on each),
     /// writing each `U[ξ]` straight in the micro-kernel's strip layout; strips run in parallel.
     pub fn new(weight: &[T], out_ch: usize, channels: usize) -> Self {
         assert_eq!(

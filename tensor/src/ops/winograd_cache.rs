@@ -6,7 +6,7 @@
 //! allocation while weak handles exist, so any change to the weights (an optimiser step) gives
 //! them a new address: an entry whose handle still points at the weights' storage is up to
 //! date. The weak handle keeps the old address from being reused. Entries whose weights are
-//! gone are dropped at the next lookup, and at most [`CAPACITY`] are kept.
+//! gone are dropped at the next lookup, and at most `CAPACITY` are kept.
 
 use crate::element::Element;
 use crate::ops::winograd::WinogradWeights;
