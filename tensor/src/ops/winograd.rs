@@ -162,15 +162,14 @@ pub fn winograd_conv<T: Element>(
     y: &mut [MaybeUninit<T>],
 ) {
     let (oh, ow) = shape.output();
-    let (th, tw) = shape.tiles();
+    let (_, tw) = shape.tiles();
     let (in_size, out_size) = (shape.channels * shape.h * shape.w, shape.out_ch * oh * ow);
     if in_size == 0 || out_size == 0 {
         return;
     }
     let n = y.len() / out_size;
-    let per_image = th * tw;
     let group = MIN_TILES
-        .div_ceil(per_image)
+        .div_ceil(shape.tile_count())
         .max(n.div_ceil(4 * rayon::current_num_threads()))
         .min(n.div_ceil(rayon::current_num_threads()))
         .max(1);
@@ -194,18 +193,13 @@ pub fn winograd_conv<T: Element>(
 
 /// The tile rows of `images` images cut into steps of about `step_tiles` tiles (at least one
 /// tile row each), in order; a step's tile rows are its products' columns side by side.
-pub(super) fn steps(
-    images: usize,
-    shape: &WinogradShape,
-    step_tiles: usize,
-) -> impl Iterator<Item = Vec<TileRow>> {
+pub(super) fn steps(images: usize, shape: &WinogradShape, step_tiles: usize) -> Vec<Vec<TileRow>> {
     let (th, tw) = shape.tiles();
     let per_step = (step_tiles / tw).max(1);
     let rows: Vec<(usize, usize)> = (0..images)
         .flat_map(|image| (0..th).map(move |ty| (image, ty)))
         .collect();
-    let chunks: Vec<Vec<TileRow>> = rows
-        .chunks(per_step)
+    rows.chunks(per_step)
         .map(|chunk| {
             chunk
                 .iter()
@@ -217,8 +211,7 @@ pub(super) fn steps(
                 })
                 .collect()
         })
-        .collect();
-    chunks.into_iter()
+        .collect()
 }
 
 /// Tiles the transforms handle at once: one 512-bit vector of `f32` per value of a patch.
