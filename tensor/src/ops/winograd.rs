@@ -176,12 +176,11 @@ pub fn winograd_conv<T: Element>(
     let step_tiles = (STEP_BYTES / (POINTS * (shape.channels + shape.out_ch) * size_of::<T>()))
         .max(MIN_TILES)
         .max(tw);
-    let (ph, pw) = shape.padded();
     y.par_chunks_mut(group * out_size)
         .zip(x.par_chunks(group * in_size))
         .for_each(|(y, x)| {
             let images = y.len() / out_size;
-            let mut scratch = Scratch::new(shape, step_tiles.next_multiple_of(NR), ph * pw);
+            let mut scratch = Scratch::new(shape, step_tiles.next_multiple_of(NR));
             for step in steps(images, shape, step_tiles) {
                 let columns = (step.len() * tw).next_multiple_of(NR);
                 scratch.transform_input(shape, x, &step, columns);
@@ -291,14 +290,41 @@ pub(super) fn plane_len(rows: usize, columns: usize) -> usize {
     rows * columns + 64 / size_of::<f32>()
 }
 
+/// The image of a task being transformed, `[C, PH, PW]`, zero around the interior. Each row is
+/// stored de-interleaved, its even columns then its odd ones, so that the four values a tile
+/// reads from a row are two neighbours in each half and the transform loops run at unit stride.
+pub(super) struct PaddedImage<T> {
+    values: Vec<T>,
+    /// Image of the task held in `values`.
+    image: Option<usize>,
+}
+
+impl<T: Element> PaddedImage<T> {
+    /// Room for one image of `shape`, zero.
+    pub(super) fn new(shape: &WinogradShape) -> Self {
+        let (ph, pw) = shape.padded();
+        PaddedImage {
+            values: vec![T::zero(); shape.channels * ph * pw],
+            image: None,
+        }
+    }
+
+    /// Image `image` of the task's input `x` (`[images, C, H, W]`) padded, copied in (see
+    /// [`pad_image`]) unless it is the one held already.
+    pub(super) fn of(&mut self, shape: &WinogradShape, x: &[T], image: usize) -> &[T] {
+        if self.image != Some(image) {
+            let size = shape.channels * shape.h * shape.w;
+            pad_image(shape, &x[image * size..][..size], &mut self.values);
+            self.image = Some(image);
+        }
+        &self.values
+    }
+}
+
 /// A task's working buffers: one image zero-padded, `V` and `M` for one step.
 struct Scratch<T> {
-    /// The image being transformed, `[C, PH, PW]`, zero around the interior. Each row is stored
-    /// de-interleaved, its even columns then its odd ones, so that the four values a tile reads
-    /// from a row are two neighbours in each half and the transform loops run at unit stride.
-    padded: Vec<T>,
-    /// Image held in `padded`.
-    padded_image: Option<usize>,
+    /// The image being transformed.
+    padded: PaddedImage<T>,
     /// `V`: `[16, C, columns]`.
     v: Vec<T>,
     /// `M`: `[16, O rounded up to whole strips, columns]`.
@@ -306,25 +332,13 @@ struct Scratch<T> {
 }
 
 impl<T: Element> Scratch<T> {
-    fn new(shape: &WinogradShape, max_columns: usize, plane: usize) -> Self {
+    fn new(shape: &WinogradShape, max_columns: usize) -> Self {
         let strips_rows = shape.out_ch.next_multiple_of(MR);
         Scratch {
-            padded: vec![T::zero(); shape.channels * plane],
-            padded_image: None,
+            padded: PaddedImage::new(shape),
             v: vec![T::zero(); POINTS * plane_len(shape.channels, max_columns)],
             m: vec![T::zero(); POINTS * plane_len(strips_rows, max_columns)],
         }
-    }
-
-    /// Copies image `image` of the task's input `x` into the interior of `padded`,
-    /// de-interleaving each row.
-    fn pad(&mut self, shape: &WinogradShape, x: &[T], image: usize) {
-        if self.padded_image == Some(image) {
-            return;
-        }
-        let plane = shape.channels * shape.h * shape.w;
-        pad_image(shape, &x[image * plane..][..plane], &mut self.padded);
-        self.padded_image = Some(image);
     }
 
     /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[16, C,
@@ -349,8 +363,7 @@ impl<T: Element> Scratch<T> {
         }
         // Gather the patches' values plane by plane (see `gather_patches`), then transform.
         for row in step {
-            self.pad(shape, x, row.image);
-            let (padded, v) = (&self.padded, &mut self.v);
+            let (padded, v) = (self.padded.of(shape, x, row.image), &mut self.v);
             let at = (row.ty, row.column, columns, len);
             simd::vectorized(
                 #[inline(always)]
@@ -423,8 +436,8 @@ impl<T: Element> Scratch<T> {
 
 /// Copies one image `x` (`[C, H, W]`) into the interior of `padded` (`[C, PH, PW]`, zero
 /// around the interior, which it leaves alone), each row de-interleaved: its even columns,
-/// then its odd ones (see [`Scratch::padded`]).
-pub(super) fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
+/// then its odd ones (see [`PaddedImage`]).
+fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
     let (ph, pw) = shape.padded();
     let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
     simd::vectorized(

@@ -14,8 +14,8 @@
 //! end: 16 multiply-adds per tile and channel pair instead of 36.
 
 use super::winograd::{
-    LANES, Lanes, MIN_TILES, POINTS, STEP_BYTES, TileRow, WinogradShape, add, column_of, load,
-    pad_image, plane_len, steps, store, sub, transform_patches,
+    LANES, Lanes, MIN_TILES, POINTS, PaddedImage, STEP_BYTES, TileRow, WinogradShape, add,
+    column_of, load, plane_len, steps, store, sub, transform_patches,
 };
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, multiply_add_strip};
@@ -106,9 +106,7 @@ impl Layout {
 /// A group's working buffers for one step.
 struct GradScratch<T> {
     /// The image being transformed, as in the forward pass.
-    padded: Vec<T>,
-    /// Image held in `padded`.
-    padded_image: Option<usize>,
+    padded: PaddedImage<T>,
     /// `V^T`: 16 planes of `columns` rows (tiles) of `ldv` values (channels).
     v: Vec<T>,
     /// The four values of each tile's 2x2 output gradient, 4 planes in `e`'s layout.
@@ -122,14 +120,12 @@ struct GradScratch<T> {
 
 impl<T: Element> GradScratch<T> {
     fn new(shape: &WinogradShape, layout: &Layout, max_columns: usize) -> Self {
-        let (ph, pw) = shape.padded();
         let (v_len, e_len) = (
             plane_len(max_columns, layout.ldv),
             plane_len(layout.rows, max_columns),
         );
         GradScratch {
-            padded: vec![T::zero(); shape.channels * ph * pw],
-            padded_image: None,
+            padded: PaddedImage::new(shape),
             v: vec![T::zero(); POINTS * v_len],
             gradient: vec![T::zero(); 4 * e_len],
             e: vec![T::zero(); POINTS * e_len],
@@ -156,16 +152,8 @@ impl<T: Element> GradScratch<T> {
         for plane in self.v.chunks_exact_mut(self.v_len) {
             plane[used * ldv..columns * ldv].fill(T::zero());
         }
-        let image_size = channels * shape.h * shape.w;
         for row in step {
-            if self.padded_image != Some(row.image) {
-                pad_image(
-                    shape,
-                    &x[row.image * image_size..][..image_size],
-                    &mut self.padded,
-                );
-                self.padded_image = Some(row.image);
-            }
+            let padded = self.padded.of(shape, x, row.image);
             for a in 0..4 {
                 for j in 0..4 {
                     // Value (a, j) of tile `tx`'s patch: row `2 ty + a`, column `2 tx + j` of the
@@ -175,7 +163,7 @@ impl<T: Element> GradScratch<T> {
                     for tx in 0..tw {
                         let dst = &mut plane[(row.column + tx) * ldv..][..channels];
                         for (c, d) in dst.iter_mut().enumerate() {
-                            *d = self.padded[c * ph * pw + first + tx];
+                            *d = padded[c * ph * pw + first + tx];
                         }
                     }
                 }
