@@ -297,10 +297,10 @@ fn check_conv_shapes(op: &str, input: &[usize], weight: &[usize]) {
 
 /// Images whose output positions one task runs through together: enough columns that the
 /// partial last [`NR`]-strip wastes little, chosen among a few counts for the least waste, and
-/// few enough that every thread gets work.
-fn images_per_task(n: usize, positions: usize) -> usize {
+/// few enough that the batch makes at least `tasks` tasks.
+fn images_per_task(n: usize, positions: usize, tasks: usize) -> usize {
     let least = (4 * NR).div_ceil(positions.max(1));
-    let most = n.div_ceil(2 * rayon::current_num_threads()).max(1);
+    let most = n.div_ceil(tasks).max(1);
     let padded = |g: usize| (g * positions).next_multiple_of(NR) as f64 / (g * positions) as f64;
     (least..=2 * least)
         .map(|g| g.min(most).min(n).max(1))
@@ -345,7 +345,8 @@ fn packed_conv<T: Element>(
         return;
     }
     let n = y.len() / out_size;
-    let group = images_per_task(n, positions);
+    // Two tasks a thread: every thread gets work.
+    let group = images_per_task(n, positions, 2 * rayon::current_num_threads());
     let task = |(t, y): (usize, &mut [MaybeUninit<T>])| {
         let images = y.len() / out_size;
         let x = &x[t * group * in_size..(t * group + images) * in_size];
@@ -526,21 +527,9 @@ fn use_packed<T: Element>(u: &Unfold) -> bool {
     packed_gemm::available::<T>() && u.rows() >= MIN_PACKED_DEPTH
 }
 
-/// Images one grad-input task runs through together: as [`images_per_task`], but capped by a
-/// fixed share of the batch instead of the thread count, so that the tiles (and with them the
-/// order in which each input gradient is summed) are the same bits at any thread count.
-fn grad_input_images_per_task(n: usize, positions: usize) -> usize {
-    let least = (4 * NR).div_ceil(positions.max(1));
-    let most = n.div_ceil(GRAD_INPUT_TASKS).max(1);
-    let padded = |g: usize| (g * positions).next_multiple_of(NR) as f64 / (g * positions) as f64;
-    (least..=2 * least)
-        .map(|g| g.min(most).min(n).max(1))
-        .min_by(|&a, &b| padded(a).total_cmp(&padded(b)).then(a.cmp(&b)))
-        .unwrap_or(1)
-}
-
-/// Fewest tasks a grad-input batch is cut into, whatever the thread count (see
-/// [`grad_input_images_per_task`]).
+/// Fewest tasks a grad-input batch is cut into, whatever the thread count: a fixed share of the
+/// batch, not one set by the thread count, so that the tiles (and with them the order in which
+/// each input gradient is summed) are the same bits at any thread count.
 const GRAD_INPUT_TASKS: usize = 16;
 
 /// Copies the `[O, NR]` block of output-gradient columns `g0..g1` (positions of a task's images
@@ -575,7 +564,7 @@ fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &[T], dx: &m
         return;
     }
     let n = dx.len() / in_size;
-    let group = grad_input_images_per_task(n, positions);
+    let group = images_per_task(n, positions, GRAD_INPUT_TASKS);
     let task = |(t, dx): (usize, &mut [T])| {
         let images = dx.len() / in_size;
         let dy = &dy[t * group * out_size..(t * group + images) * out_size];
