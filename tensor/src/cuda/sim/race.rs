@@ -44,11 +44,10 @@ impl Shadow {
     /// Records a read of bytes `offset..offset + len` by `who` in `epoch`.
     fn read(&mut self, offset: usize, len: usize, who: u32, epoch: u32) -> Result<(), Conflict> {
         for word in offset / 4..(offset + len).div_ceil(4) {
-            let (e, writer) = self.writer[word];
-            if e == epoch && writer != who {
+            if let Some(other) = other_in_epoch(self.writer[word], who, epoch) {
                 return Err(Conflict {
                     word,
-                    other: writer,
+                    other,
                     did: "wrote",
                 });
             }
@@ -65,26 +64,22 @@ impl Shadow {
     /// Records a write of bytes `offset..offset + len` by `who` in `epoch`.
     fn write(&mut self, offset: usize, len: usize, who: u32, epoch: u32) -> Result<(), Conflict> {
         for word in offset / 4..(offset + len).div_ceil(4) {
-            let (e, writer) = self.writer[word];
-            if e == epoch && writer != who {
-                return Err(Conflict {
-                    word,
-                    other: writer,
-                    did: "wrote",
-                });
-            }
-            let (e, reader) = self.reader[word];
-            if e == epoch && reader != who {
-                return Err(Conflict {
-                    word,
-                    other: reader,
-                    did: "read",
-                });
+            let earlier = [(self.writer[word], "wrote"), (self.reader[word], "read")];
+            for (record, did) in earlier {
+                if let Some(other) = other_in_epoch(record, who, epoch) {
+                    return Err(Conflict { word, other, did });
+                }
             }
             self.writer[word] = (epoch, who);
         }
         Ok(())
     }
+}
+
+/// The thread of a record `(epoch, thread)` when it is from `epoch` and not `who` (or
+/// [`MANY`]): an access that conflicts with one by `who` now.
+fn other_in_epoch((e, thread): (u32, u32), who: u32, epoch: u32) -> Option<u32> {
+    (e == epoch && thread != who).then_some(thread)
 }
 
 /// `(x, y, z)` of linear index `i` in a box of `dims`.
