@@ -11,6 +11,7 @@ pub mod optim;
 pub mod packed_gemm;
 pub mod pool;
 pub mod reduce;
+pub mod scan;
 pub mod softmax;
 pub mod stats;
 pub mod winograd;
