@@ -3,8 +3,11 @@
 //!
 //! AutoAttack needs both: the DLR losses read the largest logits in order, and FAB's projection
 //! onto a hyperplane sorts the coordinates by their breakpoints and sums along that order.
+//!
+//! On a GPU both run the kernels of [`crate::cuda::kernels::scan`], which give the same bits.
 
 use crate::element::Element;
+use crate::ops::on_gpu;
 use crate::tensor::{IndexTensor, Tensor};
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -55,6 +58,15 @@ impl<T: Element> Tensor<T> {
     /// their order (a stable sort), NaN counts as the largest value. `descending` sorts from
     /// the largest, as `torch.sort(x, dim=axis, descending=True, stable=True)`.
     pub fn sort_axis(&self, axis: usize, descending: bool) -> (Tensor<T>, IndexTensor) {
+        if let Some(x) = on_gpu::view::<T, f32>(self) {
+            return match x.sort_axis(axis, descending) {
+                Ok((values, indices)) => (
+                    Tensor::from_gpu_parts(values),
+                    Tensor::from_gpu_parts(indices),
+                ),
+                Err(e) => panic!("sort_axis on the GPU: {e}"),
+            };
+        }
         let order = |values: &[T]| -> Vec<u32> {
             let mut idx: Vec<u32> = (0..values.len() as u32).collect();
             idx.sort_by(|&a, &b| {
@@ -77,6 +89,9 @@ impl<T: Element> Tensor<T> {
     /// Running sums along `axis`: `out[.., l, ..] = sum_{k <= l} self[.., k, ..]`, added in
     /// order from the first element, as `torch.cumsum`.
     pub fn cumsum_axis(&self, axis: usize) -> Tensor<T> {
+        if let Some(out) = on_gpu::unary("cumsum_axis", self, |x| x.cumsum_axis(axis)) {
+            return out;
+        }
         let running = |values: &[T]| -> Vec<T> {
             let mut acc = T::zero();
             values

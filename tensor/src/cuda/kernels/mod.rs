@@ -10,6 +10,7 @@ pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod rng;
+pub mod scan;
 pub mod softmax;
 pub mod stats;
 
@@ -29,5 +30,6 @@ pub fn all_modules() -> Vec<&'static PtxModule> {
         &stats::MODULE,
         &rng::MODULE,
         &optim::MODULE,
+        &scan::MODULE,
     ]
 }
