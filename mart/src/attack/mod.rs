@@ -6,10 +6,14 @@
 mod fgsm;
 mod pgd;
 mod spec;
+mod spsa;
+mod square;
 
 pub use fgsm::Fgsm;
 pub use pgd::{Pgd, Start};
 pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
+pub use spsa::Spsa;
+pub use square::{Square, SquareRun, margin, p_selection, window_side};
 
 use autograd::Tape;
 use nn::{Forward, Module};
