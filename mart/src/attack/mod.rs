@@ -3,12 +3,16 @@
 //! Images are in [0, 1]; the model runs in attack mode (running statistics untouched) and only
 //! the input's gradient is asked for, so no weight-gradient work is done.
 
+mod fab;
+mod fab_projection;
 mod fgsm;
 mod pgd;
 mod spec;
 mod spsa;
 mod square;
 
+pub use fab::FabTargeted;
+pub use fab_projection::projection_linf;
 pub use fgsm::Fgsm;
 pub use pgd::{Pgd, Start};
 pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
