@@ -3,10 +3,14 @@
 //! Images are in [0, 1]; the model runs in attack mode (running statistics untouched) and only
 //! the input's gradient is asked for, so no weight-gradient work is done.
 
+mod apgd_schedule;
+mod dlr;
 mod fgsm;
 mod pgd;
 mod spec;
 
+pub use apgd_schedule::{ApgdSchedule, StepSizeControl, apgd_checkpoints};
+pub use dlr::{dlr_loss, targeted_dlr_loss};
 pub use fgsm::Fgsm;
 pub use pgd::{Pgd, Start};
 pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
