@@ -3,12 +3,17 @@
 //! Images are in [0, 1]; the model runs in attack mode (running statistics untouched) and only
 //! the input's gradient is asked for, so no weight-gradient work is done.
 
+mod apgd;
+mod apgd_run;
 mod apgd_schedule;
 mod dlr;
 mod fgsm;
 mod pgd;
 mod spec;
 
+pub use apgd::{
+    APGD_RESTARTS, APGD_RHO, APGD_STEPS, APGD_TARGET_CLASSES, Apgd, ApgdLoss, ApgdTargeted,
+};
 pub use apgd_schedule::{ApgdSchedule, StepSizeControl, apgd_checkpoints};
 pub use dlr::{dlr_loss, targeted_dlr_loss};
 pub use fgsm::Fgsm;
