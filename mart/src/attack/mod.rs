@@ -5,6 +5,10 @@
 
 mod fab;
 mod fab_projection;
+mod apgd;
+mod apgd_run;
+mod apgd_schedule;
+mod dlr;
 mod fgsm;
 mod pgd;
 mod spec;
@@ -13,6 +17,11 @@ mod square;
 
 pub use fab::FabTargeted;
 pub use fab_projection::projection_linf;
+pub use apgd::{
+    APGD_RESTARTS, APGD_RHO, APGD_STEPS, APGD_TARGET_CLASSES, Apgd, ApgdLoss, ApgdTargeted,
+};
+pub use apgd_schedule::{ApgdSchedule, StepSizeControl, apgd_checkpoints};
+pub use dlr::{dlr_loss, targeted_dlr_loss};
 pub use fgsm::Fgsm;
 pub use pgd::{Pgd, Start};
 pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
