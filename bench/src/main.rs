@@ -1,11 +1,13 @@
 //! `cargo run -p bench --release -- mart-step --model smallcnn --batch 128 [--device cuda]
 //! [--torch]`: times a MART training step here and, with `--torch`, the same step in PyTorch on
 //! the same device in the same run. `... -- kernels [--torch] [--filter conv] [--device cuda]`
-//! does the same for each kernel case.
+//! does the same for each kernel case. `... -- autoattack [--limit 1000] [--torch]` times our
+//! AutoAttack and, with `--torch`, the original (pyautoattack) on the same checkpoint and digits.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use bench::autoattack::{AutoAttackRun, fixture_checkpoint, original, ours};
 use bench::kernels::{select_cases, time_case, torch_times};
 use bench::mart_step::{PhaseTimes, StepBench, StepSettings, peak_rss_bytes};
 use bench::torch::{TorchResult, run_torch_step, thread_count};
@@ -55,6 +57,24 @@ enum Command {
         #[arg(long, default_value = "cpu", value_parser = Device::parse)]
         device: Device,
     },
+    /// Time AutoAttack (standard, eps 0.3) on the first --limit embedded MNIST test digits.
+    Autoattack {
+        /// A SmallCNN checkpoint (default: the agreement fixture's).
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// Test digits attacked.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Seed of both sides.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// cpu, cuda, cuda:N or sim (ours only; the original runs on the CPU).
+        #[arg(long, default_value = "cpu", value_parser = Device::parse)]
+        device: Device,
+        /// Also run the original (pyautoattack) and print the ratio ours/original.
+        #[arg(long)]
+        torch: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +101,19 @@ fn main() -> ExitCode {
             torch,
             device,
         } => kernels(filter.as_deref(), torch, device),
+        Command::Autoattack {
+            checkpoint,
+            limit,
+            seed,
+            device,
+            torch,
+        } => autoattack(
+            &checkpoint.unwrap_or_else(fixture_checkpoint),
+            limit,
+            seed,
+            device,
+            torch,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +122,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn autoattack(
+    checkpoint: &std::path::Path,
+    limit: usize,
+    seed: u64,
+    device: Device,
+    torch: bool,
+) -> anyhow::Result<()> {
+    println!(
+        "AutoAttack (standard, L-inf, eps 0.3) on {limit} MNIST digits, {}, device {device}, {} threads",
+        checkpoint.display(),
+        thread_count()
+    );
+    let describe = |run: &AutoAttackRun| {
+        let stages: Vec<String> = run
+            .stages
+            .iter()
+            .map(|(name, acc)| format!("{name} {acc:.2}"))
+            .collect();
+        format!(
+            "{} robust {:.2}% ({})",
+            seconds(run.seconds),
+            run.robust,
+            stages.join(" -> ")
+        )
+    };
+    let ours = ours(checkpoint, limit, seed, device)?;
+    println!("ours:     {}", describe(&ours));
+    if !torch {
+        return Ok(());
+    }
+    match original(checkpoint, limit, seed)? {
+        Err(why) => println!("original: not run ({why})"),
+        Ok(theirs) => {
+            println!("original: {}", describe(&theirs));
+            println!(
+                "ratio ours/original: {:.2} (time); robust accuracy differs by {:+.2} points",
+                ours.seconds / theirs.seconds,
+                ours.robust - theirs.robust
+            );
+        }
+    }
+    Ok(())
 }
 
 fn run(settings: StepSettings, steps: usize, torch: bool) -> anyhow::Result<()> {

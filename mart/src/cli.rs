@@ -1,4 +1,5 @@
-//! The command line: `mart train`, `mart eval`, and the default run with no arguments.
+//! The command line: `mart train`, `mart eval`, `mart audit`, and the default run with no
+//! arguments.
 
 use std::path::PathBuf;
 use tensor::Device;
@@ -21,8 +22,11 @@ pub struct Cli {
 pub enum Command {
     /// Train a model with a defense, evaluating natural and PGD-20 accuracy every epoch.
     Train(Box<TrainArgs>),
-    /// Evaluate a checkpoint under a table of attacks.
-    Eval(EvalArgs),
+    /// Evaluate a checkpoint under a table of attacks (white-box, or transferred from a
+    /// surrogate).
+    Eval(Box<EvalArgs>),
+    /// Run the gradient-masking checks on a checkpoint; exits non-zero when one warns.
+    Audit(Box<AuditArgs>),
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).
@@ -91,6 +95,10 @@ pub struct TrainArgs {
     /// Test images of the final table of the best and last checkpoints (default: all).
     #[arg(long)]
     pub final_eval_limit: Option<usize>,
+    /// Test images (the first N of the final table's) that AutoAttack also runs on; 0 skips
+    /// it (default run: 200, presets: 1000).
+    #[arg(long)]
+    pub autoattack_limit: Option<usize>,
     /// Training images used (a prefix of the training set).
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -128,9 +136,10 @@ pub struct TrainArgs {
     pub mma_dmax: Option<f32>,
 }
 
-/// Flags of `mart eval`.
-#[derive(Args, Debug)]
-pub struct EvalArgs {
+/// The checkpoint judged and the data it is judged on: the flags `mart eval` and `mart audit`
+/// share.
+#[derive(Args, Debug, Clone)]
+pub struct CheckpointArgs {
     /// The checkpoint (safetensors with PyTorch state_dict names).
     #[arg(long)]
     pub checkpoint: PathBuf,
@@ -143,30 +152,87 @@ pub struct EvalArgs {
     /// Folder with the data set's files.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Comma-separated attacks: natural, fgsm, pgdK (e.g. pgd20), cw.
-    #[arg(long, default_value = "natural,fgsm,pgd20,cw")]
-    pub attacks: String,
     /// Evaluate the first N test images only.
     #[arg(long)]
     pub limit: Option<usize>,
     /// L-inf radius (default: 0.3 on MNIST, 8/255 on CIFAR-10).
     #[arg(long)]
     pub eps: Option<f32>,
-    /// CW-inf confidence kappa.
-    #[arg(long, default_value_t = crate::attack::CW_KAPPA)]
-    pub cw_kappa: f64,
-    /// Batch size.
+    /// Batch size of the batch-by-batch attacks (AutoAttack's cascade always takes chunks of
+    /// 250, as the reference).
     #[arg(long, default_value_t = 200)]
     pub batch_size: usize,
-    /// Seed of the attacks' random starts.
+    /// Seed of the attacks' random streams: the same seed gives the same numbers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print one JSON object (attack name -> accuracy in percent) on stdout.
-    #[arg(long)]
-    pub json: bool,
     /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
     #[arg(long, default_value = "auto", value_parser = Device::parse)]
     pub device: Device,
+    /// Black-box transfer: a surrogate checkpoint on which the attacks are crafted; the
+    /// checkpoint above only classifies the examples (the paper's Table 3).
+    #[arg(long, alias = "surrogate", requires = "surrogate_model")]
+    pub transfer_from: Option<PathBuf>,
+    /// The surrogate's model (same names as --model).
+    #[arg(long, requires = "transfer_from")]
+    pub surrogate_model: Option<String>,
+}
+
+/// Flags of `mart eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// The checkpoint, data, device and seed.
+    #[command(flatten)]
+    pub target: CheckpointArgs,
+    /// Comma-separated attacks: natural, fgsm, pgdK (e.g. pgd20), cw; autoattack (the standard
+    /// version: apgd-ce, apgd-t, fab-t, square as one cascade) or any part alone (apgd-ce,
+    /// apgd-dlr, apgd-t, fab-t, square); spsa. Cost in forward+backward passes per robust image:
+    /// pgdK k, apgd-ce 100, apgd-t and fab-t 900 each, square up to 5000 forwards, spsa
+    /// 2 x directions x steps forwards (25,600 by default: use --limit).
+    #[arg(long, default_value = "natural,fgsm,pgd20,cw")]
+    pub attacks: String,
+    /// CW-inf confidence kappa.
+    #[arg(long, default_value_t = crate::attack::CW_KAPPA)]
+    pub cw_kappa: f64,
+    /// SPSA iterations (each costs 2 x --spsa-directions forward passes per image).
+    #[arg(long, default_value_t = crate::attack::SPSA_STEPS)]
+    pub spsa_steps: usize,
+    /// SPSA Rademacher directions per iteration.
+    #[arg(long, default_value_t = crate::attack::SPSA_DIRECTIONS)]
+    pub spsa_directions: usize,
+    /// Print one JSON object (attack name -> accuracy in percent) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `mart audit`.
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// The checkpoint, data, device and seed; with --transfer-from (or --surrogate) and
+    /// --surrogate-model, the white-box vs transfer check runs too.
+    #[command(flatten)]
+    pub target: CheckpointArgs,
+    /// Images SPSA runs on (the first N of the table's images): SPSA costs
+    /// 2 x --spsa-directions x --spsa-steps forward passes per image.
+    #[arg(long, default_value_t = 100)]
+    pub spsa_limit: usize,
+    /// SPSA iterations.
+    #[arg(long, default_value_t = crate::attack::SPSA_STEPS)]
+    pub spsa_steps: usize,
+    /// SPSA Rademacher directions per iteration.
+    #[arg(long, default_value_t = crate::attack::SPSA_DIRECTIONS)]
+    pub spsa_directions: usize,
+    /// The largest drop from PGD-20 to AutoAttack, in points, that passes.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_autoattack_drop: f64,
+    /// The highest accuracy, in percent, that passes at eps 1.0 of the sweep.
+    #[arg(long, default_value_t = 1.0)]
+    pub sweep_floor: f64,
+    /// Folder for audit.json and eps_sweep.svg (default: audit/ beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the report as one JSON object on stdout instead of the lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl TrainArgs {
@@ -217,6 +283,9 @@ impl TrainArgs {
         }
         if self.final_eval_limit.is_some() {
             c.final_eval_limit = self.final_eval_limit;
+        }
+        if let Some(n) = self.autoattack_limit {
+            c.autoattack_limit = n;
         }
         if self.train_limit.is_some() {
             c.train_limit = self.train_limit;

@@ -1,5 +1,6 @@
 //! `mart`: data sets, attacks, defenses, training and evaluation of robust models.
 pub mod attack;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod data;

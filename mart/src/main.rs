@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::Parser;
-use mart::cli::{Cli, Command, TrainArgs};
+use mart::audit::Verdict;
+use mart::cli::{AuditArgs, Cli, Command, EvalArgs, TrainArgs};
 use mart::commands::{self, AccuracyTable};
 use mart::train::Outcome;
 
@@ -16,18 +17,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => train(&TrainArgs::default()),
         Some(Command::Train(args)) => train(&args),
-        Some(Command::Eval(args)) => commands::evaluate(&args, true).map(|table| {
-            if args.json {
-                let object: serde_json::Map<String, serde_json::Value> = table
-                    .iter()
-                    .map(|(name, acc)| (name.clone(), serde_json::json!(acc)))
-                    .collect();
-                println!("{}", serde_json::Value::Object(object));
-            } else {
-                print_table(&[("accuracy %".to_string(), table)]);
-            }
-            ExitCode::SUCCESS
-        }),
+        Some(Command::Eval(args)) => eval(&args),
+        Some(Command::Audit(args)) => audit(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", explain(&error));
@@ -46,6 +37,77 @@ fn explain(error: &anyhow::Error) -> String {
         }
     }
     message
+}
+
+/// `mart eval`: the table (and AutoAttack's stages), or one JSON object.
+fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    let rows = commands::evaluate(args, true)?;
+    if args.json {
+        let object: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|row| (row.name.clone(), serde_json::json!(row.accuracy)))
+            .collect();
+        println!("{}", serde_json::Value::Object(object));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let table: AccuracyTable = rows.iter().map(|r| (r.name.clone(), r.accuracy)).collect();
+    let label = if args.target.transfer_from.is_some() {
+        "transferred %"
+    } else {
+        "accuracy %"
+    };
+    print_table(&[(label.to_string(), table)]);
+    for row in rows.iter().filter(|r| r.stages.len() > 1) {
+        let stages: Vec<String> = row
+            .stages
+            .iter()
+            .map(|(name, acc)| format!("{} {acc:.2}", display_name(name)))
+            .collect();
+        println!(
+            "{} stages: {}",
+            display_name(&row.name),
+            stages.join(" -> ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mart audit`: one line per check, the report's paths, and a failing status on a warning.
+fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    let outcome = commands::run_audit(args, true)?;
+    let report = &outcome.report;
+    if args.json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        let accuracies: Vec<String> = report
+            .accuracy
+            .iter()
+            .map(|(name, acc)| format!("{} {acc:.2}", display_name(name)))
+            .collect();
+        println!(
+            "{} images, eps {}: {}",
+            report.images,
+            report.eps,
+            accuracies.join(", ")
+        );
+        for check in &report.checks {
+            let verdict = match check.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Warn => "WARN",
+            };
+            println!("{verdict} {}: {}", check.name, check.detail);
+        }
+        println!(
+            "report: {} and {}",
+            outcome.out.join("audit.json").display(),
+            outcome.out.join("eps_sweep.svg").display()
+        );
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Trains with Ctrl-C wired to a clean, resumable stop, then prints the robustness table.
@@ -74,6 +136,12 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         }
         Outcome::Finished { .. } => {
             print_table(&report.robustness);
+            let (images, autoattack_images) = report.final_images;
+            if autoattack_images > 0 {
+                println!(
+                    "({images} test images; AutoAttack, standard version, on the first {autoattack_images})"
+                );
+            }
             println!(
                 "run folder: {} (best.safetensors, last.safetensors, metrics.jsonl, accuracy.svg, robustness.json)",
                 report.out.display()
@@ -94,26 +162,32 @@ fn print_table(rows: &[(String, AccuracyTable)]) {
         .max()
         .unwrap_or(0)
         .max(10);
+    let names: Vec<String> = first.iter().map(|(name, _)| display_name(name)).collect();
     let mut header = format!("{:width$}", "");
-    for (name, _) in first {
-        header.push_str(&format!(" {:>8}", display_name(name)));
+    for name in &names {
+        header.push_str(&format!(" {name:>8}"));
     }
     println!("{header}");
     for (label, table) in rows {
         let mut line = format!("{label:width$}");
-        for (_, acc) in table {
-            line.push_str(&format!(" {acc:>8.2}"));
+        for ((_, acc), name) in table.iter().zip(&names) {
+            line.push_str(&format!(" {acc:>column$.2}", column = name.len().max(8)));
         }
         println!("{line}");
     }
 }
 
-/// `pgd20` -> `PGD-20`, `cw` -> `CW-inf`, as the paper's tables write them.
+/// `pgd20` -> `PGD-20`, `cw` -> `CW-inf`, `apgd-ce` -> `APGD-CE`, as the papers write them.
 fn display_name(name: &str) -> String {
     match name {
         "natural" => "natural".into(),
         "fgsm" => "FGSM".into(),
         "cw" => "CW-inf".into(),
+        "autoattack" => "AutoAttack".into(),
+        "square" => "Square".into(),
+        "spsa" => "SPSA".into(),
+        "transfer-pgd20" => "transfer PGD-20".into(),
+        "apgd-ce" | "apgd-dlr" | "apgd-t" | "fab-t" => name.to_uppercase(),
         other => match other.strip_prefix("pgd") {
             Some(steps) => format!("PGD-{steps}"),
             None => other.into(),

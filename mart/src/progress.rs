@@ -17,3 +17,17 @@ pub fn image_bar(len: usize, visible: bool) -> ProgressBar {
     );
     bar
 }
+
+/// A spinner counting images attacked, for work whose total is not known in advance (a
+/// cascade attacks only the points still robust); hidden unless `visible`.
+pub fn activity_spinner(visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos} images attacked, {elapsed}")
+            .expect("a valid progress template"),
+    );
+    bar
+}

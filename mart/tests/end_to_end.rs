@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use mart::cli::{EvalArgs, TrainArgs};
+use mart::cli::{CheckpointArgs, EvalArgs, TrainArgs};
 use mart::commands;
 use mart::data;
 use mart::train::config::TrainConfig;
@@ -23,6 +23,7 @@ fn short_args(defense: &str, out: &Path) -> TrainArgs {
         train_limit: Some(2048),
         eval_limit: Some(100),
         final_eval_limit: Some(100),
+        autoattack_limit: Some(20),
         steps: Some(2),
         out: Some(out.to_path_buf()),
         ..TrainArgs::default()
@@ -87,9 +88,14 @@ fn each_defense_trains_writes_its_files_and_learns() {
                 "{defense}: {robustness}"
             );
         }
+        // AutoAttack ran on the first 20 of the 100 final images, and found no more robust
+        // digits than there are correct ones.
+        assert_eq!(robustness["last"]["autoattack_images"], 20, "{robustness}");
+        assert_eq!(report.final_images, (100, 20));
         let (_, table) = report.robustness.last().expect("a final table");
         let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["natural", "fgsm", "pgd20", "cw"]);
+        assert_eq!(names, ["natural", "fgsm", "pgd20", "cw", "autoattack"]);
+        assert_eq!(robustness["last"]["autoattack"].as_f64(), Some(table[4].1));
         assert!(
             (table[0].1 - m.natural).abs() < 1e-9,
             "{defense}: the final natural accuracy is the epoch's"
@@ -113,21 +119,27 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
     args.epochs = Some(2);
     commands::train(&args, no_stop(), false).unwrap();
     let eval = EvalArgs {
-        checkpoint: dir.path().join("last.safetensors"),
-        model: "smallcnn".into(),
-        dataset: "mnist-sample".into(),
-        data_dir: None,
+        target: CheckpointArgs {
+            checkpoint: dir.path().join("last.safetensors"),
+            model: "smallcnn".into(),
+            dataset: "mnist-sample".into(),
+            data_dir: None,
+            limit: Some(200),
+            eps: None,
+            batch_size: 100,
+            seed: 0,
+            device: Device::Cpu,
+            transfer_from: None,
+            surrogate_model: None,
+        },
         attacks: "natural,fgsm,pgd20".into(),
-        limit: Some(200),
-        eps: None,
         cw_kappa: mart::attack::CW_KAPPA,
-        batch_size: 100,
-        seed: 0,
+        spsa_steps: mart::attack::SPSA_STEPS,
+        spsa_directions: mart::attack::SPSA_DIRECTIONS,
         json: true,
-        device: Device::Cpu,
     };
     let table = commands::evaluate(&eval, false).unwrap();
-    let acc: Vec<f64> = table.iter().map(|(_, a)| *a).collect();
+    let acc: Vec<f64> = table.iter().map(|row| row.accuracy).collect();
     assert!(acc[0] > 50.0, "{table:?}");
     // Stronger attacks find more: PGD-20 <= FGSM <= natural.
     assert!(acc[2] <= acc[1] && acc[1] <= acc[0], "{table:?}");
@@ -168,7 +180,10 @@ fn a_trained_checkpoint_evaluates_through_mart_eval() {
 
     // A checkpoint of another model is refused with every mismatch named.
     let wrong = EvalArgs {
-        model: "resnet18".into(),
+        target: CheckpointArgs {
+            model: "resnet18".into(),
+            ..eval.target.clone()
+        },
         ..eval
     };
     let err = format!("{:#}", commands::evaluate(&wrong, false).unwrap_err());

@@ -140,7 +140,7 @@ fn ranked_class(model: &dyn Module<f32>, x: &Tensor<f32>, rank: usize) -> IndexT
         (1..=classes).contains(&rank),
         "apgd-t: target rank {rank} needs at least {rank} classes, the model has {classes}"
     );
-    let (_, ascending) = logits.to_cpu().sort_axis(1, false);
+    let (_, ascending) = logits.sort_axis(1, false);
     let column = ascending.slice(1, classes - rank, classes - rank + 1);
     beside(column.reshape([x.dims()[0]]), x)
 }

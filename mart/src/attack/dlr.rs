@@ -15,11 +15,10 @@ use crate::device::beside;
 const DENOMINATOR_GUARD: f64 = 1e-12;
 
 /// For each row of `logits` (`[B, C]`), the classes of its `count` largest logits from the
-/// largest (`[B, count]`, on the host); panics naming `op` when the shapes do not fit.
+/// largest (`[B, count]`, on the logits' device); panics naming `op` when the shapes do not fit.
 ///
-/// The sort runs on the host: logits are `[B, C]`, a small copy per step. The stable order
-/// keeps equal logits in class order; PyTorch's sort may order ties otherwise, which changes
-/// how the gradient splits between them but not the loss.
+/// The stable order keeps equal logits in class order; PyTorch's sort may order ties
+/// otherwise, which changes how the gradient splits between them but not the loss.
 fn largest_classes<T: Element>(
     logits: &Tensor<T>,
     labels: &IndexTensor,
@@ -32,7 +31,7 @@ fn largest_classes<T: Element>(
         logits.shape(),
         labels.shape()
     );
-    let (_, order) = logits.to_cpu().sort_axis(1, true);
+    let (_, order) = logits.sort_axis(1, true);
     order.slice(1, 0, count)
 }
 

@@ -3,32 +3,37 @@
 //! Images are in [0, 1]; the model runs in attack mode (running statistics untouched) and only
 //! the input's gradient is asked for, so no weight-gradient work is done.
 
-mod fab;
-mod fab_projection;
 mod apgd;
 mod apgd_run;
 mod apgd_schedule;
+mod cascade;
 mod dlr;
+mod fab;
+mod fab_projection;
 mod fgsm;
 mod pgd;
 mod spec;
 mod spsa;
 mod square;
 
-pub use fab::FabTargeted;
-pub use fab_projection::projection_linf;
 pub use apgd::{
     APGD_RESTARTS, APGD_RHO, APGD_STEPS, APGD_TARGET_CLASSES, Apgd, ApgdLoss, ApgdTargeted,
 };
 pub use apgd_schedule::{ApgdSchedule, StepSizeControl, apgd_checkpoints};
+pub use cascade::{AUTOATTACK_BATCH, CascadeOutcome, run_cascade};
 pub use dlr::{dlr_loss, targeted_dlr_loss};
+pub use fab::FabTargeted;
+pub use fab_projection::projection_linf;
 pub use fgsm::Fgsm;
 pub use pgd::{Pgd, Start};
-pub use spec::{AttackSpec, CW_KAPPA, CW_STEPS, default_eps};
+pub use spec::{
+    ATTACK_NAMES, AttackSpec, AutoAttackPart, CW_KAPPA, CW_STEPS, SPSA_DIRECTIONS, SPSA_STEPS,
+    default_eps,
+};
 pub use spsa::Spsa;
 pub use square::{Square, SquareRun, margin, p_selection, window_side};
 
-use autograd::Tape;
+use autograd::{Tape, Var};
 use nn::{Forward, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
@@ -62,6 +67,14 @@ pub fn input_gradient(
     let logits = model.forward(&xv, &mut Forward::attack());
     let loss = objective.value(&logits, labels, natural_probs);
     tape.backward(&loss, &[&xv]).remove(0)
+}
+
+/// The model's predicted class per image (evaluation mode, no tape).
+pub fn predicted_labels(model: &dyn Module<f32>, x: &Tensor<f32>) -> IndexTensor {
+    model
+        .forward(&Var::constant(x.clone()), &mut Forward::eval())
+        .into_value()
+        .argmax_axis(1)
 }
 
 /// One projected step: `x + alpha * sign(g)`, projected into the eps-ball around `natural`,

@@ -1,6 +1,7 @@
-//! Attacks named on the command line (`natural,fgsm,pgd20,pgd100,cw`) and their paper defaults.
+//! Attacks named on the command line (`natural,fgsm,pgd20,pgd100,cw,autoattack,...`) and their
+//! paper defaults.
 
-use super::{Attack, Fgsm, Pgd, Start};
+use super::{Apgd, ApgdLoss, ApgdTargeted, Attack, FabTargeted, Fgsm, Pgd, Spsa, Square, Start};
 use crate::objective::Objective;
 
 /// An attack of the evaluation table, by name.
@@ -20,7 +21,72 @@ pub enum AttackSpec {
         /// Confidence margin kappa.
         kappa: f64,
     },
+    /// AutoAttack, standard version: APGD-CE, APGD-T, FAB-T and Square as one cascade.
+    AutoAttack,
+    /// One attack of AutoAttack's family, run alone as a cascade of one (on the clean-correct
+    /// points), with the standard version's settings.
+    AutoAttackPart(AutoAttackPart),
+    /// SPSA, the gradient-free check: `steps` Adam steps on an estimate from `directions`
+    /// Rademacher directions; `2 * directions` forward passes per image per step.
+    Spsa {
+        /// Iterations.
+        steps: usize,
+        /// Directions per iteration.
+        directions: usize,
+    },
 }
+
+/// AutoAttack's attacks, by their reference names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoAttackPart {
+    /// APGD on cross-entropy (`apgd-ce`).
+    ApgdCe,
+    /// APGD on the DLR loss (`apgd-dlr`, not in the standard cascade).
+    ApgdDlr,
+    /// Targeted APGD on the targeted DLR loss, 9 targets (`apgd-t`).
+    ApgdT,
+    /// Targeted FAB, 9 targets (`fab-t`).
+    FabT,
+    /// Square, 5000 queries (`square`).
+    Square,
+}
+
+impl AutoAttackPart {
+    /// The standard version's cascade, in order.
+    pub const STANDARD: [AutoAttackPart; 4] = [
+        AutoAttackPart::ApgdCe,
+        AutoAttackPart::ApgdT,
+        AutoAttackPart::FabT,
+        AutoAttackPart::Square,
+    ];
+
+    /// The reference's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AutoAttackPart::ApgdCe => "apgd-ce",
+            AutoAttackPart::ApgdDlr => "apgd-dlr",
+            AutoAttackPart::ApgdT => "apgd-t",
+            AutoAttackPart::FabT => "fab-t",
+            AutoAttackPart::Square => "square",
+        }
+    }
+
+    /// The attack with the standard version's settings at radius `eps`.
+    pub fn build(self, eps: f32) -> Box<dyn Attack> {
+        match self {
+            AutoAttackPart::ApgdCe => Box::new(Apgd::standard(eps, ApgdLoss::CrossEntropy)),
+            AutoAttackPart::ApgdDlr => Box::new(Apgd::standard(eps, ApgdLoss::Dlr)),
+            AutoAttackPart::ApgdT => Box::new(ApgdTargeted::standard(eps)),
+            AutoAttackPart::FabT => Box::new(FabTargeted::standard(eps)),
+            AutoAttackPart::Square => Box::new(Square::standard(eps)),
+        }
+    }
+}
+
+/// SPSA's default iterations (Uesato et al. 2018 run 100 and more).
+pub const SPSA_STEPS: usize = 100;
+/// SPSA's default directions per iteration (EVAL.md: 128).
+pub const SPSA_DIRECTIONS: usize = 128;
 
 /// Steps of the CW-inf attack.
 pub const CW_STEPS: usize = 30;
@@ -36,23 +102,46 @@ pub fn default_eps(dataset: &str) -> f32 {
     }
 }
 
+/// Every name `parse` takes, for messages.
+pub const ATTACK_NAMES: &str = "natural, fgsm, pgdK (e.g. pgd20), cw, autoattack, apgd-ce, apgd-dlr, apgd-t, fab-t, square or spsa";
+
+impl AutoAttackPart {
+    /// The part called `name` (`apgd-ce`, `apgd-dlr`, `apgd-t`, `fab-t`, `square`).
+    pub fn from_name(name: &str) -> Option<AutoAttackPart> {
+        [
+            AutoAttackPart::ApgdCe,
+            AutoAttackPart::ApgdDlr,
+            AutoAttackPart::ApgdT,
+            AutoAttackPart::FabT,
+            AutoAttackPart::Square,
+        ]
+        .into_iter()
+        .find(|part| part.name() == name)
+    }
+}
+
 impl AttackSpec {
-    /// Parses one name: `natural`, `fgsm`, `pgdK` (e.g. `pgd20`), `cw`.
+    /// Parses one name: `natural`, `fgsm`, `pgdK` (e.g. `pgd20`), `cw`, `autoattack`, one of
+    /// AutoAttack's parts, or `spsa` (with the default iterations and directions).
     pub fn parse(name: &str, cw_kappa: f64) -> Result<AttackSpec, String> {
         match name.trim() {
             "natural" => Ok(AttackSpec::Natural),
             "fgsm" => Ok(AttackSpec::Fgsm),
             "cw" => Ok(AttackSpec::Cw { kappa: cw_kappa }),
+            "autoattack" => Ok(AttackSpec::AutoAttack),
+            "spsa" => Ok(AttackSpec::Spsa {
+                steps: SPSA_STEPS,
+                directions: SPSA_DIRECTIONS,
+            }),
+            other if AutoAttackPart::from_name(other).is_some() => Ok(AttackSpec::AutoAttackPart(
+                AutoAttackPart::from_name(other).expect("checked"),
+            )),
             other => other
                 .strip_prefix("pgd")
                 .and_then(|k| k.parse::<usize>().ok())
                 .filter(|&k| k > 0)
                 .map(|steps| AttackSpec::Pgd { steps })
-                .ok_or_else(|| {
-                    format!(
-                        "unknown attack '{other}': expected natural, fgsm, pgdK (e.g. pgd20) or cw"
-                    )
-                }),
+                .ok_or_else(|| format!("unknown attack '{other}': expected {}", ATTACK_NAMES)),
         }
     }
 
@@ -72,13 +161,37 @@ impl AttackSpec {
             AttackSpec::Fgsm => "fgsm".into(),
             AttackSpec::Pgd { steps } => format!("pgd{steps}"),
             AttackSpec::Cw { .. } => "cw".into(),
+            AttackSpec::AutoAttack => "autoattack".into(),
+            AttackSpec::AutoAttackPart(part) => part.name().into(),
+            AttackSpec::Spsa { .. } => "spsa".into(),
         }
     }
 
-    /// The attack at radius `eps`, or `None` for natural accuracy.
+    /// The attacks of a cascade (AutoAttack or one of its parts) at radius `eps`, or `None`
+    /// for an attack that runs batch by batch.
+    pub fn cascade(&self, eps: f32) -> Option<Vec<Box<dyn Attack>>> {
+        match self {
+            AttackSpec::AutoAttack => Some(
+                AutoAttackPart::STANDARD
+                    .iter()
+                    .map(|part| part.build(eps))
+                    .collect(),
+            ),
+            AttackSpec::AutoAttackPart(part) => Some(vec![part.build(eps)]),
+            _ => None,
+        }
+    }
+
+    /// The attack at radius `eps`, or `None` for natural accuracy. AutoAttack's cascade is
+    /// [`AttackSpec::cascade`]; here it is its first attack's batch-by-batch form.
     pub fn build(&self, eps: f32) -> Option<Box<dyn Attack>> {
         match self {
             AttackSpec::Natural => None,
+            AttackSpec::AutoAttack => Some(AutoAttackPart::ApgdCe.build(eps)),
+            AttackSpec::AutoAttackPart(part) => Some(part.build(eps)),
+            AttackSpec::Spsa { steps, directions } => {
+                Some(Box::new(Spsa::new(eps, *steps, *directions)))
+            }
             AttackSpec::Fgsm => Some(Box::new(Fgsm { eps })),
             AttackSpec::Pgd { steps } => Some(Box::new(Pgd {
                 eps,
@@ -106,9 +219,21 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        let specs = AttackSpec::parse_list("natural,fgsm,pgd20,pgd100,cw", CW_KAPPA).unwrap();
+        let all =
+            "natural,fgsm,pgd20,pgd100,cw,autoattack,apgd-ce,apgd-dlr,apgd-t,fab-t,square,spsa";
+        let specs = AttackSpec::parse_list(all, CW_KAPPA).unwrap();
         let names: Vec<String> = specs.iter().map(AttackSpec::name).collect();
-        assert_eq!(names, ["natural", "fgsm", "pgd20", "pgd100", "cw"]);
+        assert_eq!(names.join(","), all);
+        assert_eq!(
+            AttackSpec::AutoAttack
+                .cascade(0.3)
+                .unwrap()
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>(),
+            ["apgd-ce", "apgd-t", "fab-t", "square"]
+        );
+        assert!(AttackSpec::Fgsm.cascade(0.3).is_none());
         assert!(AttackSpec::parse("pgd", CW_KAPPA).is_err());
         assert!(
             AttackSpec::parse("deepfool", CW_KAPPA)

@@ -1,10 +1,12 @@
 //! What `mart train` and `mart eval` do, as library functions: `main.rs` only parses the command
 //! line and prints, so the end-to-end tests run exactly the code path of the CLI.
 
+mod audit;
 mod evaluate;
 mod train;
 
-pub use evaluate::{AccuracyTable, evaluate};
+pub use audit::{AuditOutcome, run_audit};
+pub use evaluate::{AccuracyTable, attack_specs, evaluate, load, run_table};
 pub use train::{TrainReport, train};
 
 use anyhow::{Context, Result};

@@ -34,6 +34,8 @@ pub struct TrainReport {
     pub outcome: Outcome,
     /// For a finished run: `("best (epoch k)" | "last (epoch n)", accuracies)`.
     pub robustness: Vec<(String, AccuracyTable)>,
+    /// Test images of the final table, and of its AutoAttack column (a prefix; 0: none).
+    pub final_images: (usize, usize),
 }
 
 /// Runs `mart train` with `args`; `stop` (set by Ctrl-C) ends it after the current batch with a
@@ -86,10 +88,13 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         }
         Outcome::Interrupted { .. } => Vec::new(),
     };
+    let total = dataset.test.labels.numel();
+    let final_images = config.final_eval_limit.unwrap_or(total).min(total);
     Ok(TrainReport {
         out,
         outcome,
         robustness,
+        final_images: (final_images, config.autoattack_limit.min(final_images)),
     })
 }
 
@@ -142,7 +147,7 @@ fn check_model_fits(config: &TrainConfig, dataset: &Dataset) -> Result<()> {
 }
 
 /// Natural, FGSM, PGD-20 and CW-inf accuracy of the best and last checkpoints on the test set
-/// (or its first `final_eval_limit` images).
+/// (or its first `final_eval_limit` images), and AutoAttack's on the first `autoattack_limit`.
 fn final_table(
     config: &TrainConfig,
     dataset: &Dataset,
@@ -156,6 +161,7 @@ fn final_table(
     let limit = config.final_eval_limit.unwrap_or(total).min(total);
     let images = dataset.test.images.slice(0, 0, limit);
     let labels = dataset.test.labels.slice(0, 0, limit);
+    let autoattack_images = config.autoattack_limit.min(limit);
     let last_epoch = config.epochs;
     let best_epoch = best.map_or(last_epoch, |(_, epoch)| epoch);
     let mut checkpoints = Vec::new();
@@ -186,21 +192,46 @@ fn final_table(
             eprintln!("evaluating {label} on {limit} test images: {FINAL_ATTACKS}");
         }
         let model = load_model(&config.model, &path, device)?;
-        let table = robust_accuracy(
+        let settings = EvalSettings {
+            eps: default_eps(&config.dataset),
+            batch: FINAL_EVAL_BATCH,
+        };
+        let mut table = robust_accuracy(
             &*model,
             (&images, &labels),
             &specs,
-            EvalSettings {
-                eps: default_eps(&config.dataset),
-                batch: FINAL_EVAL_BATCH,
-            },
+            settings,
             &mut Rng::new(FINAL_EVAL_SEED),
             |_, _| {},
         );
+        if autoattack_images > 0 {
+            if progress {
+                eprintln!(
+                    "evaluating {label} on the first {autoattack_images} test images: AutoAttack (standard)"
+                );
+            }
+            table.extend(robust_accuracy(
+                &*model,
+                (
+                    &images.slice(0, 0, autoattack_images),
+                    &labels.slice(0, 0, autoattack_images),
+                ),
+                &[AttackSpec::AutoAttack],
+                settings,
+                &mut Rng::new(FINAL_EVAL_SEED),
+                |_, _| {},
+            ));
+        }
         for (key, epoch) in keys {
             let mut entry = serde_json::Map::new();
             entry.insert("epoch".into(), serde_json::json!(epoch));
             entry.insert("test_images".into(), serde_json::json!(limit));
+            if autoattack_images > 0 {
+                entry.insert(
+                    "autoattack_images".into(),
+                    serde_json::json!(autoattack_images),
+                );
+            }
             for (name, acc) in &table {
                 entry.insert(name.clone(), serde_json::json!(acc));
             }
