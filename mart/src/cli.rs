@@ -96,7 +96,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub final_eval_limit: Option<usize>,
     /// Test images (the first N of the final table's) that AutoAttack also runs on; 0 skips
-    /// it (default run: 200, presets: 1000).
+    /// it (default run: 100, presets: 1000).
     #[arg(long)]
     pub autoattack_limit: Option<usize>,
     /// Training images used (a prefix of the training set).

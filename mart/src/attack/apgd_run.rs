@@ -11,8 +11,7 @@ use tensor::{IndexTensor, Rng, Tensor};
 
 use super::apgd_schedule::{ApgdSchedule, StepSizeControl};
 use super::dlr::{dlr_loss, targeted_dlr_loss};
-use super::project;
-use crate::device::beside;
+use super::{per_example, project};
 
 /// Momentum of every iteration after the first (the reference's `a = 0.75`).
 const MOMENTUM_WEIGHT: f32 = 0.75;
@@ -78,14 +77,6 @@ fn probe(
             .collect(),
         grad,
     }
-}
-
-/// One value per example as a `[B, 1, ..., 1]` tensor beside `like`, to scale or pick whole
-/// examples of a batch.
-fn per_example(values: Vec<f32>, like: &Tensor<f32>) -> Tensor<f32> {
-    let mut dims = vec![1; like.rank()];
-    dims[0] = values.len();
-    beside(Tensor::from_vec(values, dims), like)
 }
 
 /// `on_true` for the examples flagged, `on_false` for the others (no work when none is).

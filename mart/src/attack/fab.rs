@@ -8,12 +8,12 @@
 //! overshot by `eta`), the same backward step `beta` and the same best-so-far rule. Images and
 //! gradients stay tensors on their device; only `[B]` flags, labels and norms come to the host.
 
-use autograd::{Tape, Var};
+use autograd::Tape;
 use nn::{Forward, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
-use super::Attack;
 use super::fab_projection::projection_linf;
+use super::{Attack, attack_logits as logits, row_mask};
 
 /// The reference's "no adversarial point found yet" norm.
 const NOT_FOUND: f32 = 1e10;
@@ -233,13 +233,6 @@ impl Attack for FabTargeted {
     }
 }
 
-/// The model's logits for `x`, in attack mode (running statistics untouched), unrecorded.
-fn logits(model: &dyn Module<f32>, x: &Tensor<f32>) -> Tensor<f32> {
-    model
-        .forward(&Var::constant(x.clone()), &mut Forward::attack())
-        .into_value()
-}
-
 /// `f = z_t - z_y` per example (`[B, 1]`) at `x`, and the gradient of its batch sum with
 /// respect to `x` (the reference's `get_diff_logits_grads_batch_targeted`).
 fn margin_and_gradient(
@@ -267,17 +260,6 @@ fn row_view(x: &Tensor<f32>) -> Tensor<f32> {
 /// The L-inf distance between matching rows of `a` and `b`, on the host.
 fn linf_distances(a: &Tensor<f32>, b: &Tensor<f32>) -> Vec<f32> {
     a.sub(b).abs().max_axis(1, false).to_vec()
-}
-
-/// A `[B, 1]` 0/1 column on `like`'s device, 1 where `flags` holds.
-fn row_mask(flags: &[bool], like: &Tensor<f32>) -> Tensor<f32> {
-    let device = like.device();
-    Tensor::from_vec(
-        flags.iter().map(|&f| if f { 1.0 } else { 0.0 }).collect(),
-        [flags.len(), 1],
-    )
-    .to_device(device)
-    .unwrap_or_else(|e| panic!("fab-t: moving a row mask to {device}: {e}"))
 }
 
 /// `base` with row `to` replaced by row `from` of `replacement`, for each `(to, from)`.

@@ -69,12 +69,33 @@ pub fn input_gradient(
     tape.backward(&loss, &[&xv]).remove(0)
 }
 
-/// The model's predicted class per image (evaluation mode, no tape).
-pub fn predicted_labels(model: &dyn Module<f32>, x: &Tensor<f32>) -> IndexTensor {
+/// The model's logits for `x` in attack mode (running statistics, no tape): what the
+/// gradient-free steps and the success checks of every attack read.
+pub fn attack_logits(model: &dyn Module<f32>, x: &Tensor<f32>) -> Tensor<f32> {
     model
-        .forward(&Var::constant(x.clone()), &mut Forward::eval())
+        .forward(&Var::constant(x.clone()), &mut Forward::attack())
         .into_value()
-        .argmax_axis(1)
+}
+
+/// The model's predicted class per image.
+pub fn predicted_labels(model: &dyn Module<f32>, x: &Tensor<f32>) -> IndexTensor {
+    attack_logits(model, x).argmax_axis(1)
+}
+
+/// One value per example of `like` (`values[i]` for row `i`), shaped `[B, 1, ...]` to broadcast
+/// over `like`'s other axes, on `like`'s device.
+pub(crate) fn per_example(values: Vec<f32>, like: &Tensor<f32>) -> Tensor<f32> {
+    let mut dims = vec![1; like.rank()];
+    dims[0] = values.len();
+    crate::device::beside(Tensor::from_vec(values, dims), like)
+}
+
+/// 1 for the examples flagged, 0 for the others, as [`per_example`] shapes them.
+pub(crate) fn row_mask(flags: &[bool], like: &Tensor<f32>) -> Tensor<f32> {
+    per_example(
+        flags.iter().map(|&f| f32::from(u8::from(f))).collect(),
+        like,
+    )
 }
 
 /// One projected step: `x + alpha * sign(g)`, projected into the eps-ball around `natural`,

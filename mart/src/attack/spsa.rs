@@ -6,8 +6,8 @@ use nn::Module;
 use tensor::ops::optim::AdamStep;
 use tensor::{IndexTensor, Rng, Tensor};
 
-use super::Attack;
-use super::square::{as_python_float, logits, margin};
+use super::square::{as_python_float, margin};
+use super::{Attack, attack_logits as logits};
 
 /// L-inf SPSA: `steps` Adam steps (0.9, 0.999, 1e-8, `lr`) on the perturbation `dx`, each on the
 /// gradient of the margin `z_y - max_{j != y} z_j` estimated from `directions` Rademacher

@@ -7,12 +7,10 @@
 //! the ball and [0, 1]) and keeps the move where the margin loss fell or the point became
 //! misclassified. The window shrinks with the iteration count ([`p_selection`], [`window_side`]).
 
-use autograd::Var;
-use nn::{Forward, Module};
+use nn::Module;
 use tensor::{IndexTensor, Rng, Tensor};
 
-use super::{Attack, project};
-use crate::device::beside;
+use super::{Attack, attack_logits as logits, project, row_mask};
 
 /// AutoAttack's Square: `queries` iterations per restart from windows covering `p_init` of the
 /// image, margin loss, the p schedule in raw iterations (`resc_schedule=False`).
@@ -73,13 +71,6 @@ pub fn margin(logits: &Tensor<f32>, labels: &IndexTensor) -> Tensor<f32> {
     correct.sub(&best_other).reshape([*batch])
 }
 
-/// The model's logits for `x` in attack mode, with nothing recorded.
-pub(super) fn logits(model: &dyn Module<f32>, x: &Tensor<f32>) -> Tensor<f32> {
-    model
-        .forward(&Var::constant(x.clone()), &mut Forward::attack())
-        .into_value()
-}
-
 /// `f32` hyperparameters as the f64 their decimal spelling names (0.8, not 0.800000011920929),
 /// which is the Python float the reference computes with.
 pub(super) fn as_python_float(value: f32) -> f64 {
@@ -87,15 +78,6 @@ pub(super) fn as_python_float(value: f32) -> f64 {
         .to_string()
         .parse()
         .expect("an f32's decimal spelling parses as f64")
-}
-
-/// `[n, 1, 1, 1]`-style mask (1 where `flags` holds) on the device of `like`, shaped to
-/// broadcast over `like`'s image axes.
-fn row_mask(flags: &[bool], like: &Tensor<f32>) -> Tensor<f32> {
-    let mut dims = vec![1; like.rank()];
-    dims[0] = flags.len();
-    let values = flags.iter().map(|&f| if f { 1.0 } else { 0.0 }).collect();
-    beside(Tensor::from_vec(values, dims), like)
 }
 
 /// For each of `total` rows, its position in `rows` (0 for rows not there, which callers mask):
