@@ -15,7 +15,7 @@ pub use checkpoint::{CheckpointError, Extras, TrainingState};
 pub use layers::{
     AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential,
 };
-pub use models::{ModelKind, ResNet, SmallCnn, WideResNet};
+pub use models::{Init, ModelKind, ResNet, SmallCnn, WideResNet};
 pub use module::{Entry, EntryMut, Forward, Mode, Module, Param, ParamGrads, ParamId, device_of};
 pub use optim::{OptimError, Optimizer, OptimizerState, Sgd, SgdConfig};
 pub use schedule::{Schedule, ScheduleError};

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use tensor::{Element, Rng};
 
-use super::{ResNet, SmallCnn, WideResNet};
+use super::{Init, ResNet, SmallCnn, WideResNet, reinit_torch_default};
 use crate::module::Module;
 
 /// One of the paper's models, as named on the command line.
@@ -73,6 +73,15 @@ impl ModelKind {
     /// A freshly initialised model with 10 classes, drawn from `rng`.
     pub fn build<T: Element>(self, rng: &mut Rng) -> Box<dyn Module<T>> {
         self.build_with(false, rng)
+    }
+
+    /// A freshly initialised model with 10 classes, its weights drawn from `rng` as `init` says.
+    pub fn build_init<T: Element>(self, init: Init, rng: &mut Rng) -> Box<dyn Module<T>> {
+        let mut model = self.build(rng);
+        if init == Init::Torch {
+            reinit_torch_default(model.as_mut(), rng);
+        }
+        model
     }
 
     /// As [`ModelKind::build`]; with `with_sub_block1` a WideResNet also holds the unused
