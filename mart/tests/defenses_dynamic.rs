@@ -1,95 +1,22 @@
-//! Dynamic adversarial training, ALP and CLP: each loss against its formula computed in f64
-//! with plain loops and its gradient against finite differences; the FOSC, its threshold
-//! schedule and the stopping rule of the FOSC attack against an f64 port on a linear model;
-//! CLP's pairing; the constants' flags.
+//! Dynamic adversarial training: its loss against the formula computed in f64 with plain loops
+//! and its gradient against finite differences; the FOSC, its threshold schedule and the
+//! stopping rule of the FOSC attack against an f64 port on a linear model; the defense's
+//! weighting by epoch, and a resumed run bit for bit.
 
-use autograd::{Tape, Var};
-use mart::cli::TrainArgs;
+mod defense_reference;
+
+use autograd::Tape;
+use defense_reference::*;
 use mart::defense::dynamic::{FoscPgd, ce_weights, fosc, fosc_threshold};
-use mart::defense::{
-    Batch, Clp, Defense, Dynamic, DynamicOptions, alp_loss, clp_loss, clp_order, dynamic_loss,
-    smoothed_cross_entropy,
-};
-use mart::train::config::{
-    DefenseKind, DynamicSettings, FoscReference, LogitPairingSettings, TrainConfig,
-};
+use mart::defense::{Batch, Defense, Dynamic, DynamicOptions, dynamic_loss};
+use mart::train::config::{DefenseKind, DynamicSettings, FoscReference, TrainConfig};
 use mart::train::{Outcome, TrainRun};
 use mart::{commands, data};
-use nn::{Flatten, Forward, Linear, Module, Sequential};
+use nn::Forward;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tensor::{Device, IndexTensor, Rng, Tensor};
-
-const B: usize = 6;
-const C: usize = 5;
-
-fn random_logits(seed: u64, rows: usize) -> Vec<f64> {
-    Rng::new(seed).normal::<f64>([rows, C], 0.0, 2.0).to_vec()
-}
-
-fn labels(rows: usize) -> IndexTensor {
-    Tensor::from_vec((0..rows).map(|i| (i * 3 % C) as u32).collect(), [rows])
-}
-
-fn log_softmax_row(z: &[f64]) -> Vec<f64> {
-    let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
-    z.iter().map(|v| v - m - s.ln()).collect()
-}
-
-fn ce_row(z: &[f64], y: usize) -> f64 {
-    -log_softmax_row(z)[y]
-}
-
-fn row(z: &[f64], i: usize) -> &[f64] {
-    &z[i * C..(i + 1) * C]
-}
-
-fn close(got: f64, want: f64) {
-    assert!(
-        (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-        "{got} vs {want}"
-    );
-}
-
-/// A loss of one or two `[rows, C]` logit inputs, on any tape.
-type Loss<'f> = &'f dyn for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>;
-
-fn value_of(loss: Loss<'_>, inputs: &[Vec<f64>], rows: usize) -> f64 {
-    let tape = Tape::new();
-    let vars: Vec<Var<'_, f64>> = inputs
-        .iter()
-        .map(|v| tape.var(Tensor::from_vec(v.clone(), [rows, C])))
-        .collect();
-    loss(&vars).value().item()
-}
-
-/// Central differences of `loss` with respect to every element of every input, against the
-/// tape's gradients.
-fn check_gradients(loss: Loss<'_>, inputs: &[Vec<f64>], rows: usize) {
-    let tape = Tape::new();
-    let vars: Vec<Var<'_, f64>> = inputs
-        .iter()
-        .map(|v| tape.var(Tensor::from_vec(v.clone(), [rows, C])))
-        .collect();
-    let out = loss(&vars);
-    let grads = tape.backward(&out, &vars.iter().collect::<Vec<_>>());
-    let h = 1e-6;
-    for (which, grad) in grads.iter().enumerate() {
-        for j in 0..rows * C {
-            let (mut plus, mut minus) = (inputs.to_vec(), inputs.to_vec());
-            plus[which][j] += h;
-            minus[which][j] -= h;
-            let numeric = (value_of(loss, &plus, rows) - value_of(loss, &minus, rows)) / (2.0 * h);
-            let analytic = grad.data()[j];
-            assert!(
-                (analytic - numeric).abs() <= 1e-6 + 1e-4 * numeric.abs(),
-                "input {which} element {j}: analytic {analytic} vs numeric {numeric}"
-            );
-        }
-    }
-}
+use tensor::{Device, Rng, Tensor};
 
 #[test]
 fn dynamic_loss_is_the_mean_ce_then_the_self_weighted_ce() {
@@ -100,25 +27,37 @@ fn dynamic_loss_is_the_mean_ce_then_the_self_weighted_ce() {
         .collect();
     let mean = ce.iter().sum::<f64>() / B as f64;
     close(
-        value_of(&|v| dynamic_loss(&v[0], &y, None), &[z.clone()], B),
+        value_of(
+            &|v| dynamic_loss(&v[0], &y, None),
+            std::slice::from_ref(&z),
+            B,
+        ),
         mean,
     );
     // Two zero weights: sum(w CE) / B divided by the fraction 4/6 of non-zero weights.
     let w = [0.7, 0.0, 1.9, 0.2, 0.0, 3.1];
     let weighted: f64 = (0..B).map(|i| w[i] * ce[i]).sum::<f64>() / B as f64 / (4.0 / 6.0);
     close(
-        value_of(&|v| dynamic_loss(&v[0], &y, Some(&w[..])), &[z.clone()], B),
+        value_of(
+            &|v| dynamic_loss(&v[0], &y, Some(&w[..])),
+            std::slice::from_ref(&z),
+            B,
+        ),
         weighted,
     );
     assert_eq!(
         value_of(
             &|v| dynamic_loss(&v[0], &y, Some(&[0.0; B][..])),
-            &[z.clone()],
+            std::slice::from_ref(&z),
             B
         ),
         0.0
     );
-    check_gradients(&|v| dynamic_loss(&v[0], &y, None), &[z.clone()], B);
+    check_gradients(
+        &|v| dynamic_loss(&v[0], &y, None),
+        std::slice::from_ref(&z),
+        B,
+    );
     check_gradients(&|v| dynamic_loss(&v[0], &y, Some(&w[..])), &[z], B);
 }
 
@@ -133,12 +72,11 @@ fn dynamic_weights_are_each_examples_own_ce() {
     let weights = ce_weights(&z, &y);
     let z64: Vec<f64> = logits.iter().map(|&v| f64::from(v)).collect();
     assert_eq!(weights[0], 0.0);
-    for i in 1..B {
+    for (i, &got) in weights.iter().enumerate().skip(1) {
         let want = ce_row(row(&z64, i), y.data()[i] as usize);
         assert!(
-            (weights[i] - want).abs() < 1e-5 * want.max(1.0),
-            "row {i}: {} vs {want}",
-            weights[i]
+            (got - want).abs() < 1e-5 * want.max(1.0),
+            "row {i}: {got} vs {want}"
         );
     }
 }
@@ -176,55 +114,19 @@ fn fosc_matches_a_hand_computation() {
     assert!((c[1] - 0.6).abs() < 1e-6, "{c:?}");
 }
 
-/// A random linear classifier over `[1, 4, 4]` images, as a module and as f64 weights.
-struct LinearPair {
-    module: Sequential<f32>,
-    weight: Vec<Vec<f64>>,
-    bias: Vec<f64>,
-}
-
-const PIXELS: usize = 16;
-const K: usize = 3;
-
-fn linear_pair(seed: u64) -> LinearPair {
-    let mut rng = Rng::new(seed);
-    let weight = rng.normal::<f32>([K, PIXELS], 0.0, 1.0);
-    let bias = rng.normal::<f32>([K], 0.0, 0.5);
-    LinearPair {
-        weight: weight
-            .to_f64_vec()
-            .chunks(PIXELS)
-            .map(<[f64]>::to_vec)
-            .collect(),
-        bias: bias.to_f64_vec(),
-        module: Sequential::new(vec![
-            Box::new(Flatten) as Box<dyn Module<f32>>,
-            Box::new(Linear::from_tensors(weight, bias)),
-        ]),
-    }
-}
-
-impl LinearPair {
-    fn logits(&self, x: &[f64]) -> Vec<f64> {
-        (0..K)
-            .map(|k| self.bias[k] + (0..PIXELS).map(|p| self.weight[k][p] * x[p]).sum::<f64>())
-            .collect()
-    }
-
-    /// The input gradient of CE: `W^T (softmax(z) - onehot(y))`.
-    fn ce_gradient(&self, x: &[f64], y: usize) -> Vec<f64> {
-        let p: Vec<f64> = log_softmax_row(&self.logits(x))
-            .iter()
-            .map(|l| l.exp())
-            .collect();
-        (0..PIXELS)
-            .map(|q| {
-                (0..K)
-                    .map(|k| self.weight[k][q] * (p[k] - f64::from(u8::from(k == y))))
-                    .sum()
-            })
-            .collect()
-    }
+/// The input gradient of CE for the linear classifier: `W^T (softmax(z) - onehot(y))`.
+fn ce_gradient(model: &LinearPair, x: &[f64], y: usize) -> Vec<f64> {
+    let p: Vec<f64> = log_softmax_row(&model.logits(x))
+        .iter()
+        .map(|l| l.exp())
+        .collect();
+    (0..PIXELS)
+        .map(|q| {
+            (0..K)
+                .map(|k| model.weight[k][q] * (p[k] - f64::from(u8::from(k == y))))
+                .sum()
+        })
+        .collect()
 }
 
 fn fosc64(g: &[f64], x: &[f64], reference: &[f64], eps: f64) -> f64 {
@@ -248,7 +150,7 @@ fn fosc_port(
     let mut iterates = Vec::new();
     let mut c = Vec::new();
     for step in 0..attack.steps {
-        let g = model.ce_gradient(&x, y);
+        let g = ce_gradient(model, &x, y);
         if step > 0 {
             c.push(fosc64(&g, &x, reference, eps));
             if *c.last().unwrap() <= attack.threshold {
@@ -364,126 +266,6 @@ fn the_fosc_attack_matches_the_port_and_stopped_examples_stay_put() {
     }
 }
 
-/// `mean_i [-(1 - s) log p_iy - (s/K) sum_k log p_ik]`.
-fn smoothed_ce_reference(z: &[f64], y: &[u32], s: f64) -> f64 {
-    let rows = y.len();
-    (0..rows)
-        .map(|i| {
-            let l = log_softmax_row(row(z, i));
-            -(1.0 - s) * l[y[i] as usize] - s / C as f64 * l.iter().sum::<f64>()
-        })
-        .sum::<f64>()
-        / rows as f64
-}
-
-fn mean_square(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
-}
-
-#[test]
-fn alp_loss_matches_the_formula() {
-    let (clean, adv) = (random_logits(5, B), random_logits(6, B));
-    let y = labels(B);
-    for smoothing in [0.0, 0.1] {
-        // TensorFlow's smoothed targets, written out: 1 - s + s/K on the label, s/K elsewhere.
-        let targets = |i: usize, k: usize| {
-            let on = if k == y.data()[i] as usize { 1.0 } else { 0.0 };
-            on * (1.0 - smoothing) + smoothing / C as f64
-        };
-        let mixed_ce: f64 = [&clean, &adv]
-            .iter()
-            .flat_map(|z| {
-                (0..B).map(move |i| {
-                    let l = log_softmax_row(row(z, i));
-                    -(0..C).map(|k| targets(i, k) * l[k]).sum::<f64>()
-                })
-            })
-            .sum::<f64>()
-            / (2 * B) as f64;
-        let want = mixed_ce + 0.5 * mean_square(&clean, &adv);
-        let loss: Loss<'_> = &|v| alp_loss(&v[0], &v[1], &y, 0.5, smoothing);
-        close(value_of(loss, &[clean.clone(), adv.clone()], B), want);
-        check_gradients(loss, &[clean.clone(), adv.clone()], B);
-        close(
-            value_of(
-                &|v| smoothed_cross_entropy(&v[0], &y, smoothing),
-                &[clean.clone()],
-                B,
-            ),
-            smoothed_ce_reference(&clean, y.data(), smoothing),
-        );
-    }
-}
-
-#[test]
-fn clp_loss_pairs_the_two_halves_of_the_order() {
-    for rows in [6, 7] {
-        let z = random_logits(7, rows);
-        let y = labels(rows);
-        let order = clp_order(rows, &mut Rng::new(8));
-        let half = rows / 2;
-        let ce = (0..rows)
-            .map(|i| ce_row(row(&z, i), y.data()[i] as usize))
-            .sum::<f64>()
-            / rows as f64;
-        let pairs: f64 = (0..half)
-            .map(|i| mean_square(row(&z, order[i]), row(&z, order[half + i])))
-            .sum::<f64>()
-            / half as f64;
-        let loss: Loss<'_> = &|v| clp_loss(&v[0], &y, &order, 0.5);
-        close(value_of(loss, &[z.clone()], rows), ce + 0.5 * pairs);
-        check_gradients(loss, &[z], rows);
-    }
-    // A single example has no pair: the CE alone.
-    let z = random_logits(9, 1);
-    let y = labels(1);
-    close(
-        value_of(&|v| clp_loss(&v[0], &y, &[0], 0.5), &[z.clone()], 1),
-        ce_row(&z, 0),
-    );
-}
-
-#[test]
-fn clp_order_is_a_fresh_permutation_and_the_defense_uses_it() {
-    let a = clp_order(64, &mut Rng::new(10));
-    let mut sorted = a.clone();
-    sorted.sort();
-    assert_eq!(sorted, (0..64).collect::<Vec<_>>());
-    assert_ne!(a, (0..64).collect::<Vec<_>>(), "the batch is shuffled");
-    assert_ne!(a, clp_order(64, &mut Rng::new(11)));
-
-    // The defense on a linear model: CE plus the pairs of clp_order drawn from its stream.
-    let model = linear_pair(12);
-    let rows = 8;
-    let images = Rng::new(13).uniform::<f32>([rows, 1, 4, 4], 0.0, 1.0);
-    let y = Tensor::from_vec((0..rows).map(|i| (i % K) as u32).collect(), [rows]);
-    let indices: Vec<usize> = (0..rows).collect();
-    let tape = Tape::new();
-    let mut fwd = Forward::train(&tape, Rng::new(0));
-    let batch = Batch {
-        images: &images,
-        labels: &y,
-        indices: &indices,
-    };
-    let out = Clp { lambda: 0.5 }.loss(&model.module, &batch, &mut fwd, &mut Rng::new(14));
-    let order = clp_order(rows, &mut Rng::new(14));
-    let x = images.to_f64_vec();
-    let z: Vec<Vec<f64>> = (0..rows)
-        .map(|i| model.logits(&x[i * PIXELS..(i + 1) * PIXELS]))
-        .collect();
-    let ce = (0..rows)
-        .map(|i| -log_softmax_row(&z[i])[y.data()[i] as usize])
-        .sum::<f64>()
-        / rows as f64;
-    let pairs = (0..rows / 2)
-        .map(|i| mean_square(&z[order[i]], &z[order[rows / 2 + i]]))
-        .sum::<f64>()
-        / (rows / 2) as f64;
-    let got = f64::from(out.loss.value().item());
-    let want = ce + 0.5 * pairs;
-    assert!((got - want).abs() < 1e-5 * want, "{got} vs {want}");
-}
-
 #[test]
 fn dynamic_defense_weights_from_epoch_one_and_follows_the_schedule() {
     let model = linear_pair(15);
@@ -534,94 +316,6 @@ fn dynamic_defense_weights_from_epoch_one_and_follows_the_schedule() {
     );
     loss_at(&mut defense, 6);
     assert_eq!(defense.attack.threshold, 0.0);
-}
-
-#[test]
-fn the_constants_are_flags_and_older_configs_load_with_the_defaults() {
-    let args = TrainArgs {
-        defense: Some("dynamic".into()),
-        dynamic_c_max: Some(0.3),
-        dynamic_t_prime: Some(7),
-        fosc_reference: Some("natural".into()),
-        alp_lambda: Some(1.0),
-        alp_label_smoothing: Some(0.1),
-        clp_lambda: Some(0.25),
-        ..TrainArgs::default()
-    };
-    let c = args.to_config().unwrap();
-    assert_eq!(
-        c.dynamic,
-        DynamicSettings {
-            c_max: 0.3,
-            t_prime: Some(7),
-            reference: FoscReference::Natural
-        }
-    );
-    assert_eq!(
-        c.logit_pairing,
-        LogitPairingSettings {
-            alp_lambda: 1.0,
-            alp_label_smoothing: 0.1,
-            clp_lambda: 0.25
-        }
-    );
-    let defaults = TrainArgs::default().to_config().unwrap();
-    assert_eq!(defaults.logit_pairing, LogitPairingSettings::default());
-    assert_eq!(
-        (
-            defaults.logit_pairing.alp_lambda,
-            defaults.logit_pairing.alp_label_smoothing,
-            defaults.logit_pairing.clp_lambda
-        ),
-        (0.5, 0.0, 0.5)
-    );
-    for (bad, what) in [
-        (
-            TrainArgs {
-                fosc_reference: Some("paper".into()),
-                ..TrainArgs::default()
-            },
-            "start or natural",
-        ),
-        (
-            TrainArgs {
-                dynamic_t_prime: Some(0),
-                ..TrainArgs::default()
-            },
-            "--dynamic-t-prime",
-        ),
-        (
-            TrainArgs {
-                alp_label_smoothing: Some(1.0),
-                ..TrainArgs::default()
-            },
-            "--alp-label-smoothing",
-        ),
-        (
-            TrainArgs {
-                clp_lambda: Some(-1.0),
-                ..TrainArgs::default()
-            },
-            "--clp-lambda",
-        ),
-        (
-            TrainArgs {
-                defense: Some("fosc".into()),
-                ..TrainArgs::default()
-            },
-            "dynamic, alp or clp",
-        ),
-    ] {
-        let err = bad.to_config().unwrap_err();
-        assert!(err.contains(what), "{err}");
-    }
-    // A config.json written before these settings existed.
-    let mut old = serde_json::to_value(TrainConfig::default_run()).unwrap();
-    let map = old.as_object_mut().unwrap();
-    map.remove("dynamic");
-    map.remove("logit_pairing");
-    let loaded: TrainConfig = serde_json::from_value(old).unwrap();
-    assert_eq!(loaded, TrainConfig::default_run());
 }
 
 /// Trains Dynamic on 64 digits for 3 epochs of 2 batches into `out`, stopping after
