@@ -8,7 +8,7 @@ use nn::{Forward, Module};
 use tensor::{Element, IndexTensor, Rng, Tensor};
 
 use super::{Batch, Defense, StepLoss};
-use crate::attack::{attack_logits, project, row_mask};
+use crate::attack::{attack_logits, per_example, project};
 use crate::device::beside;
 use crate::train::config::FoscReference;
 
@@ -28,16 +28,15 @@ pub fn fosc_threshold(c_max: f64, t_prime: usize, epoch: usize) -> f64 {
     (c_max - c_max * epoch as f64 / t_prime.max(1) as f64).max(0.0)
 }
 
-/// The FOSC of each example: `eps * ||g_i||_1 - <g_i, x_i - reference_i>`, with `grad` the
-/// input gradient of the example's CE at `x`.
-pub fn fosc(grad: &Tensor<f32>, x: &Tensor<f32>, reference: &Tensor<f32>, eps: f32) -> Vec<f32> {
+/// The FOSC of each example, `[B]` on `grad`'s device: `eps * ||g_i||_1 - <g_i, x_i -
+/// reference_i>`, with `grad` the input gradient of the example's CE at `x`.
+pub fn fosc(grad: &Tensor<f32>, x: &Tensor<f32>, reference: &Tensor<f32>, eps: f32) -> Tensor<f32> {
     let rows = grad.dims()[0];
     let per_row = grad.numel() / rows.max(1);
     let flat = |t: &Tensor<f32>| t.reshape([rows, per_row]);
     let l1 = flat(grad).abs().sum_axis(1, false);
-    let travelled = flat(&x.sub(reference));
-    let dot = flat(grad).mul(&travelled).sum_axis(1, false);
-    l1.mul_scalar(eps).sub(&dot).to_vec()
+    let dot = flat(grad).mul(&flat(&x.sub(reference))).sum_axis(1, false);
+    l1.mul_scalar(eps).sub(&dot)
 }
 
 /// Each example's CE at `x` (attack mode) and its input gradient. The CE is summed over the
@@ -77,12 +76,12 @@ pub struct FoscPgd {
     pub reference: FoscReference,
 }
 
-/// What [`FoscPgd`] found.
+/// What [`FoscPgd`] found, on the images' device.
 pub struct FoscOutcome {
     /// The adversarial examples.
     pub adversarial: Tensor<f32>,
-    /// How many steps each example moved (0 only when `steps` is 0).
-    pub steps_moved: Vec<usize>,
+    /// How many steps each example moved, `[B]` (0 only when `steps` is 0).
+    pub steps_moved: Tensor<f32>,
 }
 
 impl FoscPgd {
@@ -111,26 +110,22 @@ impl FoscPgd {
             FoscReference::Start => start.clone(),
             FoscReference::Natural => images.clone(),
         };
+        // The mask of the examples still moving stays on the device: the attack never waits
+        // for it.
         let rows = images.dims()[0];
-        let mut moving = vec![true; rows];
-        let mut steps_moved = vec![0; rows];
+        let mut moving = per_example(vec![1.0; rows], images);
+        let mut steps_moved = beside(Tensor::zeros([rows]), images);
+        let threshold = Tensor::scalar(self.threshold as f32);
         let mut x = start;
         for step in 0..self.steps {
             let grad = per_example_ce_gradient(model, &x, labels);
             if step > 0 {
-                let c = fosc(&grad, &x, &reference, self.eps);
-                for (m, &c) in moving.iter_mut().zip(&c) {
-                    *m &= f64::from(c) > self.threshold;
-                }
-                if !moving.contains(&true) {
-                    break;
-                }
+                let above = fosc(&grad, &x, &reference, self.eps).gt(&threshold);
+                moving = moving.mul(&above.reshape(moving.dims()));
             }
-            let direction = grad.sign().mul(&row_mask(&moving, &x));
+            let direction = grad.sign().mul(&moving);
             x = project(&x.add(&direction.mul_scalar(self.alpha)), images, self.eps);
-            for (n, &m) in steps_moved.iter_mut().zip(&moving) {
-                *n += usize::from(m);
-            }
+            steps_moved = steps_moved.add(&moving.reshape([rows]));
         }
         let adversarial = if self.steps == 0 {
             project(&x, images, self.eps)
@@ -144,27 +139,28 @@ impl FoscPgd {
     }
 }
 
-/// The published code's loss weight of each example: its CE `max(-log(p_y + 1e-12), 0)` from
-/// attack-mode `logits` (Keras' `model.predict`), a constant.
-pub fn ce_weights(logits: &Tensor<f32>, labels: &IndexTensor) -> Vec<f64> {
+/// The published code's loss weight of each example, `[B]` on the logits' device: its CE
+/// `max(-log(p_y + 1e-12), 0)` from attack-mode `logits` (Keras' `model.predict`), a constant.
+pub fn ce_weights(logits: &Tensor<f32>, labels: &IndexTensor) -> Tensor<f32> {
+    let rows = labels.numel();
     logits
         .softmax(1)
         .gather(1, &labels.unsqueeze(1))
+        .reshape([rows])
         .add_scalar(1e-12)
         .log()
-        .to_vec()
-        .into_iter()
-        .map(|l| f64::from(-l).max(0.0))
-        .collect()
+        .neg()
+        .maximum(&Tensor::scalar(0.0))
 }
 
 /// Dynamic adversarial training's loss on adversarial logits: the mean CE without `weights`
-/// (epoch 0); with them, `sum_i w_i CE_i / B` divided by the fraction of non-zero weights
-/// (Keras' `sample_weight`), which is `sum_i w_i CE_i / #{w_i != 0}` (0 when every weight is 0).
+/// (epoch 0); with them (`[B]`, on the logits' device), `sum_i w_i CE_i / B` divided by the
+/// fraction of non-zero weights (Keras' `sample_weight`), which is `sum_i w_i CE_i / #{w_i != 0}`
+/// (0 when every weight is 0).
 pub fn dynamic_loss<'t, T: Element>(
     logits_adv: &Var<'t, T>,
     labels: &IndexTensor,
-    weights: Option<&[f64]>,
+    weights: Option<&Tensor<T>>,
 ) -> Var<'t, T> {
     let ce = logits_adv
         .log_softmax(1)
@@ -174,15 +170,16 @@ pub fn dynamic_loss<'t, T: Element>(
     let Some(weights) = weights else {
         return ce.mean_all();
     };
-    let nonzero = weights.iter().filter(|&&w| w != 0.0).count();
-    let scale = if nonzero == 0 {
-        T::zero()
-    } else {
-        T::one() / T::from_usize(nonzero).unwrap()
-    };
-    let w: Vec<T> = weights.iter().map(|&w| T::from_f64_lossy(w)).collect();
-    let w = beside(Tensor::from_vec(w, [weights.len()]), logits_adv.value());
-    ce.mul(&Var::constant(w)).sum_all().mul_scalar(scale)
+    let zero = Tensor::scalar(T::zero());
+    let zeros = weights.eq_mask(&zero).sum_all();
+    // At least 1: with no non-zero weight the weighted sum is 0 already.
+    let nonzero = zeros
+        .neg()
+        .add_scalar(T::from_usize(weights.numel()).unwrap())
+        .maximum(&Tensor::scalar(T::one()));
+    ce.mul(&Var::constant(weights.clone()))
+        .sum_all()
+        .div(&Var::constant(nonzero))
 }
 
 /// Dynamic adversarial training: [`FoscPgd`] with the epoch's threshold (model in attack
@@ -242,7 +239,7 @@ impl Defense for Dynamic {
             (self.epoch > 0).then(|| ce_weights(&attack_logits(model, &adv), batch.labels));
         let logits = model.forward(&Var::constant(adv), fwd);
         StepLoss {
-            loss: dynamic_loss(&logits, batch.labels, weights.as_deref()),
+            loss: dynamic_loss(&logits, batch.labels, weights.as_ref()),
             logits: logits.value().clone(),
         }
     }
