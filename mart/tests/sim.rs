@@ -2,8 +2,9 @@
 //! optimiser step, run on the PTX simulator (and `cuda:0` when present) from the same weights,
 //! batch and seeds as on the CPU, agree with the CPU's.
 //!
-//! The batch is two digits and the training attack one step (two for Dynamic), so the simulator (which interprets
-//! every GPU thread) finishes in seconds; the path is the one `mart train --device sim` takes.
+//! The batch is two digits and the training attack one step (two for Dynamic), so the simulator
+//! (which interprets every GPU thread) finishes in seconds; the path is the one
+//! `mart train --device sim` takes.
 
 use autograd::Tape;
 use mart::defense::Batch;
