@@ -6,7 +6,7 @@ use tensor::Device;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::train::config::{DefenseKind, OptimizerKind, TrainConfig};
+use crate::train::config::{DefenseKind, FoscReference, OptimizerKind, TrainConfig};
 
 /// MART adversarial training from the tensor up.
 #[derive(Parser, Debug)]
@@ -44,7 +44,7 @@ pub struct TrainArgs {
     /// Model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
     #[arg(long)]
     pub model: Option<String>,
-    /// Defense: standard, trades, mart, mma.
+    /// Defense: standard, trades, mart, mma, dynamic, alp, clp.
     #[arg(long)]
     pub defense: Option<String>,
     /// Number of epochs.
@@ -134,6 +134,27 @@ pub struct TrainArgs {
     /// MMA's largest trained margin d_max (default: 0.45 on MNIST, 12/255 on CIFAR-10).
     #[arg(long)]
     pub mma_dmax: Option<f32>,
+    /// Dynamic: FOSC threshold of epoch 0, decreasing linearly to 0 [default: 0.5].
+    #[arg(long)]
+    pub dynamic_c_max: Option<f64>,
+    /// Dynamic: the epoch at which the FOSC threshold reaches 0 [default: 5/6 of --epochs,
+    /// rounded; the published code: 100 of 120].
+    #[arg(long)]
+    pub dynamic_t_prime: Option<usize>,
+    /// Dynamic: the FOSC's reference point, start (the random start, as the published code)
+    /// or natural (the natural example, as the paper) [default: start].
+    #[arg(long)]
+    pub fosc_reference: Option<String>,
+    /// ALP: weight of the mean squared clean-adversarial logit difference [default: 0.5].
+    #[arg(long)]
+    pub alp_lambda: Option<f64>,
+    /// ALP: label smoothing of the mixed-batch CE, in [0, 1) [default: 0 (off); the official
+    /// code used 0.1].
+    #[arg(long)]
+    pub alp_label_smoothing: Option<f64>,
+    /// CLP: weight of the mean squared logit difference of random clean pairs [default: 0.5].
+    #[arg(long)]
+    pub clp_lambda: Option<f64>,
 }
 
 /// The checkpoint judged and the data it is judged on: the flags `mart eval` and `mart audit`
@@ -304,6 +325,7 @@ impl TrainArgs {
         if self.mma_dmax.is_some() {
             c.mma_dmax = self.mma_dmax;
         }
+        self.set_dynamic_and_pairing(&mut c)?;
         if c.epochs == 0 || c.batch_size == 0 {
             return Err("--epochs and --batch-size must be positive".into());
         }
@@ -311,5 +333,41 @@ impl TrainArgs {
             return Err(format!("--eps must be positive, got {}", c.eps));
         }
         Ok(c)
+    }
+
+    /// Dynamic's, ALP's and CLP's flags, checked.
+    fn set_dynamic_and_pairing(&self, c: &mut TrainConfig) -> Result<(), String> {
+        let non_negative = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("--{name} must be a non-negative number, got {v}"))
+            }
+        };
+        if let Some(v) = self.dynamic_c_max {
+            c.dynamic.c_max = non_negative("dynamic-c-max", v)?;
+        }
+        if let Some(t) = self.dynamic_t_prime {
+            if t == 0 {
+                return Err("--dynamic-t-prime must be at least 1 epoch".into());
+            }
+            c.dynamic.t_prime = Some(t);
+        }
+        if let Some(r) = &self.fosc_reference {
+            c.dynamic.reference = FoscReference::from_name(r)?;
+        }
+        if let Some(v) = self.alp_lambda {
+            c.logit_pairing.alp_lambda = non_negative("alp-lambda", v)?;
+        }
+        if let Some(v) = self.alp_label_smoothing {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("--alp-label-smoothing must be in [0, 1), got {v}"));
+            }
+            c.logit_pairing.alp_label_smoothing = v;
+        }
+        if let Some(v) = self.clp_lambda {
+            c.logit_pairing.clp_lambda = non_negative("clp-lambda", v)?;
+        }
+        Ok(())
     }
 }

@@ -48,7 +48,7 @@ fn weights(path: &Path) -> Vec<(String, Tensor<f32>)> {
 
 #[test]
 fn each_defense_trains_writes_its_files_and_learns() {
-    for defense in ["standard", "trades", "mart", "mma"] {
+    for defense in ["standard", "trades", "mart", "mma", "dynamic", "alp", "clp"] {
         let dir = tempfile::tempdir().unwrap();
         let report = commands::train(&short_args(defense, dir.path()), no_stop(), false)
             .unwrap_or_else(|e| panic!("{defense}: {e:#}"));

@@ -1,9 +1,10 @@
-//! A MART training step on the GPU path: every defense's loss (attack included) and the
+//! A training step on the GPU path: every defense's loss (attack included; MMA aside) and the
 //! optimiser step, run on the PTX simulator (and `cuda:0` when present) from the same weights,
 //! batch and seeds as on the CPU, agree with the CPU's.
 //!
-//! The batch is two digits and the training attack one step, so the simulator (which interprets
-//! every GPU thread) finishes in seconds; the path is the one `mart train --device sim` takes.
+//! The batch is two digits and the training attack one step (two for Dynamic), so the simulator
+//! (which interprets every GPU thread) finishes in seconds; the path is the one
+//! `mart train --device sim` takes.
 
 use autograd::Tape;
 use mart::defense::Batch;
@@ -24,15 +25,16 @@ fn gpu_devices() -> Vec<Device> {
     devices
 }
 
-/// One training step of `defense` on `device`: the loss, and every parameter afterwards.
-fn step_on(defense: DefenseKind, device: Device) -> (f32, Vec<Vec<f32>>) {
+/// One training step of `defense` with a training attack of `steps` steps, in epoch 1 (where
+/// Dynamic weights its loss), on `device`: the loss, and every parameter afterwards.
+fn step_on(defense: DefenseKind, steps: usize, device: Device) -> (f32, Vec<Vec<f32>>) {
     // The simulator is one device for the whole process: steps run one at a time, so that the
     // count of host reads below sees this step's only.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let config = TrainConfig {
         defense,
-        attack_steps: 1,
+        attack_steps: steps,
         ..TrainConfig::default_run()
     };
     let mut rng = Rng::new(5);
@@ -62,6 +64,7 @@ fn step_on(defense: DefenseKind, device: Device) -> (f32, Vec<Vec<f32>>) {
         .to_device(device)
         .unwrap();
     let mut defense = build_defense(&config, 10);
+    defense.begin_epoch(1);
     // SGD, whose step is linear in the gradient: Adam's normalisation would turn f32 noise in
     // a gradient of ~1e-10 (a relu at exactly 0 on one device) into a full learning-rate step.
     let mut optimizer = Sgd::new(SgdConfig {
@@ -102,10 +105,10 @@ fn host_reads(device: Device) -> u64 {
     device.gpu().unwrap().map_or(0, |gpu| gpu.host_reads())
 }
 
-fn assert_same_step(defense: DefenseKind) {
-    let (want_loss, want) = step_on(defense, Device::Cpu);
+fn assert_same_step(defense: DefenseKind, steps: usize) {
+    let (want_loss, want) = step_on(defense, steps, Device::Cpu);
     for device in gpu_devices() {
-        let (loss, got) = step_on(defense, device);
+        let (loss, got) = step_on(defense, steps, device);
         assert!(
             (loss - want_loss).abs() <= 1e-4 * (1.0 + want_loss.abs()),
             "{defense:?} loss on {device}: {loss}, on the CPU {want_loss}"
@@ -123,13 +126,21 @@ fn assert_same_step(defense: DefenseKind) {
 
 #[test]
 fn sim_mart_step_matches_the_cpu() {
-    assert_same_step(DefenseKind::Mart);
+    assert_same_step(DefenseKind::Mart, 1);
 }
 
 #[test]
 fn sim_trades_and_standard_steps_match_the_cpu() {
-    assert_same_step(DefenseKind::Trades);
-    assert_same_step(DefenseKind::Standard);
+    assert_same_step(DefenseKind::Trades, 1);
+    assert_same_step(DefenseKind::Standard, 1);
+}
+
+#[test]
+fn sim_dynamic_alp_and_clp_steps_match_the_cpu() {
+    // Two steps, so that Dynamic's FOSC decides which examples take the second.
+    assert_same_step(DefenseKind::Dynamic, 2);
+    assert_same_step(DefenseKind::Alp, 1);
+    assert_same_step(DefenseKind::Clp, 1);
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! Defenses: each gives the training loss of a batch, crafting the adversarial examples it needs
 //! with the model in attack mode, then running the training forwards in train mode.
 
+pub mod dynamic;
+mod logit_pairing;
 mod mart;
 pub mod mma;
 mod standard;
 mod trades;
 
+pub use dynamic::{Dynamic, DynamicOptions, dynamic_loss};
+pub use logit_pairing::{Alp, Clp, alp_loss, clp_loss, clp_order, smoothed_cross_entropy};
 pub use mart::{Mart, MartOptions, mart_loss};
 pub use mma::{Mma, MmaOptions};
 pub use standard::Standard;
@@ -51,6 +55,11 @@ pub trait Defense {
 
     /// Scales the configured radius by `fraction` in (0, 1] for the coming epoch (an eps ramp).
     fn set_radius_fraction(&mut self, fraction: f32);
+
+    /// Told at the start of each epoch (0-based), resumed ones included, before its first
+    /// batch: defenses whose constants follow a per-epoch schedule (Dynamic's FOSC threshold)
+    /// set them here, from the epoch alone, so a resumed run matches an uninterrupted one.
+    fn begin_epoch(&mut self, _epoch: usize) {}
 
     /// State carried from batch to batch that a resumed run needs (MMA's per-example
     /// margins); empty for stateless defenses.

@@ -13,18 +13,27 @@ pub enum DefenseKind {
     Mart,
     /// MMA.
     Mma,
+    /// Dynamic adversarial training (FOSC).
+    Dynamic,
+    /// Adversarial logit pairing.
+    Alp,
+    /// Clean logit pairing.
+    Clp,
 }
 
 impl DefenseKind {
-    /// Parses `standard|trades|mart|mma`.
+    /// Parses `standard|trades|mart|mma|dynamic|alp|clp`.
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "standard" => Ok(DefenseKind::Standard),
             "trades" => Ok(DefenseKind::Trades),
             "mart" => Ok(DefenseKind::Mart),
             "mma" => Ok(DefenseKind::Mma),
+            "dynamic" => Ok(DefenseKind::Dynamic),
+            "alp" => Ok(DefenseKind::Alp),
+            "clp" => Ok(DefenseKind::Clp),
             other => Err(format!(
-                "unknown defense '{other}': expected standard, trades, mart or mma"
+                "unknown defense '{other}': expected standard, trades, mart, mma, dynamic, alp or clp"
             )),
         }
     }
@@ -36,6 +45,9 @@ impl DefenseKind {
             DefenseKind::Trades => "trades",
             DefenseKind::Mart => "mart",
             DefenseKind::Mma => "mma",
+            DefenseKind::Dynamic => "dynamic",
+            DefenseKind::Alp => "alp",
+            DefenseKind::Clp => "clp",
         }
     }
 }
@@ -64,6 +76,82 @@ pub struct MartAblations {
     pub kl_inner: bool,
     /// Apply the weighted KL to this random fraction of each batch.
     pub kl_fraction: Option<f64>,
+}
+
+/// Where the FOSC measures the distance travelled from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FoscReference {
+    /// The random start point (the published code; the FOSC can be negative).
+    Start,
+    /// The natural example (the paper's formula).
+    Natural,
+}
+
+impl FoscReference {
+    /// Parses `start|natural`.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "start" => Ok(FoscReference::Start),
+            "natural" => Ok(FoscReference::Natural),
+            other => Err(format!(
+                "unknown FOSC reference '{other}': expected start or natural"
+            )),
+        }
+    }
+}
+
+/// Dynamic adversarial training's constants (MART.md); the defaults are the published code's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DynamicSettings {
+    /// FOSC threshold of epoch 0, decreasing linearly to 0 (0.5).
+    pub c_max: f64,
+    /// The epoch at which the threshold reaches 0; `None` for 5/6 of the run (100 of 120).
+    pub t_prime: Option<usize>,
+    /// The FOSC's reference point.
+    pub reference: FoscReference,
+}
+
+impl Default for DynamicSettings {
+    fn default() -> Self {
+        DynamicSettings {
+            c_max: 0.5,
+            t_prime: None,
+            reference: FoscReference::Start,
+        }
+    }
+}
+
+impl DynamicSettings {
+    /// The epoch at which the threshold reaches 0 in a run of `epochs` epochs: `t_prime`, or
+    /// 5/6 of the run rounded to the nearest epoch (at least 1).
+    pub fn t_prime_for(&self, epochs: usize) -> usize {
+        self.t_prime
+            .unwrap_or_else(|| (5.0 * epochs as f64 / 6.0).round() as usize)
+            .max(1)
+    }
+}
+
+/// The weights of ALP's and CLP's logit-pairing terms and ALP's label smoothing (MART.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogitPairingSettings {
+    /// ALP's weight of the mean squared logit difference (0.5).
+    pub alp_lambda: f64,
+    /// ALP's label smoothing of the mixed-batch CE (0 = off; the official code used 0.1).
+    pub alp_label_smoothing: f64,
+    /// CLP's weight of the mean squared logit difference (0.5).
+    pub clp_lambda: f64,
+}
+
+impl Default for LogitPairingSettings {
+    fn default() -> Self {
+        LogitPairingSettings {
+            alp_lambda: 0.5,
+            alp_label_smoothing: 0.0,
+            clp_lambda: 0.5,
+        }
+    }
 }
 
 /// A full training configuration. Every constant of MART.md is a field, so a flag can set it.
@@ -120,6 +208,12 @@ pub struct TrainConfig {
     pub mart: MartAblations,
     /// MMA's largest trained margin; `None` for the data set's default.
     pub mma_dmax: Option<f32>,
+    /// Dynamic adversarial training's constants. Absent from older run folders: the defaults.
+    #[serde(default)]
+    pub dynamic: DynamicSettings,
+    /// ALP's and CLP's constants. Absent from older run folders: the defaults.
+    #[serde(default)]
+    pub logit_pairing: LogitPairingSettings,
 }
 
 /// Test images AutoAttack runs on in the default run's final table: the cascade costs about a
@@ -157,6 +251,8 @@ impl TrainConfig {
             train_limit: None,
             mart: MartAblations::default(),
             mma_dmax: None,
+            dynamic: DynamicSettings::default(),
+            logit_pairing: LogitPairingSettings::default(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Builds the configured defense with its training attack, constants as MART.md.
 
 use crate::attack::{Pgd, Start};
-use crate::defense::{Defense, Mart, MartOptions, Mma, MmaOptions, Standard, Trades};
+use crate::defense::{
+    Alp, Clp, Defense, Dynamic, DynamicOptions, Mart, MartOptions, Mma, MmaOptions, Standard,
+    Trades,
+};
 use crate::objective::Objective;
 use crate::train::config::{DefenseKind, TrainConfig};
 
@@ -61,5 +64,27 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
                 });
             Box::new(Mma::new(MmaOptions::for_d_max(d_max), train_size))
         }
+        DefenseKind::Dynamic => {
+            let d = &config.dynamic;
+            let options = DynamicOptions {
+                c_max: d.c_max,
+                t_prime: d.t_prime_for(config.epochs),
+                reference: d.reference,
+            };
+            Box::new(Dynamic::new(
+                config.eps,
+                config.step_size,
+                config.attack_steps,
+                options,
+            ))
+        }
+        DefenseKind::Alp => Box::new(Alp::new(
+            attack(Start::Uniform, Objective::CrossEntropy),
+            config.logit_pairing.alp_lambda,
+            config.logit_pairing.alp_label_smoothing,
+        )),
+        DefenseKind::Clp => Box::new(Clp {
+            lambda: config.logit_pairing.clp_lambda,
+        }),
     }
 }

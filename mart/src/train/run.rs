@@ -166,6 +166,7 @@ impl TrainRun<'_> {
             parts
                 .defense
                 .set_radius_fraction(config.eps_at(epoch) / config.eps);
+            parts.defense.begin_epoch(epoch);
             // The first `train_size` examples, shuffled afresh each epoch.
             let mut order: Vec<usize> = (0..train_size).collect();
             stream(config.seed, Stream::Order, epoch as u64).shuffle(&mut order);
