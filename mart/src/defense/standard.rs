@@ -38,9 +38,10 @@ impl Defense for Standard {
         fwd: &mut Forward<'t, f32>,
         rng: &mut Rng,
     ) -> StepLoss<'t> {
-        let adv = self
-            .attack
-            .run(model, batch.images, batch.labels, None, rng);
+        let adv =
+            self.attack
+                .scaled(self.fraction)
+                .run(model, batch.images, batch.labels, None, rng);
         let logits = model.forward(&Var::constant(adv), fwd);
         StepLoss {
             loss: cross_entropy(&logits, batch.labels),

@@ -65,9 +65,13 @@ impl Defense for Trades {
             .forward(&Var::constant(batch.images.clone()), &mut Forward::attack())
             .value()
             .softmax(1);
-        let adv = self
-            .attack
-            .run(model, batch.images, batch.labels, Some(&natural_probs), rng);
+        let adv = self.attack.scaled(self.fraction).run(
+            model,
+            batch.images,
+            batch.labels,
+            Some(&natural_probs),
+            rng,
+        );
         let logits_nat = model.forward(&Var::constant(batch.images.clone()), fwd);
         let logits_adv = model.forward(&Var::constant(adv), fwd);
         StepLoss {
