@@ -155,6 +155,11 @@ pub struct TrainArgs {
     /// CLP: weight of the mean squared logit difference of random clean pairs [default: 0.5].
     #[arg(long)]
     pub clp_lambda: Option<f64>,
+    /// How the weights start: torch (PyTorch's default for every layer; the default run) or
+    /// trades (the reference code's, e.g. SmallCNN's Kaiming-normal convolutions and zero last
+    /// layer; the presets).
+    #[arg(long)]
+    pub init: Option<String>,
 }
 
 /// The checkpoint judged and the data it is judged on: the flags `mart eval` and `mart audit`
@@ -326,6 +331,9 @@ impl TrainArgs {
             c.mma_dmax = self.mma_dmax;
         }
         self.set_dynamic_and_pairing(&mut c)?;
+        if let Some(init) = &self.init {
+            c.init = init.parse()?;
+        }
         if c.epochs == 0 || c.batch_size == 0 {
             return Err("--epochs and --batch-size must be positive".into());
         }

@@ -1,5 +1,6 @@
 //! Everything a training run is configured by, with the paper's presets and the default run.
 
+use nn::Init;
 use serde::{Deserialize, Serialize};
 
 /// Which training objective.
@@ -214,6 +215,11 @@ pub struct TrainConfig {
     /// ALP's and CLP's constants. Absent from older run folders: the defaults.
     #[serde(default)]
     pub logit_pairing: LogitPairingSettings,
+    /// How the model's weights start: the reference code's (`trades`, the presets) or
+    /// PyTorch's default (`torch`, the default run). Absent from older run folders: `trades`,
+    /// what they all used.
+    #[serde(default)]
+    pub init: Init,
 }
 
 /// Test images AutoAttack runs on in the default run's final table: the cascade costs about a
@@ -253,6 +259,7 @@ impl TrainConfig {
             mma_dmax: None,
             dynamic: DynamicSettings::default(),
             logit_pairing: LogitPairingSettings::default(),
+            init: Init::Torch,
         }
     }
 
@@ -261,6 +268,7 @@ impl TrainConfig {
     pub fn preset(name: &str) -> Result<Self, String> {
         let base = TrainConfig {
             autoattack_limit: PRESET_AUTOATTACK_LIMIT,
+            init: Init::Trades,
             ..TrainConfig::default_run()
         };
         match name {

@@ -104,7 +104,7 @@ struct Parts {
 
 fn build_parts(config: &TrainConfig, train_size: usize, device: Device) -> Result<Parts> {
     let kind = ModelKind::from_name(&config.model).map_err(anyhow::Error::msg)?;
-    let mut model = kind.build::<f32>(&mut stream(config.seed, Stream::Init, 0));
+    let mut model = kind.build_init::<f32>(config.init, &mut stream(config.seed, Stream::Init, 0));
     model
         .to_device(device)
         .with_context(|| format!("cannot move the model to {device}"))?;
