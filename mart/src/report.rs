@@ -1,7 +1,5 @@
 //! Run reports: per-epoch metrics as JSON lines, and an SVG plot of accuracy per epoch.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -31,15 +29,20 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
 }
 
-/// Appends one line to `metrics.jsonl` in `dir`.
-pub fn append_metrics(dir: &Path, metrics: &EpochMetrics) -> Result<()> {
-    let path = dir.join("metrics.jsonl");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {} for appending", path.display()))?;
-    writeln!(file, "{}", serde_json::to_string(metrics)?)
+/// Writes `history` as `metrics.jsonl` in `dir`, one line per epoch, replacing the file at
+/// once (a run killed while writing leaves the previous file whole).
+pub fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::new();
+    for metrics in history {
+        text.push_str(&serde_json::to_string(metrics)?);
+        text.push('\n');
+    }
+    write_atomically(&dir.join("metrics.jsonl"), text.as_bytes())
+}
+
+/// Replaces `path` with `bytes` at once; the error names the file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    nn::checkpoint::write_file_atomically(path, bytes)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -64,7 +67,14 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
 
 /// Draws natural and PGD-20 test accuracy per epoch into `path` (SVG).
 pub fn plot_accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()> {
-    let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
+    let mut svg = String::new();
+    draw_accuracy(&mut svg, history, title)?;
+    write_atomically(path, svg.as_bytes())
+}
+
+/// Draws [`plot_accuracy`]'s chart into `svg`.
+fn draw_accuracy(svg: &mut String, history: &[EpochMetrics], title: &str) -> Result<()> {
+    let root = SVGBackend::with_string(svg, (720, 440)).into_drawing_area();
     root.fill(&WHITE)?;
     let last = history.last().map_or(1, |m| m.epoch).max(1);
     let mut chart = ChartBuilder::on(&root)
@@ -111,7 +121,6 @@ pub fn plot_accuracy(path: &Path, history: &[EpochMetrics], title: &str) -> Resu
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()?;
-    root.present()
-        .with_context(|| format!("cannot write the plot {}", path.display()))?;
+    root.present()?;
     Ok(())
 }

@@ -239,9 +239,9 @@ fn final_table(
         }
         rows.push((label, table));
     }
-    std::fs::write(
-        out.join("robustness.json"),
-        serde_json::to_string_pretty(&json)?,
+    crate::report::write_atomically(
+        &out.join("robustness.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     Ok(rows)
 }

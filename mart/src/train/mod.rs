@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod defenses;
+mod lock;
 mod run;
 mod state;
 

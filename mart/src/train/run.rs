@@ -21,9 +21,10 @@ use crate::attack::AttackSpec;
 use crate::defense::{Batch, Defense};
 use crate::eval::{EvalSettings, robust_accuracy};
 use crate::progress::image_bar;
-use crate::report::{EpochMetrics, append_metrics, plot_accuracy};
+use crate::report::{EpochMetrics, plot_accuracy, read_metrics, write_atomically, write_metrics};
 use crate::train::config::{OptimizerKind, TrainConfig};
 use crate::train::defenses::build_defense;
+use crate::train::lock::lock_run_folder;
 use crate::train::state::{EpochTotals, RunState};
 
 /// Independent random streams of a run, each forked from the seed.
@@ -138,8 +139,17 @@ impl TrainRun<'_> {
             .1
             .numel()
             .min(config.train_limit.unwrap_or(usize::MAX));
+        let _lock = lock_run_folder(&self.out)?;
         let (mut parts, mut state) = if resume {
-            self.load_resume()?
+            let (parts, mut state) = self.load_resume()?;
+            if state.history.len() < state.epoch {
+                // A folder of an older version: its history is only in metrics.jsonl.
+                state.history = read_metrics(&self.out)?;
+                state.history.truncate(state.epoch);
+            }
+            // Repairs a metrics.jsonl that a kill left a step behind the checkpoint.
+            write_metrics(&self.out, &state.history)?;
+            (parts, state)
         } else {
             let metrics = self.out.join("metrics.jsonl");
             if metrics.exists() {
@@ -149,9 +159,9 @@ impl TrainRun<'_> {
                     self.out.display()
                 );
             }
-            std::fs::write(
-                self.out.join("config.json"),
-                serde_json::to_string_pretty(&config)?,
+            write_atomically(
+                &self.out.join("config.json"),
+                serde_json::to_string_pretty(&config)?.as_bytes(),
             )?;
             (
                 build_parts(&config, train_size, self.device)?,
@@ -333,12 +343,12 @@ impl TrainRun<'_> {
         state.epoch += 1;
         state.batch = 0;
         state.partial = EpochTotals::default();
+        state.history.push(metrics.clone());
         self.save_resume(parts, state)?;
-        append_metrics(&self.out, &metrics)?;
-        let history = crate::report::read_metrics(&self.out)?;
+        write_metrics(&self.out, &state.history)?;
         plot_accuracy(
             &self.out.join("accuracy.svg"),
-            &history,
+            &state.history,
             &format!(
                 "{} / {} on {} (eps {})",
                 config.defense.name(),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::EpochMetrics;
 use crate::train::config::TrainConfig;
 
 /// Everything besides the model and optimiser that an exact resume needs. Random streams are
@@ -20,6 +21,11 @@ pub struct RunState {
     pub best: Option<(f64, usize)>,
     /// Running sums of the unfinished epoch: loss, correct predictions, examples, seconds.
     pub partial: EpochTotals,
+    /// The finished epochs' metrics, the source of `metrics.jsonl` (rewritten from it, so a
+    /// run killed while writing that file resumes with it whole). Absent from run folders of
+    /// older versions: read back from their `metrics.jsonl`.
+    #[serde(default)]
+    pub history: Vec<EpochMetrics>,
 }
 
 /// Sums over the batches of an epoch.
@@ -45,6 +51,7 @@ impl RunState {
             step: 0,
             best: None,
             partial: EpochTotals::default(),
+            history: Vec::new(),
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::optim::OptimizerState;
 pub use error::{CheckpointError, Problem};
 pub use header::{Header, read_header};
 pub use load::load;
-pub use save::save;
+pub use save::{save, write_file_atomically};
 
 /// The prefix of the optimiser's state tensors in the file.
 const OPTIMIZER_PREFIX: &str = "optimizer.";

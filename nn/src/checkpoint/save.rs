@@ -65,7 +65,7 @@ pub fn save<T: Element>(
     };
     let bytes = safetensors::serialize(items, &Some(metadata))
         .map_err(|e| write_error(io::Error::other(e.to_string())))?;
-    write_atomically(path, &bytes).map_err(write_error)
+    write_file_atomically(path, &bytes).map_err(write_error)
 }
 
 /// One tensor to write; its bytes are made only when the serialiser asks for them, so saving
@@ -105,18 +105,19 @@ impl<T: Element> View for Item<T> {
 }
 
 /// Writes `bytes` to a temporary file next to `path`, flushes it to disk and renames it to
-/// `path`; on any failure the temporary file is removed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// `path`; on any failure the temporary file is removed. A reader, or a process killed at any
+/// moment, sees the old file or the new one, never a part of one.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let mut file = tempfile::Builder::new()
-        .prefix(".checkpoint-")
+        .prefix(".partial-")
         .suffix(".tmp")
         .tempfile_in(folder)?;
     file.write_all(bytes)?;
-    // The temporary file is private (0600); a checkpoint is an ordinary file, readable like any other.
+    // The temporary file is private (0600); the result is an ordinary file, readable like any other.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
