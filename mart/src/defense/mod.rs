@@ -3,11 +3,13 @@
 
 mod mart;
 pub mod mma;
+mod natural;
 mod standard;
 mod trades;
 
 pub use mart::{Mart, MartOptions, mart_loss};
 pub use mma::{Mma, MmaOptions};
+pub use natural::Natural;
 pub use standard::Standard;
 pub use trades::{Trades, trades_loss};
 

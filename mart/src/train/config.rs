@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::train::mixing::SemiSupervised;
+
 /// Which training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DefenseKind {
@@ -13,18 +15,21 @@ pub enum DefenseKind {
     Mart,
     /// MMA.
     Mma,
+    /// Plain cross-entropy on clean images (no attack): the standard model of RST.
+    Natural,
 }
 
 impl DefenseKind {
-    /// Parses `standard|trades|mart|mma`.
+    /// Parses `standard|trades|mart|mma|natural`.
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "standard" => Ok(DefenseKind::Standard),
             "trades" => Ok(DefenseKind::Trades),
             "mart" => Ok(DefenseKind::Mart),
             "mma" => Ok(DefenseKind::Mma),
+            "natural" => Ok(DefenseKind::Natural),
             other => Err(format!(
-                "unknown defense '{other}': expected standard, trades, mart or mma"
+                "unknown defense '{other}': expected standard, trades, mart, mma or natural"
             )),
         }
     }
@@ -36,6 +41,7 @@ impl DefenseKind {
             DefenseKind::Trades => "trades",
             DefenseKind::Mart => "mart",
             DefenseKind::Mma => "mma",
+            DefenseKind::Natural => "natural",
         }
     }
 }
@@ -120,6 +126,10 @@ pub struct TrainConfig {
     pub mart: MartAblations,
     /// MMA's largest trained margin; `None` for the data set's default.
     pub mma_dmax: Option<f32>,
+    /// Semi-supervised training (RST's batches): the pseudo-labelled set mixed into every
+    /// batch; `None` for a supervised run (and in run folders older than the option).
+    #[serde(default)]
+    pub semi_supervised: Option<SemiSupervised>,
 }
 
 /// Test images AutoAttack runs on in the default run's final table: the cascade costs about a
@@ -157,6 +167,7 @@ impl TrainConfig {
             train_limit: None,
             mart: MartAblations::default(),
             mma_dmax: None,
+            semi_supervised: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Builds the configured defense with its training attack, constants as MART.md.
 
 use crate::attack::{Pgd, Start};
-use crate::defense::{Defense, Mart, MartOptions, Mma, MmaOptions, Standard, Trades};
+use crate::defense::{Defense, Mart, MartOptions, Mma, MmaOptions, Natural, Standard, Trades};
 use crate::objective::Objective;
 use crate::train::config::{DefenseKind, TrainConfig};
 
@@ -61,5 +61,6 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
                 });
             Box::new(Mma::new(MmaOptions::for_d_max(d_max), train_size))
         }
+        DefenseKind::Natural => Box::new(Natural),
     }
 }
