@@ -43,8 +43,8 @@ pub fn pseudo_labels(model: &dyn Module<f32>, images: &Tensor<f32>, batch_size: 
 /// Runs `mart pseudo-label`: loads the model and the images, labels images
 /// `skip..skip + limit`, and writes the labels (and with `--images-out` the images).
 pub fn pseudo_label(args: &PseudoLabelArgs) -> Result<PseudoLabels> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be positive");
+    if args.batch_size == 0 || args.limit == Some(0) {
+        bail!("--batch-size and --limit must be positive");
     }
     let (images, known): (Tensor<f32>, Option<IndexTensor>) = match (&args.images, &args.dataset) {
         (Some(path), None) => (data::load_images(path)?, None),

@@ -71,8 +71,16 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
     };
     super::open_device(args.device)?;
     if progress {
+        let pseudo = match (&config.semi_supervised, &unlabeled) {
+            (Some(semi), Some((_, labels))) => format!(
+                " + {} pseudo-labelled, {} of each batch",
+                labels.numel(),
+                semi.fraction
+            ),
+            _ => String::new(),
+        };
         eprintln!(
-            "{} {}: {} on {} ({} training images), device {}, output {}",
+            "{} {}: {} on {} ({} training images{pseudo}), device {}, output {}",
             if resume { "resuming" } else { "training" },
             config.defense.name(),
             config.model,
