@@ -256,6 +256,15 @@ mod tests {
     }
 
     #[test]
+    fn a_config_from_before_semi_supervised_training_loads_as_supervised() {
+        let mut json = serde_json::to_value(TrainConfig::default_run()).unwrap();
+        json.as_object_mut().unwrap().remove("semi_supervised");
+        let config: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config, TrainConfig::default_run());
+        assert!(config.semi_supervised.is_none());
+    }
+
+    #[test]
     fn eps_ramps_linearly_and_never_hits_zero() {
         let c = TrainConfig::default_run();
         let ramp: Vec<f32> = (0..6).map(|e| c.eps_at(e)).collect();
