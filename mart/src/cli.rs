@@ -1,5 +1,5 @@
-//! The command line: `mart train`, `mart eval`, `mart audit`, and the default run with no
-//! arguments.
+//! The command line: `mart train`, `mart eval`, `mart audit`, `mart pseudo-label`, and the
+//! default run with no arguments.
 
 use std::path::PathBuf;
 use tensor::Device;
@@ -7,6 +7,7 @@ use tensor::Device;
 use clap::{Args, Parser, Subcommand};
 
 use crate::train::config::{DefenseKind, FoscReference, OptimizerKind, TrainConfig};
+use crate::train::mixing::{DEFAULT_UNLABELED_FRACTION, SemiSupervised};
 
 /// MART adversarial training from the tensor up.
 #[derive(Parser, Debug)]
@@ -27,6 +28,8 @@ pub enum Command {
     Eval(Box<EvalArgs>),
     /// Run the gradient-masking checks on a checkpoint; exits non-zero when one warns.
     Audit(Box<AuditArgs>),
+    /// Label unlabelled images with a model's predictions, for semi-supervised training.
+    PseudoLabel(Box<PseudoLabelArgs>),
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).
@@ -44,7 +47,7 @@ pub struct TrainArgs {
     /// Model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
     #[arg(long)]
     pub model: Option<String>,
-    /// Defense: standard, trades, mart, mma, dynamic, alp, clp.
+    /// Defense: standard, trades, mart, mma, dynamic, alp, clp, natural (plain CE, no attack).
     #[arg(long)]
     pub defense: Option<String>,
     /// Number of epochs.
@@ -160,6 +163,57 @@ pub struct TrainArgs {
     /// layer; the presets).
     #[arg(long)]
     pub init: Option<String>,
+    /// Semi-supervised training: unlabelled images (MNIST IDX or CIFAR-10 binary records)
+    /// mixed into every batch with their --pseudo-labels.
+    #[arg(long, requires = "pseudo_labels")]
+    pub unlabeled: Option<PathBuf>,
+    /// The pseudo-labels of --unlabeled: an IDX labels file, as `mart pseudo-label` writes.
+    #[arg(long, requires = "unlabeled")]
+    pub pseudo_labels: Option<PathBuf>,
+    /// Share of each batch drawn (with replacement) from the pseudo-labelled images (RST: 0.5).
+    #[arg(long, requires = "unlabeled")]
+    pub unlabeled_fraction: Option<f64>,
+}
+
+/// Flags of `mart pseudo-label`.
+#[derive(Args, Debug, Clone)]
+pub struct PseudoLabelArgs {
+    /// The labelling model's checkpoint (a naturally trained one, as RST's).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Its model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
+    #[arg(long)]
+    pub model: String,
+    /// Images to label: an MNIST IDX images file (raw or .gz) or CIFAR-10-style binary records
+    /// (their label bytes are ignored).
+    #[arg(long, required_unless_present = "dataset", conflicts_with = "dataset")]
+    pub images: Option<PathBuf>,
+    /// Or label the training images of a data set (mnist-sample, mnist, cifar10); its labels
+    /// are ignored, except to report how many pseudo-labels agree with them.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the data set's files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Skip the first N images (e.g. the N that `mart train --train-limit N` keeps labelled).
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
+    /// Label at most N images after the skipped ones.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where the pseudo-labels go: an IDX labels file (magic 2049, one byte per label).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the labelled images (IDX images for MNIST, CIFAR-10 binary records carrying
+    /// the pseudo-label for CIFAR-10), to give `mart train --unlabeled`.
+    #[arg(long)]
+    pub images_out: Option<PathBuf>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
+    #[arg(long, default_value = "auto", value_parser = Device::parse)]
+    pub device: Device,
 }
 
 /// The checkpoint judged and the data it is judged on: the flags `mart eval` and `mart audit`
@@ -333,6 +387,23 @@ impl TrainArgs {
         self.set_dynamic_and_pairing(&mut c)?;
         if let Some(init) = &self.init {
             c.init = init.parse()?;
+        }
+        c.semi_supervised = match (&self.unlabeled, &self.pseudo_labels) {
+            (Some(images), Some(labels)) => Some(SemiSupervised {
+                images: images.clone(),
+                pseudo_labels: labels.clone(),
+                fraction: self
+                    .unlabeled_fraction
+                    .unwrap_or(DEFAULT_UNLABELED_FRACTION),
+            }),
+            (None, None) if self.unlabeled_fraction.is_none() => None,
+            _ => return Err(
+                "--unlabeled and --pseudo-labels go together (and --unlabeled-fraction needs them)"
+                    .into(),
+            ),
+        };
+        if let Some(semi) = &c.semi_supervised {
+            semi.per_batch(c.batch_size)?;
         }
         if c.epochs == 0 || c.batch_size == 0 {
             return Err("--epochs and --batch-size must be positive".into());

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use clap::Parser;
 use mart::audit::Verdict;
-use mart::cli::{AuditArgs, Cli, Command, EvalArgs, TrainArgs};
+use mart::cli::{AuditArgs, Cli, Command, EvalArgs, PseudoLabelArgs, TrainArgs};
 use mart::commands::{self, AccuracyTable};
 use mart::train::Outcome;
 
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => train(&args),
         Some(Command::Eval(args)) => eval(&args),
         Some(Command::Audit(args)) => audit(&args),
+        Some(Command::PseudoLabel(args)) => pseudo_label(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", explain(&error));
@@ -67,6 +68,25 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
             "{} stages: {}",
             display_name(&row.name),
             stages.join(" -> ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mart pseudo-label`: writes the labels and says what they hold.
+fn pseudo_label(args: &PseudoLabelArgs) -> Result<ExitCode> {
+    let written = commands::pseudo_label(args)?;
+    let n = written.labels.len();
+    println!("wrote {n} pseudo-labels to {}", args.out.display());
+    if let Some(path) = &args.images_out {
+        println!("wrote the {n} labelled images to {}", path.display());
+    }
+    let counts: Vec<String> = written.class_counts.iter().map(usize::to_string).collect();
+    println!("per class: {}", counts.join(" "));
+    if let Some(agreeing) = written.agreeing {
+        println!(
+            "agree with the data set's labels: {agreeing} of {n} ({:.2}%)",
+            100.0 * agreeing as f64 / n.max(1) as f64
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -350,6 +350,7 @@ fn dynamic_run(out: &Path, dataset: &data::Dataset, stop_after_steps: Option<u64
         progress: false,
         stop_after_steps,
         device: Device::Cpu,
+        unlabeled: None,
     }
     .run(config, resume)
     .unwrap();

@@ -222,6 +222,7 @@ fn run_in(
         progress: false,
         stop_after_steps,
         device: Device::Cpu,
+        unlabeled: None,
     }
     .run(config, resume)
     .unwrap()
@@ -334,6 +335,7 @@ fn a_nan_loss_stops_with_a_clear_error_and_the_model_before_it() {
         progress: false,
         stop_after_steps: None,
         device: Device::Cpu,
+        unlabeled: None,
     }
     .run(config, false)
     .unwrap_err();

@@ -8,7 +8,7 @@ use tensor::Device;
 
 use anyhow::{Context, Result, bail};
 use nn::ModelKind;
-use tensor::Rng;
+use tensor::{IndexTensor, Rng, Tensor};
 
 use crate::attack::{AttackSpec, CW_KAPPA, default_eps};
 use crate::cli::TrainArgs;
@@ -16,6 +16,7 @@ use crate::commands::{AccuracyTable, load_model};
 use crate::data::{self, Dataset};
 use crate::eval::{EvalSettings, robust_accuracy};
 use crate::train::config::TrainConfig;
+use crate::train::mixing::{SemiSupervised, check_unlabeled};
 use crate::train::{Outcome, TrainRun};
 
 /// The attacks of the final table, as the paper's Table 2 lists them.
@@ -44,7 +45,17 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
     let (config, out, resume) = match &args.resume {
         Some(dir) => (saved_config(dir)?, dir.clone(), true),
         None => {
-            let config = args.to_config().map_err(anyhow::Error::msg)?;
+            let mut config = args.to_config().map_err(anyhow::Error::msg)?;
+            if let Some(semi) = &mut config.semi_supervised {
+                // Absolute paths, so that `--resume` finds the files from any folder.
+                for (flag, path) in [
+                    ("--unlabeled", &mut semi.images),
+                    ("--pseudo-labels", &mut semi.pseudo_labels),
+                ] {
+                    *path = std::fs::canonicalize(&*path)
+                        .with_context(|| format!("{flag} {}", path.display()))?;
+                }
+            }
             let out = match &args.out {
                 Some(out) => out.clone(),
                 None => free_run_folder(&config),
@@ -54,10 +65,22 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
     };
     let dataset = data::load(&config.dataset, args.data_dir.as_deref())?;
     check_model_fits(&config, &dataset)?;
+    let unlabeled = match &config.semi_supervised {
+        Some(semi) => Some(load_unlabeled(semi, &dataset)?),
+        None => None,
+    };
     super::open_device(args.device)?;
     if progress {
+        let pseudo = match (&config.semi_supervised, &unlabeled) {
+            (Some(semi), Some((_, labels))) => format!(
+                " + {} pseudo-labelled, {} of each batch",
+                labels.numel(),
+                semi.fraction
+            ),
+            _ => String::new(),
+        };
         eprintln!(
-            "{} {}: {} on {} ({} training images), device {}, output {}",
+            "{} {}: {} on {} ({} training images{pseudo}), device {}, output {}",
             if resume { "resuming" } else { "training" },
             config.defense.name(),
             config.model,
@@ -80,6 +103,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         progress,
         stop_after_steps: None,
         device: args.device,
+        unlabeled: unlabeled.as_ref().map(|(images, labels)| (images, labels)),
     };
     let outcome = run.run(config.clone(), resume)?;
     let robustness = match &outcome {
@@ -127,6 +151,22 @@ fn free_run_folder(config: &TrainConfig) -> PathBuf {
         })
         .find(|dir| !dir.join("metrics.jsonl").exists() && !dir.join("config.json").exists())
         .expect("an unused folder name exists")
+}
+
+/// The pseudo-labelled set of a semi-supervised run, checked against the training set.
+fn load_unlabeled(semi: &SemiSupervised, dataset: &Dataset) -> Result<(Tensor<f32>, IndexTensor)> {
+    let images = data::load_images(&semi.images)?;
+    let labels = data::load_labels(&semi.pseudo_labels)?;
+    check_unlabeled(&dataset.train.images, &images, &labels)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "--unlabeled {} with --pseudo-labels {}",
+                semi.images.display(),
+                semi.pseudo_labels.display()
+            )
+        })?;
+    Ok((images, labels))
 }
 
 /// Refuses a model whose input shape is not the data set's (SmallCNN on CIFAR-10, say).

@@ -18,6 +18,14 @@ pub enum DataError {
         source: io::Error,
     },
 
+    /// A file that could not be written.
+    #[error("could not write {}: {source}; check the folder exists and is writable", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     /// An IDX file whose magic number is not the one its role needs.
     #[error("{}", bad_magic_message(.path, *.found, *.expected))]
     BadMagic {

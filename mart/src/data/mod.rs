@@ -7,11 +7,13 @@ mod cifar;
 mod embedded;
 mod error;
 mod idx;
+mod unlabeled;
 
 use std::path::Path;
 
 pub use augment::augment_crop_flip;
 pub use error::DataError;
+pub use unlabeled::{load_images, load_labels, write_images, write_labels};
 
 use tensor::{IndexTensor, Tensor};
 

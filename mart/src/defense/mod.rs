@@ -5,6 +5,7 @@ pub mod dynamic;
 mod logit_pairing;
 mod mart;
 pub mod mma;
+mod natural;
 mod standard;
 mod trades;
 
@@ -12,6 +13,7 @@ pub use dynamic::{Dynamic, DynamicOptions, dynamic_loss};
 pub use logit_pairing::{Alp, Clp, alp_loss, clp_loss, clp_order, smoothed_cross_entropy};
 pub use mart::{Mart, MartOptions, mart_loss};
 pub use mma::{Mma, MmaOptions};
+pub use natural::Natural;
 pub use standard::Standard;
 pub use trades::{Trades, trades_loss};
 

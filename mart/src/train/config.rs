@@ -3,6 +3,8 @@
 use nn::Init;
 use serde::{Deserialize, Serialize};
 
+use crate::train::mixing::SemiSupervised;
+
 /// Which training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DefenseKind {
@@ -20,10 +22,12 @@ pub enum DefenseKind {
     Alp,
     /// Clean logit pairing.
     Clp,
+    /// Plain cross-entropy on clean images (no attack): the standard model of RST.
+    Natural,
 }
 
 impl DefenseKind {
-    /// Parses `standard|trades|mart|mma|dynamic|alp|clp`.
+    /// Parses `standard|trades|mart|mma|dynamic|alp|clp|natural`.
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "standard" => Ok(DefenseKind::Standard),
@@ -33,8 +37,9 @@ impl DefenseKind {
             "dynamic" => Ok(DefenseKind::Dynamic),
             "alp" => Ok(DefenseKind::Alp),
             "clp" => Ok(DefenseKind::Clp),
+            "natural" => Ok(DefenseKind::Natural),
             other => Err(format!(
-                "unknown defense '{other}': expected standard, trades, mart, mma, dynamic, alp or clp"
+                "unknown defense '{other}': expected standard, trades, mart, mma, dynamic, alp, clp or natural"
             )),
         }
     }
@@ -49,6 +54,7 @@ impl DefenseKind {
             DefenseKind::Dynamic => "dynamic",
             DefenseKind::Alp => "alp",
             DefenseKind::Clp => "clp",
+            DefenseKind::Natural => "natural",
         }
     }
 }
@@ -220,6 +226,10 @@ pub struct TrainConfig {
     /// what they all used.
     #[serde(default)]
     pub init: Init,
+    /// Semi-supervised training (RST's batches): the pseudo-labelled set mixed into every
+    /// batch; `None` for a supervised run (and in run folders older than the option).
+    #[serde(default)]
+    pub semi_supervised: Option<SemiSupervised>,
 }
 
 /// Test images AutoAttack runs on in the default run's final table: the cascade costs about a
@@ -260,6 +270,7 @@ impl TrainConfig {
             dynamic: DynamicSettings::default(),
             logit_pairing: LogitPairingSettings::default(),
             init: Init::Torch,
+            semi_supervised: None,
         }
     }
 
@@ -346,6 +357,15 @@ mod tests {
         let wrn = TrainConfig::preset("paper-cifar-wrn34").unwrap();
         assert_eq!((wrn.lr, wrn.weight_decay, wrn.beta), (0.1, 7e-4, 6.0));
         assert!(TrainConfig::preset("paper-imagenet").is_err());
+    }
+
+    #[test]
+    fn a_config_from_before_semi_supervised_training_loads_as_supervised() {
+        let mut json = serde_json::to_value(TrainConfig::default_run()).unwrap();
+        json.as_object_mut().unwrap().remove("semi_supervised");
+        let config: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config, TrainConfig::default_run());
+        assert!(config.semi_supervised.is_none());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use crate::attack::{Pgd, Start};
 use crate::defense::{
-    Alp, Clp, Defense, Dynamic, DynamicOptions, Mart, MartOptions, Mma, MmaOptions, Standard,
-    Trades,
+    Alp, Clp, Defense, Dynamic, DynamicOptions, Mart, MartOptions, Mma, MmaOptions, Natural,
+    Standard, Trades,
 };
 use crate::objective::Objective;
 use crate::train::config::{DefenseKind, TrainConfig};
@@ -86,5 +86,6 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
         DefenseKind::Clp => Box::new(Clp {
             lambda: config.logit_pairing.clp_lambda,
         }),
+        DefenseKind::Natural => Box::new(Natural),
     }
 }

@@ -3,9 +3,11 @@
 pub mod config;
 pub mod defenses;
 mod lock;
+pub mod mixing;
 mod run;
 mod state;
 
 pub use defenses::build_defense;
+pub use mixing::{Mixing, SemiSupervised};
 pub use run::{Augment, Outcome, TrainRun};
 pub use state::RunState;

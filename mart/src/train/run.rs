@@ -25,22 +25,27 @@ use crate::report::{EpochMetrics, plot_accuracy, read_metrics, write_atomically,
 use crate::train::config::{OptimizerKind, TrainConfig};
 use crate::train::defenses::build_defense;
 use crate::train::lock::lock_run_folder;
+use crate::train::mixing::{Mixing, check_unlabeled, gather};
 use crate::train::state::{EpochTotals, RunState};
 
 /// Independent random streams of a run, each forked from the seed.
 #[derive(Clone, Copy)]
-enum Stream {
+pub(crate) enum Stream {
     Init = 1,
     Order = 2,
     Attack = 3,
     Dropout = 4,
     Augment = 5,
     Eval = 6,
+    /// The permutation of each pass over the labelled set of a semi-supervised run.
+    LabelledPass = 7,
+    /// The pseudo-labelled draws and the shuffle of each semi-supervised batch.
+    Unlabeled = 8,
 }
 
 /// The stream `which` at position `at` (an epoch or a step): a pure function of the seed, so a
 /// resumed run draws exactly what the uninterrupted run would have.
-fn stream(seed: u64, which: Stream, at: u64) -> Rng {
+pub(crate) fn stream(seed: u64, which: Stream, at: u64) -> Rng {
     Rng::new(seed).fork(which as u64).fork(at)
 }
 
@@ -93,6 +98,9 @@ pub struct TrainRun<'a> {
     pub stop_after_steps: Option<u64>,
     /// Where the model and every batch live.
     pub device: Device,
+    /// Pseudo-labelled images and their labels, mixed into every batch as
+    /// `config.semi_supervised` says; `None` for a supervised run.
+    pub unlabeled: Option<Split<'a>>,
 }
 
 /// The model, optimiser and defense of a run, built from its configuration.
@@ -164,11 +172,12 @@ impl TrainRun<'_> {
                 serde_json::to_string_pretty(&config)?.as_bytes(),
             )?;
             (
-                build_parts(&config, train_size, self.device)?,
+                build_parts(&config, self.indexed(train_size), self.device)?,
                 RunState::start(config),
             )
         };
         let config = state.config.clone();
+        let mixing = self.mixing(&config, train_size)?;
         let batches = train_size.div_ceil(config.batch_size);
         while state.epoch < config.epochs {
             let epoch = state.epoch;
@@ -177,17 +186,25 @@ impl TrainRun<'_> {
                 .defense
                 .set_radius_fraction(config.eps_at(epoch) / config.eps);
             parts.defense.begin_epoch(epoch);
-            // The first `train_size` examples, shuffled afresh each epoch.
-            let mut order: Vec<usize> = (0..train_size).collect();
-            stream(config.seed, Stream::Order, epoch as u64).shuffle(&mut order);
+            let plan = match &mixing {
+                Some(mixing) => mixing.epoch_rows(epoch),
+                None => {
+                    // The first `train_size` examples, shuffled afresh each epoch.
+                    let mut order: Vec<usize> = (0..train_size).collect();
+                    stream(config.seed, Stream::Order, epoch as u64).shuffle(&mut order);
+                    order
+                        .chunks(config.batch_size)
+                        .map(<[usize]>::to_vec)
+                        .collect()
+                }
+            };
             let bar = self.bar(
-                train_size,
-                state.batch * config.batch_size,
+                plan.iter().map(Vec::len).sum(),
+                plan[..state.batch].iter().map(Vec::len).sum(),
                 &format!("epoch {}/{}", epoch + 1, config.epochs),
             );
             while state.batch < batches {
-                let rows = &order[state.batch * config.batch_size
-                    ..((state.batch + 1) * config.batch_size).min(train_size)];
+                let rows = &plan[state.batch];
                 let loss = self.train_step(&mut parts, &config, rows, &mut state)?;
                 bar.inc(rows.len() as u64);
                 let t = &state.partial;
@@ -233,8 +250,12 @@ impl TrainRun<'_> {
     ) -> Result<f64> {
         let started = Instant::now();
         let step = state.step;
-        let images = self.train.0.select_rows(rows);
-        let labels = self.train.1.select_rows(rows);
+        let labelled = self
+            .train
+            .1
+            .numel()
+            .min(config.train_limit.unwrap_or(usize::MAX));
+        let (images, labels) = self.rows(rows, labelled);
         let images = match (config.augment, self.augment) {
             (true, Some(augment)) => {
                 augment(&images, &mut stream(config.seed, Stream::Augment, step))
@@ -415,7 +436,7 @@ impl TrainRun<'_> {
             .1
             .numel()
             .min(state.config.train_limit.unwrap_or(usize::MAX));
-        let mut parts = build_parts(&state.config, train_size, self.device)?;
+        let mut parts = build_parts(&state.config, self.indexed(train_size), self.device)?;
         let extras = checkpoint::load(&path, &mut *parts.model)?;
         if let Some(opt) = extras.optimizer {
             parts.optimizer.load_state(opt)?;
@@ -427,6 +448,45 @@ impl TrainRun<'_> {
             .restore(defense_state)
             .map_err(anyhow::Error::msg)?;
         Ok((parts, state))
+    }
+
+    /// The semi-supervised batch plan of `config` over the first `labelled` training examples
+    /// and the pseudo-labelled set, or `None` for a supervised run.
+    fn mixing(&self, config: &TrainConfig, labelled: usize) -> Result<Option<Mixing>> {
+        match (&config.semi_supervised, self.unlabeled) {
+            (None, None) => Ok(None),
+            (Some(semi), Some((images, labels))) => {
+                check_unlabeled(self.train.0, images, labels).map_err(anyhow::Error::msg)?;
+                let mixing = Mixing::new(
+                    semi,
+                    labelled,
+                    labels.numel(),
+                    config.batch_size,
+                    config.seed,
+                );
+                Ok(Some(mixing.map_err(anyhow::Error::msg)?))
+            }
+            (Some(_), None) => bail!("this run is semi-supervised but no unlabeled set was given"),
+            (None, Some(_)) => bail!("an unlabeled set was given to a supervised run"),
+        }
+    }
+
+    /// Examples a defense may see by index: the first `labelled` training examples, then the
+    /// pseudo-labelled ones.
+    fn indexed(&self, labelled: usize) -> usize {
+        labelled + self.unlabeled.map_or(0, |(_, labels)| labels.numel())
+    }
+
+    /// Images and labels of `rows`, in their order; rows from `labelled` on are pseudo-labelled
+    /// examples.
+    fn rows(&self, rows: &[usize], labelled: usize) -> (Tensor<f32>, IndexTensor) {
+        match self.unlabeled {
+            None => (
+                self.train.0.select_rows(rows),
+                self.train.1.select_rows(rows),
+            ),
+            Some(unlabeled) => gather(self.train, unlabeled, rows, labelled),
+        }
     }
 
     /// A progress bar over `len` images (hidden when progress is off).
