@@ -1,11 +1,13 @@
-//! What `mart train` and `mart eval` do, as library functions: `main.rs` only parses the command
+//! What `mart train`, `mart eval`, `mart audit` and `mart data` do, as library functions: `main.rs` only parses the command
 //! line and prints, so the end-to-end tests run exactly the code path of the CLI.
 
 mod audit;
+mod data;
 mod evaluate;
 mod train;
 
 pub use audit::{AuditOutcome, run_audit};
+pub use data::{VerifyReport, fetch_data, is_default_root, verify_data};
 pub use evaluate::{AccuracyTable, attack_specs, evaluate, load, run_table};
 pub use train::{TrainReport, train};
 
