@@ -70,7 +70,7 @@ impl Client {
         let mut failures = Vec::new();
         for url in urls {
             bar.set_message(url.clone());
-            match self.from_url(url, &part, file.size, bar) {
+            match self.fill_from(url, &part, file.size, bar) {
                 Ok(()) => {
                     let actual = sha256_file(&part)?;
                     if actual == file.sha256 {
@@ -102,12 +102,18 @@ impl Client {
         Err(FetchError::AllMirrorsFailed {
             file: file.name.clone(),
             failures,
-            partial: (kept > 0).then(|| (part, kept)),
+            partial: (kept > 0).then_some((part, kept)),
         })
     }
 
     /// Fills `part` to `size` bytes from `url`, resuming while attempts make progress.
-    fn from_url(&self, url: &str, part: &Path, size: u64, bar: &ProgressBar) -> Result<(), String> {
+    fn fill_from(
+        &self,
+        url: &str,
+        part: &Path,
+        size: u64,
+        bar: &ProgressBar,
+    ) -> Result<(), String> {
         let mut last = String::new();
         for _ in 0..ATTEMPTS_PER_URL {
             match self.attempt(url, part, size, bar) {
