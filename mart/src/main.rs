@@ -160,38 +160,34 @@ fn data_verify(args: &VerifyArgs) -> Result<ExitCode> {
         };
         println!("{name}: {}", dir.display());
         for check in checks {
-            let path = check.path.display();
-            match &check.state {
-                FileState::Good => println!("  ok       {path}"),
-                FileState::Missing => println!("  MISSING  {path}"),
-                FileState::WrongSize { expected, actual } => {
-                    println!("  BAD      {path}: {actual} bytes, expected {expected}")
-                }
-                FileState::WrongDigest { expected, actual } => {
-                    println!("  BAD      {path}: SHA-256 {actual}, expected {expected}")
-                }
-            }
+            let label = match check.state {
+                FileState::Good => "ok",
+                FileState::Missing => "MISSING",
+                _ => "BAD",
+            };
+            let detail = match check.state {
+                FileState::Good | FileState::Missing => String::new(),
+                ref bad => format!(": {bad}"),
+            };
+            println!("  {label:8} {}{detail}", check.path.display());
         }
     }
     if report.passed() {
         println!("all files match the published SHA-256 digests and sizes");
         return Ok(ExitCode::SUCCESS);
     }
-    let names: Vec<&str> = report.datasets.iter().map(|(n, _, _)| n.as_str()).collect();
-    let command = if args.dataset == "all" {
-        format!("mart data fetch {}", names.join("|"))
-    } else {
-        format!("mart data fetch {}", args.dataset)
+    let failing = report.failing();
+    let command = match failing.as_slice() {
+        [one] => format!("mart data fetch {one}"),
+        _ => "mart data fetch all".to_string(),
     };
-    if report.datasets.iter().all(|(_, _, c)| c.is_none()) {
+    if failing.is_empty() {
         eprintln!(
-            "error: nothing fetched in {}: run `mart data fetch all`",
+            "error: nothing fetched in {}: run `{command}`",
             report.root.display()
         );
     } else {
-        eprintln!(
-            "error: some files are missing or do not match; `{command}` downloads them again"
-        );
+        eprintln!("error: files are missing or do not match; `{command}` downloads them again");
     }
     Ok(ExitCode::from(1))
 }

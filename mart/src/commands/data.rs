@@ -49,15 +49,20 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// Whether at least one data set was checked and every file checked is good.
     pub fn passed(&self) -> bool {
-        let checked: Vec<&Vec<FileCheck>> = self
-            .datasets
+        self.datasets.iter().any(|(_, _, c)| c.is_some()) && self.failing().is_empty()
+    }
+
+    /// The data sets checked that have a missing or mismatching file.
+    pub fn failing(&self) -> Vec<&str> {
+        self.datasets
             .iter()
-            .filter_map(|(_, _, c)| c.as_ref())
-            .collect();
-        !checked.is_empty()
-            && checked
-                .iter()
-                .all(|files| files.iter().all(|f| f.state == FileState::Good))
+            .filter(|(_, _, checks)| {
+                checks
+                    .as_ref()
+                    .is_some_and(|files| files.iter().any(|f| f.state != FileState::Good))
+            })
+            .map(|(name, _, _)| name.as_str())
+            .collect()
     }
 }
 

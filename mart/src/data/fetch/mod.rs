@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 
 pub use download::Client;
 pub use error::{FetchError, MirrorFailure};
-pub use extract::unpack;
 pub use manifest::{Archive, DatasetSource, Manifest, Member, RemoteFile};
-pub use verify::{FileCheck, FileState, check_file, sha256_file, verify_dataset};
+pub use verify::{FileCheck, FileState, verify_dataset};
+
+use extract::unpack;
+use verify::check_file;
 
 /// The environment variable naming the data root.
 pub const DATA_ENV: &str = "MART_DATA";
@@ -96,7 +98,7 @@ fn fetch_into(
         }
         if progress && check.state != FileState::Missing {
             eprintln!(
-                "{} does not match the published file ({:?}): downloading it again",
+                "{} does not match the published file ({}): downloading it again",
                 dest.display(),
                 check.state
             );

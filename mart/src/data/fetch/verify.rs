@@ -44,6 +44,21 @@ pub enum FileState {
     WrongDigest { expected: String, actual: String },
 }
 
+impl std::fmt::Display for FileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileState::Good => write!(f, "ok"),
+            FileState::Missing => write!(f, "missing"),
+            FileState::WrongSize { expected, actual } => {
+                write!(f, "{actual} bytes, expected {expected}")
+            }
+            FileState::WrongDigest { expected, actual } => {
+                write!(f, "SHA-256 {actual}, expected {expected}")
+            }
+        }
+    }
+}
+
 /// One checked file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileCheck {
