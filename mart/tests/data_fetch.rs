@@ -196,6 +196,26 @@ fn a_partial_download_of_an_earlier_run_resumes() {
 }
 
 #[test]
+fn a_server_that_ignores_range_restarts_the_file_from_its_start() {
+    let bytes = sample("t10k-images-idx3-ubyte.gz");
+    let mut routes = sample_routes();
+    routes[2].1 = Route::NoRanges(bytes.clone());
+    let server = Server::start(routes);
+    let source = mnist_source(vec![format!("{}/mnist/", server.base)]);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A prefix from an earlier run: appending the whole file to it would be corrupt.
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz.part"), &bytes[..1000]).unwrap();
+    fetch_dataset(&source, root.path(), &client(), false).unwrap();
+    let requests = server.requests_for("/mnist/t10k-images-idx3-ubyte.gz");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].range.as_deref(), Some("bytes=1000-"));
+    assert!(std::fs::read(dir.join("t10k-images-idx3-ubyte.gz")).unwrap() == bytes);
+    assert_no_part_files(root.path());
+}
+
+#[test]
 fn a_404_on_the_first_mirror_falls_through_to_the_next() {
     let mut routes = sample_routes();
     routes.push(("/gone/train-images-idx3-ubyte.gz".into(), Route::NotFound));

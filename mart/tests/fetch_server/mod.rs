@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 pub enum Route {
     /// Serves the bytes (206 for a range request).
     File(Vec<u8>),
+    /// Serves the whole bytes with 200, ignoring any `Range` header (as some servers do).
+    NoRanges(Vec<u8>),
     /// Answers 404.
     NotFound,
     /// For the first `times` requests, announces the whole (remaining) length, sends `cut`
@@ -114,6 +116,7 @@ fn handle(stream: TcpStream, routes: &HashMap<String, Entry>, log: &Mutex<Vec<Lo
     match &entry.route {
         Route::NotFound => respond(&mut out, "404 Not Found", &[], b"not here"),
         Route::File(bytes) => serve(&mut out, bytes, range.as_deref(), None),
+        Route::NoRanges(bytes) => serve(&mut out, bytes, None, None),
         Route::DropAfter { bytes, cut, times } => {
             let cut = (served < *times).then_some(*cut);
             serve(&mut out, bytes, range.as_deref(), cut)
