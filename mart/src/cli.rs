@@ -1,5 +1,5 @@
-//! The command line: `mart train`, `mart eval`, `mart audit`, `mart pseudo-label`, and the
-//! default run with no arguments.
+//! The command line: `mart train`, `mart eval`, `mart audit`, `mart pseudo-label`, `mart data`,
+//! and the default run with no arguments.
 
 use std::path::PathBuf;
 use tensor::Device;
@@ -30,6 +30,55 @@ pub enum Command {
     Audit(Box<AuditArgs>),
     /// Label unlabelled images with a model's predictions, for semi-supervised training.
     PseudoLabel(Box<PseudoLabelArgs>),
+    /// Download MNIST or CIFAR-10, checked against SHA-256 digests compiled into mart, or
+    /// re-check what was downloaded.
+    Data(DataArgs),
+}
+
+/// `mart data`: its subcommand.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// fetch or verify.
+    #[command(subcommand)]
+    pub action: DataCommand,
+}
+
+/// The subcommands of `mart data`.
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download a data set (official sites, then mirrors), verify its SHA-256, unpack it, and
+    /// print where it is; files already there and verified are kept, broken downloads resume.
+    Fetch(FetchArgs),
+    /// Re-check the SHA-256 and sizes of the downloaded data sets; exits non-zero on a mismatch.
+    Verify(VerifyArgs),
+}
+
+/// Flags of `mart data fetch`.
+#[derive(Args, Debug, Clone)]
+pub struct FetchArgs {
+    /// mnist, cifar10 or all.
+    #[arg(value_parser = ["mnist", "cifar10", "all"])]
+    pub dataset: String,
+    /// Data root; each data set goes to its own folder in it (default: $MART_DATA, else
+    /// <cache folder>/mart, where `mart train/eval --dataset` look without --data-dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// A base URL of your own, tried before the official ones, the official file names
+    /// following it (e.g. https://host/mnist/ serves .../train-images-idx3-ubyte.gz);
+    /// repeatable, tried in the order given.
+    #[arg(long)]
+    pub mirror: Vec<String>,
+}
+
+/// Flags of `mart data verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// mnist, cifar10 or all (all: the data sets whose folder exists).
+    #[arg(default_value = "all", value_parser = ["mnist", "cifar10", "all"])]
+    pub dataset: String,
+    /// Data root (default: $MART_DATA, else <cache folder>/mart).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).
@@ -41,7 +90,9 @@ pub struct TrainArgs {
     /// Data set: mnist-sample (embedded), mnist, cifar10.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Folder with the data set's files (mnist: the four IDX files, raw or .gz; cifar10: the binary batches).
+    /// Folder with the data set's files (mnist: the four IDX files, raw or .gz; cifar10: the
+    /// binary batches); default: where `mart data fetch` puts them ($MART_DATA/<dataset>, else
+    /// <cache folder>/mart/<dataset>).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Model: smallcnn, resnet18, resnet50, wrn-34-10, wrn-28-10, wrn-34-8.
@@ -229,7 +280,7 @@ pub struct CheckpointArgs {
     /// Data set: mnist-sample, mnist, cifar10.
     #[arg(long)]
     pub dataset: String,
-    /// Folder with the data set's files.
+    /// Folder with the data set's files (default: where `mart data fetch` puts them).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Evaluate the first N test images only.

@@ -7,8 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use clap::Parser;
 use mart::audit::Verdict;
-use mart::cli::{AuditArgs, Cli, Command, EvalArgs, PseudoLabelArgs, TrainArgs};
+use mart::cli::{
+    AuditArgs, Cli, Command, DataCommand, EvalArgs, FetchArgs, PseudoLabelArgs, TrainArgs,
+    VerifyArgs,
+};
 use mart::commands::{self, AccuracyTable};
+use mart::data::fetch::{FileOutcome, FileState};
 use mart::train::Outcome;
 
 fn main() -> ExitCode {
@@ -20,6 +24,10 @@ fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval(&args),
         Some(Command::Audit(args)) => audit(&args),
         Some(Command::PseudoLabel(args)) => pseudo_label(&args),
+        Some(Command::Data(args)) => match &args.action {
+            DataCommand::Fetch(args) => data_fetch(args),
+            DataCommand::Verify(args) => data_verify(args),
+        },
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", explain(&error));
@@ -128,6 +136,83 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `mart data fetch`: one line per file, then where each data set is and how to use it.
+fn data_fetch(args: &FetchArgs) -> Result<ExitCode> {
+    let (root, fetched) = commands::fetch_data(args, true)?;
+    let default = commands::is_default_root(&root);
+    for dataset in &fetched {
+        println!("{}:", dataset.name);
+        for (file, outcome) in &dataset.files {
+            match outcome {
+                FileOutcome::Kept => println!("  {file}: already there, SHA-256 verified"),
+                FileOutcome::Downloaded(url) => {
+                    println!("  {file}: SHA-256 verified, downloaded from {url}")
+                }
+            }
+        }
+        if dataset.unpacked {
+            println!("  unpacked into {}", dataset.dir.display());
+        }
+        println!("{} is in {}", dataset.name, dataset.dir.display());
+        if default {
+            println!("  use: mart train --dataset {}", dataset.name);
+        } else {
+            println!(
+                "  use: mart train --dataset {} --data-dir {} (or set MART_DATA={})",
+                dataset.name,
+                dataset.dir.display(),
+                root.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mart data verify`: one line per file; fails when a file is missing or does not match.
+fn data_verify(args: &VerifyArgs) -> Result<ExitCode> {
+    let report = commands::verify_data(args)?;
+    for (name, dir, checks) in &report.datasets {
+        let Some(checks) = checks else {
+            println!(
+                "{name}: not fetched ({} does not exist; mart data fetch {name})",
+                dir.display()
+            );
+            continue;
+        };
+        println!("{name}: {}", dir.display());
+        for check in checks {
+            let label = match check.state {
+                FileState::Good => "ok",
+                FileState::Missing => "MISSING",
+                _ => "BAD",
+            };
+            let detail = match check.state {
+                FileState::Good | FileState::Missing => String::new(),
+                ref bad => format!(": {bad}"),
+            };
+            println!("  {label:8} {}{detail}", check.path.display());
+        }
+    }
+    if report.passed() {
+        println!("all files match the published SHA-256 digests and sizes");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let failing = report.failing();
+    let command = match failing.as_slice() {
+        [one] => format!("mart data fetch {one}"),
+        _ => "mart data fetch all".to_string(),
+    };
+    if failing.is_empty() {
+        eprintln!(
+            "error: nothing fetched in {}: run `{command}`",
+            report.root.display()
+        );
+    } else {
+        eprintln!("error: files are missing or do not match; `{command}` downloads them again");
+    }
+    Ok(ExitCode::from(1))
 }
 
 /// Trains with Ctrl-C wired to a clean, resumable stop, then prints the robustness table.

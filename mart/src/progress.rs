@@ -31,3 +31,20 @@ pub fn activity_spinner(visible: bool) -> ProgressBar {
     );
     bar
 }
+
+/// A bar over a download of `len` bytes: message (the URL), bar, bytes done of total, speed and
+/// time left; hidden unless `visible`.
+pub fn byte_bar(len: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg}\n[{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    bar
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use mart::data::{DataError, Dataset, augment_crop_flip, load};
+use mart::data::{DataError, Dataset, augment_crop_flip, load, load_with_root};
 use tensor::{Rng, Tensor};
 
 // ---------- writing files in the official formats ----------
@@ -512,20 +512,48 @@ fn unknown_dataset_is_named() {
 }
 
 #[test]
-fn disk_datasets_need_a_data_dir() {
-    let err = load_err("mnist", None);
+fn disk_datasets_without_a_data_dir_or_default_root_need_a_data_dir() {
+    let err = load_with_root("mnist", None, None).unwrap_err();
     assert!(matches!(&err, DataError::NeedsDataDir { dataset, .. } if dataset == "mnist"));
     assert_mentions(
         &err,
         &[
             "--data-dir",
+            "MART_DATA",
+            "mart data fetch mnist",
             "train-images-idx3-ubyte",
             "t10k-labels-idx1-ubyte",
         ],
     );
-    let err = load_err("cifar10", None);
+    let err = load_with_root("cifar10", None, None).unwrap_err();
     assert!(matches!(&err, DataError::NeedsDataDir { dataset, .. } if dataset == "cifar10"));
     assert_mentions(&err, &["--data-dir", "data_batch_1.bin", "test_batch.bin"]);
+}
+
+#[test]
+fn disk_datasets_missing_from_the_default_root_name_the_fetch_command() {
+    let root = tempfile::tempdir().unwrap();
+    // No folder at all, then a folder without the files: both say which command fetches them.
+    std::fs::create_dir(root.path().join("mnist")).unwrap();
+    for dataset in ["mnist", "cifar10"] {
+        let err = load_with_root(dataset, None, Some(root.path())).unwrap_err();
+        let dir = root.path().join(dataset);
+        assert!(
+            matches!(&err, DataError::NotFetched { dataset: d, dir: p } if d == dataset && p == &dir),
+            "{err:?}"
+        );
+        let command = format!("mart data fetch {dataset}");
+        assert_mentions(&err, &[&command, &dir.display().to_string(), "--data-dir"]);
+    }
+    // A file that is there but broken is reported as such, not as "not fetched".
+    write_mnist(&root.path().join("mnist"), true);
+    std::fs::write(
+        root.path().join("mnist/train-images-idx3-ubyte.gz"),
+        gzip(b"not an IDX file"),
+    )
+    .unwrap();
+    let err = load_with_root("mnist", None, Some(root.path())).unwrap_err();
+    assert!(!matches!(err, DataError::NotFetched { .. }), "{err:?}");
 }
 
 #[test]

@@ -1,13 +1,15 @@
-//! What `mart train`, `mart eval`, `mart audit` and `mart pseudo-label` do, as library
-//! functions: `main.rs` only parses the command line and prints, so the end-to-end tests run
-//! exactly the code path of the CLI.
+//! What `mart train`, `mart eval`, `mart audit`, `mart pseudo-label` and `mart data` do, as
+//! library functions: `main.rs` only parses the command line and prints, so the end-to-end tests
+//! run exactly the code path of the CLI.
 
 mod audit;
+mod data;
 mod evaluate;
 mod pseudo_label;
 mod train;
 
 pub use audit::{AuditOutcome, run_audit};
+pub use data::{VerifyReport, fetch_data, is_default_root, verify_data};
 pub use evaluate::{AccuracyTable, attack_specs, evaluate, load, run_table};
 pub use pseudo_label::{PseudoLabels, pseudo_label, pseudo_labels};
 pub use train::{TrainReport, train};

@@ -86,9 +86,22 @@ pub enum DataError {
     #[error("unknown data set {0:?}: expected one of mnist-sample, mnist, cifar10")]
     UnknownDataset(String),
 
-    /// A data set read from disk was asked for without saying where it is.
-    #[error("data set {dataset} is read from disk: pass --data-dir DIR, where DIR holds {files}")]
+    /// A data set read from disk was asked for without saying where it is, and no default data
+    /// folder is known.
+    #[error(
+        "data set {dataset} is read from disk and no default data folder is known ($MART_DATA \
+         is not set and this platform has no cache folder): set MART_DATA=DIR and run \
+         `mart data fetch {dataset}`, or pass --data-dir DIR, where DIR holds {files}"
+    )]
     NeedsDataDir { dataset: String, files: String },
+
+    /// A data set read from disk is not in its folder under the default data root.
+    #[error(
+        "data set {dataset} is not in {} (the default data folder; $MART_DATA moves it): \
+         run `mart data fetch {dataset}` to download it, or pass --data-dir DIR",
+        .dir.display()
+    )]
+    NotFetched { dataset: String, dir: PathBuf },
 }
 
 /// The message for [`DataError::BadMagic`], with a hint when the two IDX roles look swapped.

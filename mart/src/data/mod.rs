@@ -1,11 +1,12 @@
-//! Data sets: the embedded MNIST sample, full MNIST and CIFAR-10 from disk, and the training
-//! augmentation. Images come out as `[N, C, H, W]` floats in [0, 1] (byte / 255), labels as `[N]`
+//! Data sets: the embedded MNIST sample, full MNIST and CIFAR-10 from disk (fetched by
+//! [`fetch`]), and the training augmentation. Images come out as `[N, C, H, W]` floats in [0, 1] (byte / 255), labels as `[N]`
 //! class indices.
 
 mod augment;
 mod cifar;
 mod embedded;
 mod error;
+pub mod fetch;
 mod idx;
 mod unlabeled;
 
@@ -54,12 +55,37 @@ pub struct Dataset {
 ///   gzipped with a `.gz` suffix (raw is preferred when both exist).
 /// - `cifar10`: the binary batches `data_batch_1.bin`..`data_batch_5.bin` and `test_batch.bin` in
 ///   `data_dir` or in its `cifar-10-batches-bin/` subfolder.
+///
+/// Without `data_dir`, `mnist` and `cifar10` are read from their folder (named as the data set)
+/// under the default data root, [`fetch::default_root`], where `mart data fetch` puts them.
 pub fn load(dataset: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError> {
-    let (train, test) = match dataset {
-        "mnist-sample" => embedded::load_mnist_sample()?,
-        "mnist" => idx::load_mnist(existing_dir(dataset, data_dir, idx::mnist_files_hint())?)?,
-        "cifar10" => cifar::load_cifar10(existing_dir(dataset, data_dir, cifar::files_hint())?)?,
+    let root = fetch::default_root().ok();
+    load_with_root(dataset, data_dir, root.as_deref())
+}
+
+/// [`load`] with `default_root` as the data root used when `data_dir` is `None` (`None`: no
+/// default is known, so `data_dir` is needed).
+pub fn load_with_root(
+    dataset: &str,
+    data_dir: Option<&Path>,
+    default_root: Option<&Path>,
+) -> Result<Dataset, DataError> {
+    let (read, files): (ReadFn, String) = match dataset {
+        "mnist-sample" => (|_| embedded::load_mnist_sample(), String::new()),
+        "mnist" => (idx::load_mnist, idx::mnist_files_hint()),
+        "cifar10" => (cifar::load_cifar10, cifar::files_hint()),
         _ => return Err(DataError::UnknownDataset(dataset.to_string())),
+    };
+    let (train, test) = match (dataset, data_dir, default_root) {
+        ("mnist-sample", _, _) => read(Path::new(""))?,
+        (_, Some(dir), _) => read(existing_dir(dir, &files)?)?,
+        (_, None, Some(root)) => read_fetched(dataset, &root.join(dataset), read)?,
+        (_, None, None) => {
+            return Err(DataError::NeedsDataDir {
+                dataset: dataset.to_string(),
+                files,
+            });
+        }
     };
     Ok(Dataset {
         name: dataset.to_string(),
@@ -69,16 +95,27 @@ pub fn load(dataset: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError
     })
 }
 
-/// `data_dir`, if it was given and is a folder; `files` says what it must hold.
-fn existing_dir<'a>(
-    dataset: &str,
-    data_dir: Option<&'a Path>,
-    files: String,
-) -> Result<&'a Path, DataError> {
-    let dir = data_dir.ok_or_else(|| DataError::NeedsDataDir {
+/// A loader of a data set's two splits from a folder.
+type ReadFn = fn(&Path) -> Result<(Split, Split), DataError>;
+
+/// Reads a data set from its folder `dir` under the default root; a missing folder or file
+/// becomes [`DataError::NotFetched`], which names the `mart data fetch` command to run.
+fn read_fetched(dataset: &str, dir: &Path, read: ReadFn) -> Result<(Split, Split), DataError> {
+    let not_fetched = || DataError::NotFetched {
         dataset: dataset.to_string(),
-        files: files.clone(),
-    })?;
+        dir: dir.to_path_buf(),
+    };
+    if !dir.is_dir() {
+        return Err(not_fetched());
+    }
+    read(dir).map_err(|e| match e {
+        DataError::Missing { .. } => not_fetched(),
+        other => other,
+    })
+}
+
+/// `dir` if it is a folder; `files` says what it must hold.
+fn existing_dir<'a>(dir: &'a Path, files: &str) -> Result<&'a Path, DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing {
             path: dir.to_path_buf(),
