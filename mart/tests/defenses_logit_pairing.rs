@@ -212,7 +212,7 @@ fn the_constants_are_flags_and_older_configs_load_with_the_defaults() {
                 defense: Some("fosc".into()),
                 ..TrainArgs::default()
             },
-            "dynamic, alp or clp",
+            "dynamic, alp, clp or natural",
         ),
     ] {
         let err = bad.to_config().unwrap_err();

@@ -12,7 +12,9 @@ pub struct RunLock {
     _file: File,
 }
 
-/// Locks `out` for this run, or says which folder is in use when another run holds it.
+/// Locks `out` for this run, or says which folder is in use when another run holds it. With
+/// the lock held, any temporary file of an atomic write (`.partial-*`) in `out` was left by a
+/// run that was killed while writing it: those are removed.
 pub fn lock_run_folder(out: &Path) -> Result<RunLock> {
     let path = out.join(".lock");
     File::options()
@@ -25,7 +27,10 @@ pub fn lock_run_folder(out: &Path) -> Result<RunLock> {
     let file = File::open(&path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(RunLock { _file: file }),
+        Ok(()) => {
+            remove_stale_partials(out)?;
+            Ok(RunLock { _file: file })
+        }
         Err(TryLockError::WouldBlock) => bail!(
             "{} is in use by another `mart train` (it holds {}): wait for that run to end, or choose another --out",
             out.display(),
@@ -35,4 +40,18 @@ pub fn lock_run_folder(out: &Path) -> Result<RunLock> {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
     }
+}
+
+/// Removes the temporary files that killed writers left in `out`.
+fn remove_stale_partials(out: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(out).with_context(|| format!("cannot list {}", out.display()))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
