@@ -1,5 +1,5 @@
-//! The command line: `mart train`, `mart eval`, `mart audit`, and the default run with no
-//! arguments.
+//! The command line: `mart train`, `mart eval`, `mart audit`, `mart paper`, and the default
+//! run with no arguments.
 
 use std::path::PathBuf;
 use tensor::Device;
@@ -27,6 +27,36 @@ pub enum Command {
     Eval(Box<EvalArgs>),
     /// Run the gradient-masking checks on a checkpoint; exits non-zero when one warns.
     Audit(Box<AuditArgs>),
+    /// Reproduce a table or figure of the MART paper: train (or reuse) its runs, evaluate them,
+    /// and write Markdown and CSV tables with the published numbers beside ours (and SVGs).
+    Paper(Box<PaperArgs>),
+}
+
+/// Flags of `mart paper`.
+#[derive(Args, Debug, Clone)]
+pub struct PaperArgs {
+    /// The table or figure.
+    #[arg(value_enum)]
+    pub experiment: crate::paper::Experiment,
+    /// Data set: mnist-sample (embedded), mnist, cifar10.
+    #[arg(long, default_value = "mnist-sample")]
+    pub dataset: String,
+    /// Folder with the data set's files (mnist: the four IDX files; cifar10: the binary batches).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// quick: the default run's recipe shortened to finish each experiment within an hour on
+    /// a 2-core CPU (MNIST only); paper: the paper's settings and the whole test set.
+    #[arg(long, value_enum, default_value = "quick")]
+    pub budget: crate::paper::Budget,
+    /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
+    #[arg(long, default_value = "auto", value_parser = Device::parse)]
+    pub device: Device,
+    /// Output folder: <experiment>.md, .csv (and .svg), and runs/ with every run.
+    #[arg(long, default_value = "runs/paper")]
+    pub out: PathBuf,
+    /// Seed of every run (the black-box surrogate takes seed + 1).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).

@@ -23,7 +23,7 @@ pub const FINAL_ATTACKS: &str = "natural,fgsm,pgd20,cw";
 /// Images per batch of the final evaluation.
 const FINAL_EVAL_BATCH: usize = 250;
 /// Seed of the final evaluation's random starts (fixed, so best and last meet the same attacks).
-const FINAL_EVAL_SEED: u64 = 2020;
+pub const FINAL_EVAL_SEED: u64 = 2020;
 
 /// What a `mart train` call produced.
 #[derive(Debug)]
@@ -52,9 +52,44 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
             (config, out, false)
         }
     };
-    let dataset = data::load(&config.dataset, args.data_dir.as_deref())?;
+    let place = RunPlace {
+        out,
+        data_dir: args.data_dir.clone(),
+        device: args.device,
+    };
+    train_config(config, &place, resume, stop, progress)
+}
+
+/// Where a run writes and what it reads and runs on.
+#[derive(Clone, Debug)]
+pub struct RunPlace {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Folder with the data set's files (`None`: the embedded sample's or the default).
+    pub data_dir: Option<PathBuf>,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// Trains `config` into `place.out` (or, with `resume`, continues the run there with its saved
+/// configuration, `config` unused), then writes the final table of a finished run: what
+/// `mart train` does once its flags are read.
+pub fn train_config(
+    config: TrainConfig,
+    place: &RunPlace,
+    resume: bool,
+    stop: Arc<AtomicBool>,
+    progress: bool,
+) -> Result<TrainReport> {
+    let RunPlace {
+        out,
+        data_dir,
+        device,
+    } = place.clone();
+    let config = if resume { saved_config(&out)? } else { config };
+    let dataset = data::load(&config.dataset, data_dir.as_deref())?;
     check_model_fits(&config, &dataset)?;
-    super::open_device(args.device)?;
+    super::open_device(device)?;
     if progress {
         eprintln!(
             "{} {}: {} on {} ({} training images), device {}, output {}",
@@ -66,7 +101,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
                 .train_limit
                 .unwrap_or(usize::MAX)
                 .min(dataset.train.labels.numel()),
-            args.device,
+            device,
             out.display()
         );
     }
@@ -79,12 +114,12 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         stop,
         progress,
         stop_after_steps: None,
-        device: args.device,
+        device,
     };
     let outcome = run.run(config.clone(), resume)?;
     let robustness = match &outcome {
         Outcome::Finished { best } => {
-            final_table(&config, &dataset, &out, *best, progress, args.device)?
+            final_table(&config, &dataset, &out, *best, progress, device)?
         }
         Outcome::Interrupted { .. } => Vec::new(),
     };
@@ -99,7 +134,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
 }
 
 /// The configuration a run folder was started with (`config.json`).
-fn saved_config(dir: &Path) -> Result<TrainConfig> {
+pub fn saved_config(dir: &Path) -> Result<TrainConfig> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
