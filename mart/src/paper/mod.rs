@@ -153,7 +153,7 @@ pub fn describe(c: &TrainConfig) -> String {
         format!("the first {n} test images")
     });
     format!(
-        "{}, {optimizer}, weight decay {}, schedule {}, {} epochs of batch {}, {}; training \
+        "{}, {optimizer}, weight decay {}, schedule {}, epochs {}, batch {}, {}; training \
          attack PGD-{} with step {} at eps {}{ramp}; MART's lambda {}; {} initialisation; \
          augmentation {}; seed {}; the best epoch is picked by PGD-20 on {per_epoch}",
         c.model,
