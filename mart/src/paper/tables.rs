@@ -101,7 +101,12 @@ fn common_notes(session: &Session, config: &TrainConfig, paper: &str) -> Result<
              training the run, its final table included (— for a run it did not train).",
             recipe.dataset, recipe.budget
         ),
-        format!("Training: {}.", describe(config)),
+        format!(
+            "Training: {}. The other defenses change only the objective; TRADES takes the \
+             lambda of its published code (1 on MNIST, 6 on CIFAR-10; the MART paper's text \
+             says 4).",
+            describe(config)
+        ),
         format!(
             "Our numbers are measured on {} at eps {}.",
             images_text(session)?,
