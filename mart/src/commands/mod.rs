@@ -7,7 +7,7 @@ mod train;
 
 pub use audit::{AuditOutcome, run_audit};
 pub use evaluate::{AccuracyTable, attack_specs, evaluate, load, run_table};
-pub use train::{FINAL_EVAL_SEED, RunPlace, TrainReport, saved_config, train, train_config};
+pub use train::{FINAL_EVAL_SEED, RunPlace, TrainReport, train, train_config};
 
 use anyhow::{Context, Result};
 use nn::{ModelKind, Module};

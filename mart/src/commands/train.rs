@@ -41,15 +41,15 @@ pub struct TrainReport {
 /// Runs `mart train` with `args`; `stop` (set by Ctrl-C) ends it after the current batch with a
 /// resumable checkpoint.
 pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<TrainReport> {
-    let (config, out, resume) = match &args.resume {
-        Some(dir) => (saved_config(dir)?, dir.clone(), true),
+    let (config, out) = match &args.resume {
+        Some(dir) => (None, dir.clone()),
         None => {
             let config = args.to_config().map_err(anyhow::Error::msg)?;
             let out = match &args.out {
                 Some(out) => out.clone(),
                 None => free_run_folder(&config),
             };
-            (config, out, false)
+            (Some(config), out)
         }
     };
     let place = RunPlace {
@@ -57,7 +57,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         data_dir: args.data_dir.clone(),
         device: args.device,
     };
-    train_config(config, &place, resume, stop, progress)
+    train_config(config, &place, stop, progress)
 }
 
 /// Where a run writes and what it reads and runs on.
@@ -71,13 +71,12 @@ pub struct RunPlace {
     pub device: Device,
 }
 
-/// Trains `config` into `place.out` (or, with `resume`, continues the run there with its saved
-/// configuration, `config` unused), then writes the final table of a finished run: what
-/// `mart train` does once its flags are read.
+/// Trains `start` into `place.out`, or with `None` continues the run there with its saved
+/// configuration, then writes the final table of a finished run: what `mart train` does once
+/// its flags are read.
 pub fn train_config(
-    config: TrainConfig,
+    start: Option<TrainConfig>,
     place: &RunPlace,
-    resume: bool,
     stop: Arc<AtomicBool>,
     progress: bool,
 ) -> Result<TrainReport> {
@@ -86,7 +85,11 @@ pub fn train_config(
         data_dir,
         device,
     } = place.clone();
-    let config = if resume { saved_config(&out)? } else { config };
+    let resume = start.is_none();
+    let config = match start {
+        Some(config) => config,
+        None => saved_config(&out)?,
+    };
     let dataset = data::load(&config.dataset, data_dir.as_deref())?;
     check_model_fits(&config, &dataset)?;
     super::open_device(device)?;
@@ -134,7 +137,7 @@ pub fn train_config(
 }
 
 /// The configuration a run folder was started with (`config.json`).
-pub fn saved_config(dir: &Path) -> Result<TrainConfig> {
+fn saved_config(dir: &Path) -> Result<TrainConfig> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(

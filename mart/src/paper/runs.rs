@@ -128,14 +128,9 @@ impl Session {
             list.push(name);
         }
         let started = Instant::now();
-        let report = train_config(
-            spec.config.clone(),
-            &place,
-            resume,
-            self.stop.clone(),
-            self.progress,
-        )
-        .with_context(|| format!("run {} ({})", spec.label, dir.display()))?;
+        let start = (!resume).then(|| spec.config.clone());
+        let report = train_config(start, &place, self.stop.clone(), self.progress)
+            .with_context(|| format!("run {} ({})", spec.label, dir.display()))?;
         add_seconds(&dir, started.elapsed().as_secs_f64())?;
         match report.outcome {
             Outcome::Finished { .. } => Finished::read(spec, &dir).map(Some),
