@@ -1,5 +1,5 @@
 //! The command line: `mart train`, `mart eval`, `mart audit`, `mart pseudo-label`, `mart data`,
-//! and the default run with no arguments.
+//! `mart paper`, and the default run with no arguments.
 
 use std::path::PathBuf;
 use tensor::Device;
@@ -33,6 +33,9 @@ pub enum Command {
     /// Download MNIST or CIFAR-10, checked against SHA-256 digests compiled into mart, or
     /// re-check what was downloaded.
     Data(DataArgs),
+    /// Reproduce a table or figure of the MART paper: train (or reuse) its runs, evaluate them,
+    /// and write Markdown and CSV tables with the published numbers beside ours (and SVGs).
+    Paper(Box<PaperArgs>),
 }
 
 /// `mart data`: its subcommand.
@@ -79,6 +82,33 @@ pub struct VerifyArgs {
     /// Data root (default: $MART_DATA, else <cache folder>/mart).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+/// Flags of `mart paper`.
+#[derive(Args, Debug, Clone)]
+pub struct PaperArgs {
+    /// The table or figure.
+    #[arg(value_enum)]
+    pub experiment: crate::paper::Experiment,
+    /// Data set: mnist-sample (embedded), mnist, cifar10.
+    #[arg(long, default_value = "mnist-sample")]
+    pub dataset: String,
+    /// Folder with the data set's files (mnist: the four IDX files; cifar10: the binary batches).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// quick: the default run's recipe shortened to finish each experiment within an hour on
+    /// a 2-core CPU (MNIST only); paper: the paper's settings and the whole test set.
+    #[arg(long, value_enum, default_value = "quick")]
+    pub budget: crate::paper::Budget,
+    /// Compute device: auto, cpu, cuda, cuda:N or sim (as for `mart train`).
+    #[arg(long, default_value = "auto", value_parser = Device::parse)]
+    pub device: Device,
+    /// Output folder: <experiment>.md, .csv (and .svg), and runs/ with every run.
+    #[arg(long, default_value = "runs/paper")]
+    pub out: PathBuf,
+    /// Seed of every run (the black-box surrogate takes seed + 1).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).

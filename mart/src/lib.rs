@@ -8,6 +8,7 @@ pub mod defense;
 pub mod device;
 pub mod eval;
 pub mod objective;
+pub mod paper;
 pub mod progress;
 pub mod report;
 pub mod train;

@@ -8,11 +8,12 @@ use anyhow::Result;
 use clap::Parser;
 use mart::audit::Verdict;
 use mart::cli::{
-    AuditArgs, Cli, Command, DataCommand, EvalArgs, FetchArgs, PseudoLabelArgs, TrainArgs,
-    VerifyArgs,
+    AuditArgs, Cli, Command, DataCommand, EvalArgs, FetchArgs, PaperArgs, PseudoLabelArgs,
+    TrainArgs, VerifyArgs,
 };
 use mart::commands::{self, AccuracyTable};
 use mart::data::fetch::{FileOutcome, FileState};
+use mart::paper;
 use mart::train::Outcome;
 
 fn main() -> ExitCode {
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
             DataCommand::Fetch(args) => data_fetch(args),
             DataCommand::Verify(args) => data_verify(args),
         },
+        Some(Command::Paper(args)) => paper(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {}", explain(&error));
@@ -215,8 +217,9 @@ fn data_verify(args: &VerifyArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// Trains with Ctrl-C wired to a clean, resumable stop, then prints the robustness table.
-fn train(args: &TrainArgs) -> Result<ExitCode> {
+/// A stop flag that the first Ctrl-C sets (a clean, resumable stop after the current batch);
+/// the second exits at once.
+fn ctrl_c_stop() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
@@ -228,7 +231,41 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             "\nCtrl-C: stopping after this batch with a resumable checkpoint (Ctrl-C again to quit now)"
         );
     })?;
-    let report = commands::train(args, stop, true)?;
+    Ok(stop)
+}
+
+/// `mart paper`: trains or reuses the experiment's runs, then names the files written.
+fn paper(args: &PaperArgs) -> Result<ExitCode> {
+    let recipe = paper::Recipe::new(args.budget, &args.dataset, args.seed)?;
+    commands::open_device(args.device)?;
+    let session = paper::Session::new(
+        args.out.clone(),
+        args.data_dir.clone(),
+        args.device,
+        recipe,
+        ctrl_c_stop()?,
+        true,
+    );
+    match paper::run(args.experiment, &session)? {
+        paper::PaperOutcome::Written { files } => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        paper::PaperOutcome::Interrupted { run } => {
+            eprintln!(
+                "stopped in {}; run the same command again to continue",
+                run.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// Trains with Ctrl-C wired to a clean, resumable stop, then prints the robustness table.
+fn train(args: &TrainArgs) -> Result<ExitCode> {
+    let report = commands::train(args, ctrl_c_stop()?, true)?;
     match report.outcome {
         Outcome::Interrupted { epoch, batch } => {
             eprintln!(

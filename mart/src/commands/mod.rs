@@ -12,7 +12,7 @@ pub use audit::{AuditOutcome, run_audit};
 pub use data::{VerifyReport, fetch_data, is_default_root, verify_data};
 pub use evaluate::{AccuracyTable, attack_specs, evaluate, load, run_table};
 pub use pseudo_label::{PseudoLabels, pseudo_label, pseudo_labels};
-pub use train::{TrainReport, train};
+pub use train::{FINAL_EVAL_SEED, RunPlace, TrainReport, train, train_config};
 
 use anyhow::{Context, Result};
 use nn::{ModelKind, Module};

@@ -24,7 +24,7 @@ pub const FINAL_ATTACKS: &str = "natural,fgsm,pgd20,cw";
 /// Images per batch of the final evaluation.
 const FINAL_EVAL_BATCH: usize = 250;
 /// Seed of the final evaluation's random starts (fixed, so best and last meet the same attacks).
-const FINAL_EVAL_SEED: u64 = 2020;
+pub const FINAL_EVAL_SEED: u64 = 2020;
 
 /// What a `mart train` call produced.
 #[derive(Debug)]
@@ -42,8 +42,8 @@ pub struct TrainReport {
 /// Runs `mart train` with `args`; `stop` (set by Ctrl-C) ends it after the current batch with a
 /// resumable checkpoint.
 pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<TrainReport> {
-    let (config, out, resume) = match &args.resume {
-        Some(dir) => (saved_config(dir)?, dir.clone(), true),
+    let (config, out) = match &args.resume {
+        Some(dir) => (None, dir.clone()),
         None => {
             let mut config = args.to_config().map_err(anyhow::Error::msg)?;
             if let Some(semi) = &mut config.semi_supervised {
@@ -60,16 +60,54 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
                 Some(out) => out.clone(),
                 None => free_run_folder(&config),
             };
-            (config, out, false)
+            (Some(config), out)
         }
     };
-    let dataset = data::load(&config.dataset, args.data_dir.as_deref())?;
+    let place = RunPlace {
+        out,
+        data_dir: args.data_dir.clone(),
+        device: args.device,
+    };
+    train_config(config, &place, stop, progress)
+}
+
+/// Where a run writes and what it reads and runs on.
+#[derive(Clone, Debug)]
+pub struct RunPlace {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Folder with the data set's files (`None`: the embedded sample's or the default).
+    pub data_dir: Option<PathBuf>,
+    /// Compute device.
+    pub device: Device,
+}
+
+/// Trains `start` into `place.out`, or with `None` continues the run there with its saved
+/// configuration, then writes the final table of a finished run: what `mart train` does once
+/// its flags are read.
+pub fn train_config(
+    start: Option<TrainConfig>,
+    place: &RunPlace,
+    stop: Arc<AtomicBool>,
+    progress: bool,
+) -> Result<TrainReport> {
+    let RunPlace {
+        out,
+        data_dir,
+        device,
+    } = place.clone();
+    let resume = start.is_none();
+    let config = match start {
+        Some(config) => config,
+        None => saved_config(&out)?,
+    };
+    let dataset = data::load(&config.dataset, data_dir.as_deref())?;
     check_model_fits(&config, &dataset)?;
     let unlabeled = match &config.semi_supervised {
         Some(semi) => Some(load_unlabeled(semi, &dataset)?),
         None => None,
     };
-    super::open_device(args.device)?;
+    super::open_device(device)?;
     if progress {
         let pseudo = match (&config.semi_supervised, &unlabeled) {
             (Some(semi), Some((_, labels))) => format!(
@@ -89,7 +127,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
                 .train_limit
                 .unwrap_or(usize::MAX)
                 .min(dataset.train.labels.numel()),
-            args.device,
+            device,
             out.display()
         );
     }
@@ -102,13 +140,13 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
         stop,
         progress,
         stop_after_steps: None,
-        device: args.device,
+        device,
         unlabeled: unlabeled.as_ref().map(|(images, labels)| (images, labels)),
     };
     let outcome = run.run(config.clone(), resume)?;
     let robustness = match &outcome {
         Outcome::Finished { best } => {
-            final_table(&config, &dataset, &out, *best, progress, args.device)?
+            final_table(&config, &dataset, &out, *best, progress, device)?
         }
         Outcome::Interrupted { .. } => Vec::new(),
     };
