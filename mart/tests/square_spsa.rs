@@ -7,7 +7,7 @@ use autograd::Var;
 use mart::attack::{Attack, Spsa, Square, margin, p_selection, window_side};
 use nn::layers::{Flatten, Linear, Sequential};
 use nn::{EntryMut, Forward, ModelKind, Module};
-use tensor::{Device, IndexTensor, Rng, Tensor};
+use tensor::{IndexTensor, Rng, Tensor};
 
 /// A linear classifier on flattened images, with its weights kept for f64 references.
 struct LinearModel {

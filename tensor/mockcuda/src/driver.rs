@@ -134,7 +134,7 @@ impl Driver {
     pub fn context_device(&self, handle: usize) -> CuResult<usize> {
         let d = handle.wrapping_sub(CONTEXT_BASE) / HANDLE_ALIGN;
         let valid = handle >= CONTEXT_BASE
-            && (handle - CONTEXT_BASE) % HANDLE_ALIGN == 0
+            && (handle - CONTEXT_BASE).is_multiple_of(HANDLE_ALIGN)
             && d < self.devices.len()
             && self.state(d).retained > 0;
         valid.then_some(d).ok_or(Code::CUDA_ERROR_INVALID_CONTEXT)

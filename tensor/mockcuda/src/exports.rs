@@ -64,7 +64,7 @@ pub extern "C" fn cuInit(flags: c_uint) -> Code {
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn cuDriverGetVersion(version: *mut c_int) -> Code {
+pub unsafe extern "C" fn cuDriverGetVersion(version: *mut c_int) -> Code {
     call(|| unsafe { put(version, 12080) })
 }
 
