@@ -11,7 +11,7 @@ use super::error::GpuError;
 use super::faults::{Poison, describe, init_error, is_sticky};
 use super::jit::{LoadedModule, load_module};
 use super::launch::{KernelArg, LaunchConfig};
-use super::library::check_library;
+use super::library::{check_library, has_symbol};
 use super::module::PtxModule;
 use cudarc::driver::sys::cudaError_enum;
 use cudarc::driver::{CudaContext, DriverError, result};
@@ -63,9 +63,12 @@ impl CudaDevice {
             driver_error("cuDevicePrimaryCtxRetain (opening the primary context)", e)
         })?;
         // Wait for the GPU by sleeping rather than spinning: rayon's host threads need the cores.
-        context
-            .set_blocking_synchronize()
-            .map_err(|e| driver_error("cuCtxSetFlags", e))?;
+        // (Drivers older than CUDA 12.1 lack cuCtxSetFlags; they spin.)
+        if has_symbol("cuCtxSetFlags") {
+            context
+                .set_blocking_synchronize()
+                .map_err(|e| driver_error("cuCtxSetFlags", e))?;
+        }
         Ok(CudaDevice {
             context,
             modules: Mutex::new(HashMap::new()),

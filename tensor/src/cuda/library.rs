@@ -6,7 +6,7 @@ use super::error::GpuError;
 
 /// Every driver entry point our path resolves through cudarc (see `driver.rs`). A library
 /// without one of them is not a CUDA driver we can use.
-pub const REQUIRED_SYMBOLS: [&str; 19] = [
+pub const REQUIRED_SYMBOLS: [&str; 18] = [
     "cuInit",
     "cuDeviceGetCount",
     "cuDeviceGet",
@@ -15,7 +15,6 @@ pub const REQUIRED_SYMBOLS: [&str; 19] = [
     "cuDevicePrimaryCtxRelease_v2",
     "cuCtxGetCurrent",
     "cuCtxSetCurrent",
-    "cuCtxSetFlags",
     "cuMemAlloc_v2",
     "cuMemFree_v2",
     "cuMemcpyHtoD_v2",
@@ -36,13 +35,10 @@ pub fn check_library() -> Result<(), GpuError> {
             reason: "libcuda.so was not found on this machine (nor on LD_LIBRARY_PATH)".into(),
         });
     }
-    // SAFETY: a library is present (checked above), so `culib` loads it instead of panicking;
-    // looking a symbol up calls nothing.
-    let library = unsafe { cudarc::driver::sys::culib() };
     let missing: Vec<&str> = REQUIRED_SYMBOLS
         .iter()
         .copied()
-        .filter(|name| unsafe { library.get::<unsafe extern "C" fn()>(name.as_bytes()) }.is_err())
+        .filter(|name| !has_symbol(name))
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -50,8 +46,21 @@ pub fn check_library() -> Result<(), GpuError> {
     Err(GpuError::NoDriver {
         reason: format!(
             "the libcuda.so found does not export {} (a library that is not the NVIDIA driver, \
-             or one older than CUDA 12)",
+             or one older than CUDA 11)",
             missing.join(", ")
         ),
     })
+}
+
+/// True when the driver library (present: [`check_library`] passed) exports `name`. For the
+/// optional calls: `cuCtxSetFlags` came with CUDA 12.1.
+pub fn has_symbol(name: &str) -> bool {
+    // SAFETY: callers checked that a library is present, so `culib` loads it instead of
+    // panicking; looking a symbol up calls nothing.
+    unsafe {
+        let library = cudarc::driver::sys::culib();
+        library
+            .get::<unsafe extern "C" fn()>(name.as_bytes())
+            .is_ok()
+    }
 }
