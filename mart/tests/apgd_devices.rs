@@ -9,14 +9,10 @@ use mart::attack::{Apgd, ApgdLoss, ApgdTargeted, Attack};
 use nn::{Flatten, Forward, Linear, Module, Sequential};
 use tensor::{Device, Rng, Tensor};
 
-/// The simulator, and `cuda:0` when a driver and a GPU answer.
+/// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    let mut devices = vec![Device::Sim];
-    match Device::Cuda(0).gpu() {
-        Ok(_) => devices.push(Device::Cuda(0)),
-        Err(why) => eprintln!("note: APGD ran on the simulator only ({why})"),
-    }
-    devices
+    tensor::cuda::test_devices::gpu_test_devices("APGD")
 }
 
 fn linear_model(rng: &mut Rng) -> Sequential<f32> {

@@ -15,14 +15,10 @@ use nn::{Entry, EntryMut, Forward, ModelKind};
 use std::sync::Mutex;
 use tensor::{Device, Rng, Tensor};
 
-/// The simulator, and `cuda:0` when a driver and a GPU answer.
+/// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    let mut devices = vec![Device::Sim];
-    match Device::Cuda(0).gpu() {
-        Ok(_) => devices.push(Device::Cuda(0)),
-        Err(why) => eprintln!("note: the training step ran on the simulator only ({why})"),
-    }
-    devices
+    tensor::cuda::test_devices::gpu_test_devices("the training step")
 }
 
 /// One training step of `defense` with a training attack of `steps` steps, in epoch 1 (where

@@ -19,14 +19,10 @@ use tensor::{Device, IndexTensor, Rng, Tensor};
 /// The radius of every attack here (MNIST's).
 const EPS: f32 = 0.3;
 
-/// The simulator, and `cuda:0` when a driver and a GPU answer.
+/// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    let mut devices = vec![Device::Sim];
-    match Device::Cuda(0).gpu() {
-        Ok(_) => devices.push(Device::Cuda(0)),
-        Err(why) => eprintln!("note: the attacks ran on the simulator only ({why})"),
-    }
-    devices
+    tensor::cuda::test_devices::gpu_test_devices("the attacks")
 }
 
 /// The agreement fixture's SmallCNN (a short MART run) on `device`.

@@ -7,7 +7,7 @@ use autograd::Var;
 use mart::attack::{Attack, Spsa, Square, margin, p_selection, window_side};
 use nn::layers::{Flatten, Linear, Sequential};
 use nn::{EntryMut, Forward, ModelKind, Module};
-use tensor::{Device, IndexTensor, Rng, Tensor};
+use tensor::{IndexTensor, Rng, Tensor};
 
 /// A linear classifier on flattened images, with its weights kept for f64 references.
 struct LinearModel {
@@ -540,11 +540,7 @@ fn both_attacks_give_the_cpu_points_on_the_gpu_path() {
         [run.best, spsa]
     };
     let want = run_both(&linear.model, &x, &y);
-    let mut devices = vec![Device::Sim];
-    if Device::Cuda(0).gpu().is_ok() {
-        devices.push(Device::Cuda(0));
-    }
-    for device in devices {
+    for device in tensor::cuda::test_devices::gpu_test_devices("square and SPSA") {
         linear.model.to_device(device).expect("the device opens");
         let (xd, yd) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
         let got = run_both(&linear.model, &xd, &yd);

@@ -23,14 +23,10 @@ trait Graph {
     fn build<'t, T: Element>(x: &[Var<'t, T>], labels: &IndexTensor) -> Var<'t, T>;
 }
 
-/// The simulator, and `cuda:0` when a driver and a GPU answer (said on stderr when skipped).
+/// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    let mut devices = vec![Device::Sim];
-    match Device::Cuda(0).gpu() {
-        Ok(_) => devices.push(Device::Cuda(0)),
-        Err(why) => eprintln!("note: gradient parity ran on the simulator only ({why})"),
-    }
-    devices
+    tensor::cuda::test_devices::gpu_test_devices("gradient parity")
 }
 
 /// The value and the gradient of every input of `G`, computed on `device`.

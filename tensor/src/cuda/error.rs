@@ -5,13 +5,19 @@ use thiserror::Error;
 /// An error from the GPU backend (real device or simulator). Never a panic: the caller decides.
 #[derive(Debug, Error)]
 pub enum GpuError {
-    /// The CUDA driver library (libcuda.so) could not be loaded.
+    /// No usable CUDA driver: libcuda.so is missing, is not a driver, is the toolkit's stub, or
+    /// does not match the kernel module.
     #[error(
-        "no CUDA driver: libcuda.so was not found on this machine; install the NVIDIA driver or use --device cpu or --device sim"
+        "no usable CUDA driver: {reason}; install the NVIDIA driver (or fix LD_LIBRARY_PATH), or use --device cpu or --device sim"
     )]
-    NoDriver,
+    NoDriver {
+        /// What is wrong with the installation.
+        reason: String,
+    },
     /// The driver loaded but has no device with this ordinal.
-    #[error("no CUDA device {ordinal}: the driver reports {count} device(s)")]
+    #[error(
+        "no CUDA device {ordinal}: the driver reports {count} device(s) (cuda:N counts the devices CUDA_VISIBLE_DEVICES leaves visible)"
+    )]
     NoDevice {
         /// The ordinal asked for.
         ordinal: usize,
@@ -48,6 +54,19 @@ pub enum GpuError {
         /// The kernel's name.
         kernel: String,
         /// What happened.
+        message: String,
+    },
+    /// A kernel faulted on a real device: the context is unusable for the rest of the process
+    /// (CUDA errors of this kind are sticky), so every later call fails fast with this.
+    #[error(
+        "{device}: an earlier kernel faulted: the device is unusable; rerun with CUDA_LAUNCH_BLOCKING=1 to find it ({message}, reported by {call})"
+    )]
+    Faulted {
+        /// The device, e.g. `cuda:0`.
+        device: String,
+        /// The driver call that reported the fault.
+        call: String,
+        /// The driver's code and message.
         message: String,
     },
     /// The GPU backend computes in f32 only.

@@ -120,7 +120,7 @@ impl Gpu {
             None => match self.alloc_raw(class) {
                 Ok(ptr) => ptr,
                 Err(GpuError::OutOfMemory { .. }) => {
-                    self.empty_cache();
+                    self.empty_cache()?;
                     self.alloc_raw(class)?
                 }
                 Err(other) => return Err(other),
@@ -159,12 +159,18 @@ impl Gpu {
         }
     }
 
-    /// Frees every cached buffer back to the device.
-    pub fn empty_cache(&self) {
+    /// Frees every cached buffer back to the device, after waiting for the kernels already
+    /// launched: `cuMemFree` does not wait, and a queued kernel may still use a buffer that its
+    /// tensor dropped into the cache. An error (a kernel fault) leaves the cache as it was.
+    pub fn empty_cache(&self) -> Result<(), GpuError> {
+        if let Backend::Cuda(device) = &self.inner.backend {
+            device.synchronize()?;
+        }
         let freed = self.inner.cache.lock().unwrap().drain();
         for ptr in freed {
             self.free_raw(ptr);
         }
+        Ok(())
     }
 
     fn free_raw(&self, ptr: u64) {
@@ -311,6 +317,14 @@ impl Gpu {
 
 impl Drop for GpuInner {
     fn drop(&mut self) {
+        // As in `empty_cache`: wait for queued kernels before freeing what they may use. A
+        // device that cannot synchronise (a kernel faulted) frees nothing; the context's
+        // memory goes when the context does.
+        if let Backend::Cuda(device) = &self.backend
+            && device.synchronize().is_err()
+        {
+            return;
+        }
         let mut freed = self
             .cache
             .get_mut()

@@ -41,11 +41,15 @@ pub mod buffer;
 pub mod device_tensor;
 pub mod driver;
 pub mod error;
+pub mod faults;
 pub mod gpu;
+pub mod jit;
 pub mod kernels;
 pub mod launch;
+pub mod library;
 pub mod module;
 pub mod sim;
+pub mod test_devices;
 
 pub use buffer::GpuBuffer;
 pub use device_tensor::{GpuScalar, GpuTensor};

@@ -3,19 +3,24 @@
 
 #![allow(dead_code)]
 
-use tensor::Tensor;
+use tensor::cuda::test_devices::gpu_test_devices;
 use tensor::cuda::{Gpu, GpuTensor};
+use tensor::{Device, Tensor};
 
-/// The simulator, always; plus CUDA device 0 when this machine has a driver and a GPU. Says on
-/// stderr when the real device is skipped, so a run on a GPU machine that silently fell back is
-/// visible in the test log.
+/// The simulator, plus CUDA device 0 when this machine has a driver and a GPU (or, with
+/// `MART_REQUIRE_CUDA=1`, CUDA device 0 only, required): the rule of
+/// [`tensor::cuda::test_devices::gpu_test_devices`], which says on stderr when the real device is
+/// skipped.
 pub fn devices() -> Vec<Gpu> {
-    let mut devices = vec![Gpu::sim()];
-    match Gpu::cuda(0) {
-        Ok(gpu) => devices.push(gpu),
-        Err(why) => eprintln!("note: GPU tests ran on the simulator only; cuda:0 skipped ({why})"),
-    }
-    devices
+    gpu_test_devices("GPU tests")
+        .into_iter()
+        .map(|device| match device {
+            Device::Cuda(ordinal) => {
+                Gpu::cuda(ordinal).unwrap_or_else(|e| panic!("cuda:{ordinal} opened once: {e}"))
+            }
+            _ => Gpu::sim(),
+        })
+        .collect()
 }
 
 /// Runs `f` on the simulator: for tests of panics, which happen on the host before any launch.

@@ -56,6 +56,15 @@ impl Default for GlobalMemory {
 }
 
 impl GlobalMemory {
+    /// Empty memory whose first allocation starts at `first` (rounded up to [`ALIGN`]): devices
+    /// that must not share addresses (the mock driver's several devices) start far apart.
+    pub fn starting_at(first: u64) -> Self {
+        GlobalMemory {
+            next: first.next_multiple_of(ALIGN),
+            ..GlobalMemory::default()
+        }
+    }
+
     /// A new allocation of `bytes` bytes, all 0xFF (NaN as f32), returning its address; `None`
     /// when the host cannot provide the memory.
     pub fn alloc(&mut self, bytes: usize) -> Option<u64> {
