@@ -11,8 +11,8 @@
 //! a driver gives. Settings: [`config`].
 //!
 //! The library is never called `libcuda.so` in the target folder, so it cannot shadow a real
-//! driver: `.ci/run` links it as `libcuda.so` in a folder of its own, on `LD_LIBRARY_PATH` for
-//! the mock step only.
+//! driver: `.ci/mock-cuda` links it as `libcuda.so` in a folder of its own, on `LD_LIBRARY_PATH`
+//! for that step only.
 
 pub mod codes;
 pub mod config;
