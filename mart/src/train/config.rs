@@ -3,7 +3,7 @@
 use nn::Init;
 use serde::{Deserialize, Serialize};
 
-use crate::train::mixing::SemiSupervised;
+use crate::train::semi_supervised::SemiSupervised;
 
 /// Which training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,9 @@ pub mod defenses;
 mod lock;
 pub mod mixing;
 mod run;
+pub mod semi_supervised;
 mod state;
+mod streams;
 
 pub use defenses::build_defense;
 pub use mixing::{Mixing, SemiSupervised};
