@@ -34,6 +34,22 @@ pub struct AutoAttackRun {
     pub robust: f64,
     /// Robust accuracy after each attack.
     pub stages: Vec<(String, f64)>,
+    /// Wall-clock seconds each attack took, in cascade order (the clean pass counted with the
+    /// first).
+    pub stage_seconds: Vec<f64>,
+}
+
+/// Seconds between consecutive stage ends, from `start`: `ends` holds each stage's end in
+/// cascade order.
+fn durations(start: Instant, ends: &[Instant]) -> Vec<f64> {
+    let mut previous = start;
+    ends.iter()
+        .map(|&end| {
+            let seconds = end.duration_since(previous).as_secs_f64();
+            previous = end;
+            seconds
+        })
+        .collect()
 }
 
 /// Runs our AutoAttack on the first `limit` embedded test digits with `checkpoint`
@@ -50,11 +66,37 @@ pub fn ours(checkpoint: &Path, limit: usize, seed: u64, device: Device) -> Resul
         .map(|part| part.build(eps))
         .collect();
     let start = Instant::now();
-    let outcome = run_cascade(&attacks, &*model, (&images, &labels), seed, |_, _| {});
+    // The end of each stage: the time its last chunk finished (or the previous stage's end
+    // when no point was left for it).
+    let mut ends: Vec<(String, Instant)> = Vec::new();
+    let outcome = run_cascade(
+        &attacks,
+        &*model,
+        (&images, &labels),
+        seed,
+        |name, _| match ends.last_mut() {
+            Some((last, end)) if last == name => *end = Instant::now(),
+            _ => ends.push((name.to_string(), Instant::now())),
+        },
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    let ends: Vec<Instant> = outcome
+        .stages
+        .iter()
+        .scan(start, |previous, (name, _)| {
+            let end = ends
+                .iter()
+                .find(|(stage, _)| stage == name)
+                .map_or(*previous, |&(_, end)| end);
+            *previous = end;
+            Some(end)
+        })
+        .collect();
     Ok(AutoAttackRun {
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
         robust: outcome.accuracy(),
         stages: outcome.stages,
+        stage_seconds: durations(start, &ends),
     })
 }
 
@@ -105,9 +147,17 @@ pub fn original(
         .iter()
         .map(|(name, acc)| Ok((name.clone(), number(acc, name)?)))
         .collect::<Result<Vec<_>>>()?;
+    let stage_seconds = match json["stage_seconds"].as_object() {
+        Some(times) => times
+            .values()
+            .map(|t| number(t, "stage_seconds"))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     Ok(Ok(AutoAttackRun {
         seconds: number(&json["seconds"], "seconds")?,
         robust: number(&json["robust_accuracy"], "robust_accuracy")?,
         stages,
+        stage_seconds,
     }))
 }

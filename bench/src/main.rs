@@ -140,7 +140,11 @@ fn autoattack(
         let stages: Vec<String> = run
             .stages
             .iter()
-            .map(|(name, acc)| format!("{name} {acc:.2}"))
+            .enumerate()
+            .map(|(i, (name, acc))| match run.stage_seconds.get(i) {
+                Some(t) => format!("{name} {acc:.2} in {t:.1} s"),
+                None => format!("{name} {acc:.2}"),
+            })
             .collect();
         format!(
             "{} robust {:.2}% ({})",
