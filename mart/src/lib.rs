@@ -6,6 +6,7 @@ pub mod commands;
 pub mod data;
 pub mod defense;
 pub mod device;
+pub mod distributed;
 pub mod eval;
 pub mod objective;
 pub mod paper;

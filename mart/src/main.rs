@@ -267,6 +267,9 @@ fn paper(args: &PaperArgs) -> Result<ExitCode> {
 fn train(args: &TrainArgs) -> Result<ExitCode> {
     let report = commands::train(args, ctrl_c_stop()?, true)?;
     match report.outcome {
+        // Data-parallel ranks other than 0 leave the messages to rank 0.
+        Outcome::Interrupted { .. } if report.rank != 0 => Ok(ExitCode::from(130)),
+        Outcome::Finished { .. } if report.rank != 0 => Ok(ExitCode::SUCCESS),
         Outcome::Interrupted { epoch, batch } => {
             eprintln!(
                 "stopped at epoch {}, batch {}; continue with: mart train --resume {}",

@@ -351,6 +351,7 @@ fn dynamic_run(out: &Path, dataset: &data::Dataset, stop_after_steps: Option<u64
         stop_after_steps,
         device: Device::Cpu,
         unlabeled: None,
+        replicas: None,
     }
     .run(config, resume)
     .unwrap();

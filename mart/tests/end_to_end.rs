@@ -223,6 +223,7 @@ fn run_in(
         stop_after_steps,
         device: Device::Cpu,
         unlabeled: None,
+        replicas: None,
     }
     .run(config, resume)
     .unwrap()
@@ -336,6 +337,7 @@ fn a_nan_loss_stops_with_a_clear_error_and_the_model_before_it() {
         stop_after_steps: None,
         device: Device::Cpu,
         unlabeled: None,
+        replicas: None,
     }
     .run(config, false)
     .unwrap_err();

@@ -444,6 +444,7 @@ fn mismatched_unlabeled_files_stop_the_run_before_it_starts() {
         stop_after_steps: None,
         device: Device::Cpu,
         unlabeled: Some((&set.0, &set.1)),
+        replicas: None,
     }
     .run(TrainConfig::default_run(), false)
     .unwrap_err();

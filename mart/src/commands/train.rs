@@ -14,6 +14,7 @@ use crate::attack::{AttackSpec, CW_KAPPA, default_eps};
 use crate::cli::TrainArgs;
 use crate::commands::{AccuracyTable, load_model};
 use crate::data::{self, Dataset};
+use crate::distributed::{self, Launch, Replicas};
 use crate::eval::{EvalSettings, robust_accuracy};
 use crate::train::config::TrainConfig;
 use crate::train::mixing::{SemiSupervised, check_unlabeled};
@@ -37,10 +38,14 @@ pub struct TrainReport {
     pub robustness: Vec<(String, AccuracyTable)>,
     /// Test images of the final table, and of its AutoAttack column (a prefix; 0: none).
     pub final_images: (usize, usize),
+    /// This process's rank in a data-parallel job (0 when it trains alone); only rank 0
+    /// evaluates the final table and prints.
+    pub rank: usize,
 }
 
 /// Runs `mart train` with `args`; `stop` (set by Ctrl-C) ends it after the current batch with a
-/// resumable checkpoint.
+/// resumable checkpoint. Started by `torchrun` or `srun` with a world of several processes, it
+/// trains as one data-parallel replica on cuda:LOCAL_RANK (see `distributed`).
 pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<TrainReport> {
     let (config, out) = match &args.resume {
         Some(dir) => (None, dir.clone()),
@@ -63,12 +68,33 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
             (Some(config), out)
         }
     };
+    // Every rank names the run folder before the rendezvous, so they all find the same one.
+    let launch = Launch::from_env()?;
+    let device = match &launch {
+        Some(launch) => launch.device(args.device, tensor::cuda::driver::device_count())?,
+        None => args.device,
+    };
     let place = RunPlace {
         out,
         data_dir: args.data_dir.clone(),
-        device: args.device,
+        device,
     };
-    train_config(config, &place, stop, progress)
+    let Some(launch) = launch else {
+        return train_config(config, &place, stop, progress);
+    };
+    super::open_device(device)?;
+    let Device::Cuda(ordinal) = device else {
+        unreachable!("Launch::device gives a CUDA device")
+    };
+    let replicas = distributed::connect(&launch, ordinal)?;
+    if progress && launch.rank == 0 {
+        eprintln!(
+            "data-parallel: {} processes ({:?} launch), rank 0 on {device} writes the run folder",
+            launch.world, launch.launcher
+        );
+    }
+    let progress = progress && launch.rank == 0;
+    train_replica(config, &place, stop, progress, Some(&replicas))
 }
 
 /// Where a run writes and what it reads and runs on.
@@ -90,6 +116,17 @@ pub fn train_config(
     place: &RunPlace,
     stop: Arc<AtomicBool>,
     progress: bool,
+) -> Result<TrainReport> {
+    train_replica(start, place, stop, progress, None)
+}
+
+/// As [`train_config`], as one replica of `replicas` when given.
+fn train_replica(
+    start: Option<TrainConfig>,
+    place: &RunPlace,
+    stop: Arc<AtomicBool>,
+    progress: bool,
+    replicas: Option<&Replicas>,
 ) -> Result<TrainReport> {
     let RunPlace {
         out,
@@ -142,13 +179,15 @@ pub fn train_config(
         stop_after_steps: None,
         device,
         unlabeled: unlabeled.as_ref().map(|(images, labels)| (images, labels)),
+        replicas,
     };
     let outcome = run.run(config.clone(), resume)?;
+    let rank = replicas.map_or(0, Replicas::rank);
     let robustness = match &outcome {
-        Outcome::Finished { best } => {
+        Outcome::Finished { best } if rank == 0 => {
             final_table(&config, &dataset, &out, *best, progress, device)?
         }
-        Outcome::Interrupted { .. } => Vec::new(),
+        _ => Vec::new(),
     };
     let total = dataset.test.labels.numel();
     let final_images = config.final_eval_limit.unwrap_or(total).min(total);
@@ -157,6 +196,7 @@ pub fn train_config(
         outcome,
         robustness,
         final_images: (final_images, config.autoattack_limit.min(final_images)),
+        rank,
     })
 }
 

@@ -7,9 +7,11 @@ pub mod mixing;
 mod run;
 pub mod semi_supervised;
 mod state;
+pub mod step;
 mod streams;
 
 pub use defenses::build_defense;
 pub use mixing::{Mixing, SemiSupervised};
 pub use run::{Augment, Outcome, TrainRun};
 pub use state::RunState;
+pub use step::batch_gradients;

@@ -1,24 +1,22 @@
 //! The epoch loop: train, evaluate, checkpoint, and stop cleanly on Ctrl-C or a NaN loss.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use tensor::Device;
 
 use anyhow::{Context, Result, bail};
-use autograd::Tape;
-use autograd::loss::accuracy;
 use indicatif::ProgressBar;
 use nn::checkpoint::{self, Extras};
 use nn::optim::{Optimizer, Sgd, SgdConfig};
 use nn::schedule::Schedule;
-use nn::{Forward, ModelKind, Module};
+use nn::{ModelKind, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
 use crate::attack::AttackSpec;
 use crate::defense::{Batch, Defense};
+use crate::distributed::Replicas;
 use crate::eval::{EvalSettings, robust_accuracy};
 use crate::progress::image_bar;
 use crate::report::{EpochMetrics, plot_accuracy, read_metrics, write_atomically, write_metrics};
@@ -27,16 +25,16 @@ use crate::train::defenses::build_defense;
 use crate::train::lock::lock_run_folder;
 use crate::train::mixing::{Mixing, check_unlabeled, gather};
 use crate::train::state::{EpochTotals, RunState};
+use crate::train::step::batch_gradients;
 pub use crate::train::streams::Split;
 use crate::train::streams::{Stream, stream};
+
+mod replicated;
+mod resume;
 
 /// A batch augmentation (random crop and flip), drawing from the given stream.
 pub type Augment = dyn Fn(&Tensor<f32>, &mut Rng) -> Tensor<f32>;
 
-/// Metadata key of the run state in `resume.safetensors`.
-const RUN_STATE_KEY: &str = "mart.run_state";
-/// Metadata key of the defense's state in `resume.safetensors`.
-const DEFENSE_STATE_KEY: &str = "mart.defense_state";
 /// Images per evaluation batch.
 const EVAL_BATCH: usize = 250;
 
@@ -79,6 +77,8 @@ pub struct TrainRun<'a> {
     /// Pseudo-labelled images and their labels, mixed into every batch as
     /// `config.semi_supervised` says; `None` for a supervised run.
     pub unlabeled: Option<Split<'a>>,
+    /// This process's data-parallel group (`None`: it trains alone), see `distributed`.
+    pub replicas: Option<&'a Replicas>,
 }
 
 /// The model, optimiser and defense of a run, built from its configuration.
@@ -125,7 +125,10 @@ impl TrainRun<'_> {
             .1
             .numel()
             .min(config.train_limit.unwrap_or(usize::MAX));
-        let _lock = lock_run_folder(&self.out)?;
+        let _lock = self
+            .leads()
+            .then(|| lock_run_folder(&self.out))
+            .transpose()?;
         let (mut parts, mut state) = if resume {
             let (parts, mut state) = self.load_resume()?;
             if state.history.len() < state.epoch {
@@ -134,7 +137,9 @@ impl TrainRun<'_> {
                 state.history.truncate(state.epoch);
             }
             // Repairs a metrics.jsonl that a kill left a step behind the checkpoint.
-            write_metrics(&self.out, &state.history)?;
+            if self.leads() {
+                write_metrics(&self.out, &state.history)?;
+            }
             (parts, state)
         } else {
             let metrics = self.out.join("metrics.jsonl");
@@ -145,15 +150,18 @@ impl TrainRun<'_> {
                     self.out.display()
                 );
             }
-            write_atomically(
-                &self.out.join("config.json"),
-                serde_json::to_string_pretty(&config)?.as_bytes(),
-            )?;
+            if self.leads() {
+                write_atomically(
+                    &self.out.join("config.json"),
+                    serde_json::to_string_pretty(&config)?.as_bytes(),
+                )?;
+            }
             (
                 build_parts(&config, self.indexed(train_size), self.device)?,
                 RunState::start(config),
             )
         };
+        self.start_replicas(&mut parts)?;
         let config = state.config.clone();
         let mixing = self.mixing(&config, train_size)?;
         let batches = train_size.div_ceil(config.batch_size);
@@ -193,10 +201,11 @@ impl TrainRun<'_> {
                     loss,
                     100.0 * t.correct as f64 / t.seen.max(1) as f64
                 ));
-                let stop_now = self.stop.load(Ordering::SeqCst)
-                    || self.stop_after_steps.is_some_and(|n| state.step >= n);
+                let stop_now =
+                    self.stop_requested() || self.stop_after_steps.is_some_and(|n| state.step >= n);
                 if stop_now && state.batch != batches {
                     bar.abandon();
+                    self.agree(&mut parts)?;
                     self.save_resume(&parts, &state)?;
                     return Ok(Outcome::Interrupted {
                         epoch: state.epoch,
@@ -206,8 +215,8 @@ impl TrainRun<'_> {
             }
             bar.finish_and_clear();
             self.end_epoch(&mut parts, &mut state)?;
-            let stop_now = self.stop.load(Ordering::SeqCst)
-                || self.stop_after_steps.is_some_and(|n| state.step >= n);
+            let stop_now =
+                self.stop_requested() || self.stop_after_steps.is_some_and(|n| state.step >= n);
             if stop_now && state.epoch < config.epochs {
                 return Ok(Outcome::Interrupted {
                     epoch: state.epoch,
@@ -240,34 +249,29 @@ impl TrainRun<'_> {
             }
             _ => images,
         };
+        // This replica's share of the batch (all of it for a process training alone).
+        let (images, labels, mine) = self.my_share(parts, images, labels, rows)?;
         let on_device = |e| anyhow::anyhow!("cannot move a batch to {}: {e}", self.device);
         let images = images.to_device(self.device).map_err(on_device)?;
         let labels = labels.to_device(self.device).map_err(on_device)?;
         // The tape and everything recorded on it live only inside this block.
-        let (loss, step_result) = {
-            let tape = Tape::new();
-            let mut fwd = Forward::train(&tape, stream(config.seed, Stream::Dropout, step));
-            let batch = Batch {
+        let at = self.position(step);
+        let local = batch_gradients(
+            &*parts.model,
+            &mut *parts.defense,
+            &Batch {
                 images: &images,
                 labels: &labels,
-                indices: rows,
-            };
-            let out = parts.defense.loss(
-                &*parts.model,
-                &batch,
-                &mut fwd,
-                &mut stream(config.seed, Stream::Attack, step),
-            );
-            let loss = f64::from(out.loss.value().item());
-            if loss.is_finite() {
-                let grads = fwd.param_grads(&out.loss);
-                let correct = (accuracy(&out.logits, &labels) * rows.len() as f64).round() as usize;
-                (loss, Some((grads, correct)))
-            } else {
-                (loss, None)
-            }
-        };
+                indices: mine,
+            },
+            (
+                stream(config.seed, Stream::Dropout, at),
+                &mut stream(config.seed, Stream::Attack, at),
+            ),
+        );
+        let (loss, step_result) = self.reduce(parts, local, (mine.len(), rows.len()))?;
         let Some((grads, correct)) = step_result else {
+            self.agree(parts)?;
             self.save_resume(parts, state)?;
             bail!(
                 "the training loss became {loss} at epoch {}, batch {}: the model and optimiser before this step \
@@ -297,11 +301,14 @@ impl TrainRun<'_> {
             .eval_limit
             .unwrap_or(usize::MAX)
             .min(self.test.1.numel());
-        let images = self.test.0.slice(0, 0, limit);
-        let labels = self.test.1.slice(0, 0, limit);
+        self.agree(parts)?;
+        // Each replica evaluates its share of the images.
+        let share = self.share(limit);
+        let images = self.test.0.slice(0, share.start, share.end);
+        let labels = self.test.1.slice(0, share.start, share.end);
         let specs = [AttackSpec::Natural, AttackSpec::Pgd { steps: 20 }];
         let eps = crate::attack::default_eps(&config.dataset);
-        let bar = self.bar(2 * limit, 0, "evaluating natural, PGD-20");
+        let bar = self.bar(2 * share.len(), 0, "evaluating natural, PGD-20");
         let table = robust_accuracy(
             &*parts.model,
             (&images, &labels),
@@ -310,10 +317,11 @@ impl TrainRun<'_> {
                 eps,
                 batch: EVAL_BATCH,
             },
-            &mut stream(config.seed, Stream::Eval, state.epoch as u64),
+            &mut stream(config.seed, Stream::Eval, self.position(state.epoch as u64)),
             |_, n| bar.inc(n as u64),
         );
         bar.finish_and_clear();
+        let table = self.reduce_table(table, share.len(), limit)?;
         let t = state.partial;
         let metrics = EpochMetrics {
             epoch: state.epoch + 1,
@@ -326,13 +334,19 @@ impl TrainRun<'_> {
             train_seconds: t.seconds,
             images_per_second: t.seen as f64 / t.seconds.max(1e-9),
         };
-        checkpoint::save(
-            self.out.join("last.safetensors"),
-            &*parts.model,
-            &Extras::default(),
-        )?;
+        // Checkpoints, metrics and logs come from rank 0 alone.
+        let leads = self.leads();
+        if leads {
+            checkpoint::save(
+                self.out.join("last.safetensors"),
+                &*parts.model,
+                &Extras::default(),
+            )?;
+        }
         if state.best.is_none_or(|(best, _)| metrics.pgd20 > best) {
             state.best = Some((metrics.pgd20, metrics.epoch));
+        }
+        if leads && state.best == Some((metrics.pgd20, metrics.epoch)) {
             checkpoint::save(
                 self.out.join("best.safetensors"),
                 &*parts.model,
@@ -344,6 +358,9 @@ impl TrainRun<'_> {
         state.partial = EpochTotals::default();
         state.history.push(metrics.clone());
         self.save_resume(parts, state)?;
+        if !leads {
+            return Ok(());
+        }
         write_metrics(&self.out, &state.history)?;
         plot_accuracy(
             &self.out.join("accuracy.svg"),
@@ -368,64 +385,6 @@ impl TrainRun<'_> {
             );
         }
         Ok(())
-    }
-
-    /// Writes `resume.safetensors`: model, optimiser, run state and defense state.
-    fn save_resume(&self, parts: &Parts, state: &RunState) -> Result<()> {
-        let mut metadata = BTreeMap::new();
-        metadata.insert(RUN_STATE_KEY.to_string(), serde_json::to_string(state)?);
-        metadata.insert(
-            DEFENSE_STATE_KEY.to_string(),
-            serde_json::to_string(&parts.defense.state())?,
-        );
-        let extras = Extras {
-            optimizer: Some(parts.optimizer.state()),
-            training: None,
-            metadata,
-        };
-        checkpoint::save(self.out.join("resume.safetensors"), &*parts.model, &extras)?;
-        Ok(())
-    }
-
-    /// Rebuilds the run in `out` from `resume.safetensors`.
-    fn load_resume(&self) -> Result<(Parts, RunState)> {
-        let path = self.out.join("resume.safetensors");
-        let missing = || {
-            format!(
-                "{} has no resumable run: {} is missing",
-                self.out.display(),
-                path.display()
-            )
-        };
-        if !path.exists() {
-            bail!(missing());
-        }
-        // The state comes first: it names the model to build before its weights can load.
-        let probe = checkpoint::read_header(&path)?.metadata;
-        let state: RunState =
-            serde_json::from_str(probe.get(RUN_STATE_KEY).with_context(|| {
-                format!(
-                    "{} holds no run state: was it written by `mart train`?",
-                    path.display()
-                )
-            })?)?;
-        let train_size = self
-            .train
-            .1
-            .numel()
-            .min(state.config.train_limit.unwrap_or(usize::MAX));
-        let mut parts = build_parts(&state.config, self.indexed(train_size), self.device)?;
-        let extras = checkpoint::load(&path, &mut *parts.model)?;
-        if let Some(opt) = extras.optimizer {
-            parts.optimizer.load_state(opt)?;
-        }
-        let defense_state: Vec<f32> =
-            serde_json::from_str(probe.get(DEFENSE_STATE_KEY).map_or("[]", String::as_str))?;
-        parts
-            .defense
-            .restore(defense_state)
-            .map_err(anyhow::Error::msg)?;
-        Ok((parts, state))
     }
 
     /// The semi-supervised batch plan of `config` over the first `labelled` training examples
