@@ -8,6 +8,7 @@ mod run;
 pub mod semi_supervised;
 mod state;
 mod streams;
+pub mod subset;
 
 pub use defenses::build_defense;
 pub use mixing::{Mixing, SemiSupervised};
