@@ -109,6 +109,10 @@ pub struct PaperArgs {
     /// Seed of every run (the black-box surrogate takes seed + 1).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// table5 with --budget paper: the unlabelled images (an IDX images file or CIFAR-10-style
+    /// binary records; the paper used 500K TinyImages). The quick budget splits the training set.
+    #[arg(long)]
+    pub unlabeled: Option<PathBuf>,
 }
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).

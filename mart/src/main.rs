@@ -236,7 +236,8 @@ fn ctrl_c_stop() -> Result<Arc<AtomicBool>> {
 
 /// `mart paper`: trains or reuses the experiment's runs, then names the files written.
 fn paper(args: &PaperArgs) -> Result<ExitCode> {
-    let recipe = paper::Recipe::new(args.budget, &args.dataset, args.seed)?;
+    let recipe = paper::Recipe::new(args.budget, &args.dataset, args.seed)?
+        .with_unlabeled(args.unlabeled.clone())?;
     commands::open_device(args.device)?;
     let session = paper::Session::new(
         args.out.clone(),

@@ -269,11 +269,11 @@ fn figure2_draws_the_four_panels() {
 
 #[test]
 fn bad_arguments_are_refused_clearly() {
-    let err = Cli::try_parse_from(["mart", "paper", "table5"])
+    let err = Cli::try_parse_from(["mart", "paper", "table6"])
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("possible values: table2, table3, table4, figure2"),
+        err.contains("possible values: table2, table3, table4, table5, figure1, figure2"),
         "{err}"
     );
     let err = Cli::try_parse_from(["mart", "paper", "table2", "--budget", "huge"])

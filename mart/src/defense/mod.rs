@@ -8,6 +8,7 @@ pub mod mma;
 mod natural;
 mod standard;
 mod trades;
+mod treated;
 
 pub use dynamic::{Dynamic, DynamicOptions, dynamic_loss};
 pub use logit_pairing::{Alp, Clp, alp_loss, clp_loss, clp_order, smoothed_cross_entropy};
@@ -16,6 +17,7 @@ pub use mma::{Mma, MmaOptions};
 pub use natural::Natural;
 pub use standard::Standard;
 pub use trades::{Trades, trades_loss};
+pub use treated::{Treated, subset_regularized_loss};
 
 use autograd::Var;
 use nn::{Forward, Module};

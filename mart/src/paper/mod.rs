@@ -4,22 +4,24 @@
 //! half-way continues where it stopped and a finished one only rewrites its tables.
 
 mod evals;
+mod figure1;
 mod figure2;
 mod plot;
 mod published;
 pub mod recipe;
 pub mod runs;
 mod table;
+mod table5;
 mod tables;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::train::config::{OptimizerKind, TrainConfig};
 
-pub use recipe::{Budget, Recipe, RunSpec};
+pub use recipe::{Budget, Recipe, RunSpec, UnlabeledSource};
 pub use runs::{Activity, Finished, Session};
 pub use table::{Cell, Row, Table};
 
@@ -35,6 +37,12 @@ pub enum Experiment {
     Table3,
     /// Best and last epochs under FGSM, PGD-20, PGD-100 and CW-inf (the paper: WRN-34-10).
     Table4,
+    /// Semi-supervised MART and RST (semi-supervised TRADES) on pseudo-labelled images, beside
+    /// MART and TRADES on the labelled images alone.
+    Table5,
+    /// The S+ / S- experiment: standard adversarial training with the misclassified or the
+    /// correctly classified examples not perturbed, attacked by FGSM only, or regularised.
+    Figure1,
     /// MART's ablations: removing and replacing components, the regulariser on a fraction of
     /// the data, and lambda from 1/2 to 50 for MART and TRADES.
     Figure2,
@@ -47,28 +55,56 @@ impl Experiment {
             Experiment::Table2 => "table2",
             Experiment::Table3 => "table3",
             Experiment::Table4 => "table4",
+            Experiment::Table5 => "table5",
+            Experiment::Figure1 => "figure1",
             Experiment::Figure2 => "figure2",
         }
     }
 
-    /// The runs it needs, each name once, in training order.
+    /// The runs it needs, each name once, in training order, except the runs configured from
+    /// what these produce ([`Experiment::later_runs`]).
     pub fn runs(self, recipe: &Recipe) -> Vec<RunSpec> {
         let all = match self {
             Experiment::Table2 => tables::table2_runs(recipe),
             Experiment::Table3 => tables::table3_runs(recipe),
             Experiment::Table4 => tables::table4_runs(recipe),
+            Experiment::Table5 => table5::table5_runs(recipe),
+            Experiment::Figure1 => figure1::figure1_runs(recipe),
             Experiment::Figure2 => figure2::figure2_runs(recipe),
         };
         let mut seen = std::collections::BTreeSet::new();
         all.into_iter().filter(|s| seen.insert(s.name())).collect()
     }
 
-    /// Its table from the finished runs (Figure 2 also draws its SVG).
+    /// The runs configured from finished runs of [`Experiment::runs`]: Figure 1's retraining
+    /// on the subsets its standard model picks, Table 5's semi-supervised runs on its natural
+    /// model's pseudo-labels (both cached in the picking run's folder); none for the others.
+    pub fn later_runs(self, session: &Session, runs: &Runs) -> Result<Vec<RunSpec>> {
+        match self {
+            Experiment::Table5 => table5::semi_supervised_runs(session, runs),
+            Experiment::Figure1 => figure1::retrained_runs(session, runs),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Refuses a recipe the experiment cannot run before any run starts: Table 5 needs its
+    /// unlabelled images, and only Table 5 takes them.
+    fn check(self, recipe: &Recipe) -> Result<()> {
+        match (&recipe.unlabeled, self == Experiment::Table5) {
+            (UnlabeledSource::File(None), true) => Err(table5::missing_unlabeled()),
+            (UnlabeledSource::File(Some(_)), false) => bail!("--unlabeled is used by table5 only"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Its table from the finished runs (the figures also draw their SVGs).
     fn table(self, session: &Session, runs: &Runs) -> Result<Table> {
         match self {
             Experiment::Table2 => tables::table2(session, runs),
             Experiment::Table3 => tables::table3(session, runs),
             Experiment::Table4 => tables::table4(session, runs),
+            Experiment::Table5 => table5::table5(session, runs),
+            Experiment::Figure1 => figure1::figure1(session, runs),
             Experiment::Figure2 => figure2::figure2(session, runs),
         }
     }
@@ -104,32 +140,45 @@ pub enum PaperOutcome {
 /// Runs `experiment` in `session`: each run reused, resumed or trained, then the tables (and
 /// figures) written into `session.out`.
 pub fn run(experiment: Experiment, session: &Session) -> Result<PaperOutcome> {
+    experiment.check(&session.recipe)?;
     std::fs::create_dir_all(session.out.join("runs")).with_context(|| {
         format!(
             "cannot create the output folder {}",
             session.out.join("runs").display()
         )
     })?;
-    let specs = experiment.runs(&session.recipe);
-    let mut finished = BTreeMap::new();
-    for (i, spec) in specs.iter().enumerate() {
-        match session.ensure_run(spec, (i, specs.len()))? {
-            Some(run) => {
-                finished.insert(spec.name(), run);
-            }
-            None => {
-                return Ok(PaperOutcome::Interrupted {
-                    run: session.run_dir(spec),
-                });
-            }
-        }
+    let mut runs = Runs(BTreeMap::new());
+    let first = experiment.runs(&session.recipe);
+    if let Some(stopped) = ensure_all(session, &first, &mut runs)? {
+        return Ok(PaperOutcome::Interrupted { run: stopped });
     }
-    let table = experiment.table(session, &Runs(finished))?;
+    let later = experiment.later_runs(session, &runs)?;
+    if let Some(stopped) = ensure_all(session, &later, &mut runs)? {
+        return Ok(PaperOutcome::Interrupted { run: stopped });
+    }
+    let table = experiment.table(session, &runs)?;
     let mut files = table.write(&session.out, experiment.name())?;
-    if experiment == Experiment::Figure2 {
-        files.push(session.out.join("figure2.svg"));
+    if matches!(experiment, Experiment::Figure1 | Experiment::Figure2) {
+        files.push(session.out.join(format!("{}.svg", experiment.name())));
     }
     Ok(PaperOutcome::Written { files })
+}
+
+/// Reuses, resumes or trains each of `specs` into `runs`; the folder of the run a stop
+/// request interrupted, if one did.
+fn ensure_all(session: &Session, specs: &[RunSpec], runs: &mut Runs) -> Result<Option<PathBuf>> {
+    for (i, spec) in specs.iter().enumerate() {
+        if runs.0.contains_key(&spec.name()) {
+            continue;
+        }
+        match session.ensure_run(spec, (i, specs.len()))? {
+            Some(run) => {
+                runs.0.insert(spec.name(), run);
+            }
+            None => return Ok(Some(session.run_dir(spec))),
+        }
+    }
+    Ok(None)
 }
 
 /// A training configuration in words, for the tables' notes.

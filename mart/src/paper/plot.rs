@@ -1,4 +1,5 @@
-//! `figure2.svg`: the paper's four panels of MART's ablations, drawn with plotters.
+//! `figure1.svg` and `figure2.svg`: the paper's panels of the S+ / S- experiment and of MART's
+//! ablations, drawn with plotters.
 
 use std::path::Path;
 
@@ -32,8 +33,12 @@ pub struct Figure2Data {
     pub lambda_trades: Vec<(String, (f64, f64))>,
 }
 
+/// Orange, the paper's colour of S+ in Figure 1.
+const ORANGE: RGBColor = RGBColor(230, 140, 0);
 /// Colours of the non-baseline lines, in order.
-const COLORS: [RGBColor; 4] = [RED, GREEN, MAGENTA, RGBColor(230, 140, 0)];
+const COLORS: [RGBColor; 4] = [RED, GREEN, MAGENTA, ORANGE];
+/// Colours of Figure 1's lines after the baseline: S- green, S+ orange, as the paper's.
+const SUBSET_COLORS: [RGBColor; 2] = [GREEN, ORANGE];
 
 /// A y range around `values` (percent), padded by 2 points and clamped to [0, 100].
 fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
@@ -50,8 +55,8 @@ fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-/// Panels (a) and (b): PGD-20 per epoch, the baseline dashed blue.
-fn draw_curves(area: &Area<'_>, title: &str, curves: &[Curve]) -> Result<()> {
+/// PGD-20 per epoch, the baseline dashed blue, the other lines in `colors` (cycled).
+fn draw_curves(area: &Area<'_>, title: &str, curves: &[Curve], colors: &[RGBColor]) -> Result<()> {
     let last = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
@@ -70,7 +75,7 @@ fn draw_curves(area: &Area<'_>, title: &str, curves: &[Curve]) -> Result<()> {
         .x_desc("training epoch")
         .y_desc("PGD-20 accuracy (%)")
         .draw()?;
-    let mut colors = COLORS.iter().cycle();
+    let mut colors = colors.iter().cycle();
     for curve in curves {
         let points: Vec<(usize, f64)> = curve.points.clone();
         if curve.baseline {
@@ -214,10 +219,46 @@ pub fn plot_figure2(path: &Path, data: &Figure2Data, dataset: &str, budget: &str
         ("sans-serif", 22),
     )?;
     let panels = root.split_evenly((2, 2));
-    draw_curves(&panels[0], "(a) Removing components", &data.removing)?;
-    draw_curves(&panels[1], "(b) Replacing components", &data.replacing)?;
+    draw_curves(
+        &panels[0],
+        "(a) Removing components",
+        &data.removing,
+        &COLORS,
+    )?;
+    draw_curves(
+        &panels[1],
+        "(b) Replacing components",
+        &data.replacing,
+        &COLORS,
+    )?;
     draw_fraction(&panels[2], &data.fraction)?;
     draw_lambda(&panels[3], &data.lambda_mart, &data.lambda_trades)?;
+    root.present()
+        .with_context(|| format!("cannot write the figure {}", path.display()))?;
+    Ok(())
+}
+
+/// Draws Figure 1's panels side by side into `path` (SVG): each a title and its curves, the
+/// baseline first (dashed blue), then S- (green) and S+ (orange).
+pub fn plot_figure1(
+    path: &Path,
+    panels: &[(String, Vec<Curve>)],
+    dataset: &str,
+    budget: &str,
+) -> Result<()> {
+    let root = SVGBackend::new(path, (1500, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(
+        &format!(
+            "Misclassified (S-) versus correctly classified (S+) examples (the paper's Figure 1) \
+             on {dataset}, {budget} budget"
+        ),
+        ("sans-serif", 22),
+    )?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, (title, curves)) in areas.iter().zip(panels) {
+        draw_curves(area, title, curves, &SUBSET_COLORS)?;
+    }
     root.present()
         .with_context(|| format!("cannot write the figure {}", path.display()))?;
     Ok(())

@@ -1,7 +1,9 @@
 //! What the runs of `mart paper` are: the budgets' training recipes, the paper's defenses and
 //! MART's variants as [`RunSpec`]s, and the run names that let experiments share a run.
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::train::config::{DefenseKind, TrainConfig};
@@ -43,6 +45,23 @@ pub const QUICK_ABLATION_TRAIN_IMAGES: usize = 6000;
 pub const QUICK_EPOCH_EVAL_IMAGES: usize = 200;
 /// Test images of the quick budget's final tables (the first N of the test split).
 pub const QUICK_FINAL_IMAGES: usize = 500;
+/// Epochs of a quick-budget run of Figure 1 (seven runs in the hour).
+pub const QUICK_SUBSET_EPOCHS: usize = 8;
+/// Epochs over which eps ramps up to 0.3 in a quick-budget run of Figure 1.
+pub const QUICK_SUBSET_RAMP_EPOCHS: usize = 4;
+/// Training images of a quick-budget run of Figure 1 (a prefix of the embedded sample).
+pub const QUICK_SUBSET_TRAIN_IMAGES: usize = 4000;
+/// Labelled training images of the quick budget's Table 5 (the README's semi-supervised split).
+pub const QUICK_LABELLED_IMAGES: usize = 2000;
+/// Training images after the labelled ones that the quick budget's Table 5 treats as unlabelled.
+pub const QUICK_UNLABELED_IMAGES: usize = 6000;
+/// Epochs of a quick-budget robust run of Table 5 (16 batches each on 2,000 digits: the
+/// README's manual semi-supervised runs).
+pub const QUICK_SEMI_EPOCHS: usize = 32;
+/// Epochs over which eps ramps up to 0.3 in a quick-budget robust run of Table 5.
+pub const QUICK_SEMI_RAMP_EPOCHS: usize = 16;
+/// Epochs of the quick budget's natural model that pseudo-labels (as the README's manual run).
+pub const QUICK_LABELLER_EPOCHS: usize = 20;
 /// Test images of the quick budget's AutoAttack column (about a second per robust digit).
 pub const QUICK_AUTOATTACK_IMAGES: usize = 100;
 /// Test images of the paper budget's AutoAttack column (as the MART and TRADES papers' 1,000).
@@ -63,6 +82,15 @@ pub struct Recipe {
     pub wide: TrainConfig,
     /// The runs of Figure 2 (the paper's section 4.1 on CIFAR-10; otherwise `white_box`).
     pub ablation: TrainConfig,
+    /// The runs of Figure 1: the standard model that picks S- and S+ (also the figure's
+    /// baseline) and the retrained variants.
+    pub subsets: TrainConfig,
+    /// The robust runs of Table 5 (quick: `train_limit` is the labelled part).
+    pub semi: TrainConfig,
+    /// Table 5's natural model that pseudo-labels the unlabelled images.
+    pub labeller: TrainConfig,
+    /// Where Table 5's unlabelled images come from.
+    pub unlabeled: UnlabeledSource,
     /// The black-box surrogate's model (a copy of the architecture, ResNet-50 on CIFAR-10).
     pub surrogate_model: String,
     /// Test images of the final tables and of the cached evaluations (`None`: all).
@@ -101,12 +129,32 @@ impl Recipe {
                     train_limit: Some(QUICK_ABLATION_TRAIN_IMAGES),
                     ..base.clone()
                 };
+                let subsets = TrainConfig {
+                    epochs: QUICK_SUBSET_EPOCHS,
+                    eps_ramp_epochs: QUICK_SUBSET_RAMP_EPOCHS,
+                    train_limit: Some(QUICK_SUBSET_TRAIN_IMAGES),
+                    ..base.clone()
+                };
+                let semi = TrainConfig {
+                    epochs: QUICK_SEMI_EPOCHS,
+                    eps_ramp_epochs: QUICK_SEMI_RAMP_EPOCHS,
+                    train_limit: Some(QUICK_LABELLED_IMAGES),
+                    ..base.clone()
+                };
+                let labeller = TrainConfig {
+                    epochs: QUICK_LABELLER_EPOCHS,
+                    ..semi.clone()
+                };
                 Recipe {
                     budget: budget.name().into(),
                     dataset: dataset.into(),
                     white_box: base.clone(),
                     wide: base,
                     ablation,
+                    subsets,
+                    semi,
+                    labeller,
+                    unlabeled: UnlabeledSource::Split(QUICK_UNLABELED_IMAGES),
                     surrogate_model: "smallcnn".into(),
                     final_images: Some(QUICK_FINAL_IMAGES),
                     autoattack_images: QUICK_AUTOATTACK_IMAGES,
@@ -122,7 +170,11 @@ impl Recipe {
                     dataset: dataset.into(),
                     white_box: base.clone(),
                     wide: base.clone(),
-                    ablation: base,
+                    ablation: base.clone(),
+                    subsets: base.clone(),
+                    semi: base.clone(),
+                    labeller: base,
+                    unlabeled: UnlabeledSource::File(None),
                     surrogate_model: "smallcnn".into(),
                     final_images: None,
                     autoattack_images: PAPER_AUTOATTACK_IMAGES,
@@ -141,12 +193,37 @@ impl Recipe {
                     beta: 6.0,
                     ..resnet.clone()
                 };
+                // Figure 1: standard adversarial training with PGD-10 of step eps/4 (section 1;
+                // the paper's 8-layer CNN is not one of our models, ResNet-18 stands in).
+                let subsets = TrainConfig {
+                    step_size: resnet.eps / 4.0,
+                    ..resnet.clone()
+                };
+                let wide = TrainConfig::preset("paper-cifar-wrn34").map_err(anyhow::Error::msg)?;
+                // Table 5 (b): RST's recipe (robust_self_training.py's defaults): WRN-28-10,
+                // SGD 0.1 (plain momentum here; RST's is Nesterov), weight decay 5e-4, cosine
+                // schedule, 200 epochs of batch 256, beta 6 (MART.md: MART's loss in RST's
+                // pipeline); its natural model the same recipe with cross-entropy alone.
+                let semi = TrainConfig {
+                    model: "wrn-28-10".into(),
+                    lr: 0.1,
+                    weight_decay: 5e-4,
+                    schedule: "cosine".into(),
+                    epochs: 200,
+                    batch_size: 256,
+                    beta: 6.0,
+                    ..wide.clone()
+                };
                 Recipe {
                     budget: budget.name().into(),
                     dataset: dataset.into(),
                     white_box: resnet,
-                    wide: TrainConfig::preset("paper-cifar-wrn34").map_err(anyhow::Error::msg)?,
+                    wide,
                     ablation,
+                    subsets,
+                    labeller: semi.clone(),
+                    semi,
+                    unlabeled: UnlabeledSource::File(None),
                     surrogate_model: "resnet50".into(),
                     final_images: None,
                     autoattack_images: PAPER_AUTOATTACK_IMAGES,
@@ -168,9 +245,36 @@ impl Recipe {
 
     /// Applies `f` to every base configuration (tests shrink the runs with it).
     pub fn map_configs(&mut self, f: impl Fn(&mut TrainConfig)) {
-        for c in [&mut self.white_box, &mut self.wide, &mut self.ablation] {
+        for c in [
+            &mut self.white_box,
+            &mut self.wide,
+            &mut self.ablation,
+            &mut self.subsets,
+            &mut self.semi,
+            &mut self.labeller,
+        ] {
             f(c);
         }
+    }
+
+    /// The recipe with Table 5's unlabelled images taken from `file` (`--unlabeled`), made
+    /// absolute so that the runs find it from any folder; refused by the quick budget, which
+    /// splits the training set instead.
+    pub fn with_unlabeled(mut self, file: Option<PathBuf>) -> Result<Recipe> {
+        let Some(file) = file else {
+            return Ok(self);
+        };
+        if let UnlabeledSource::Split(n) = self.unlabeled {
+            bail!(
+                "--unlabeled is for --budget paper: the quick budget keeps the labels of the first {} \
+                 training images and treats the next {n} as unlabelled",
+                self.semi.train_limit.unwrap_or(0)
+            );
+        }
+        let file = std::fs::canonicalize(&file)
+            .with_context(|| format!("--unlabeled {}", file.display()))?;
+        self.unlabeled = UnlabeledSource::File(Some(file));
+        Ok(self)
     }
 
     /// The paper's published column for this data set: `MNIST` or `CIFAR-10`.
@@ -181,6 +285,17 @@ impl Recipe {
             "MNIST"
         }
     }
+}
+
+/// Where Table 5's unlabelled images come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UnlabeledSource {
+    /// The training images after the labelled ones (`semi.train_limit`), this many of them:
+    /// the quick budget's split of the embedded sample.
+    Split(usize),
+    /// A file of unlabelled images (`--unlabeled`: IDX images or CIFAR-10-style binary
+    /// records); `None` until the user gives one (the paper used 500K TinyImages).
+    File(Option<PathBuf>),
 }
 
 /// One training run of an experiment: a label for the tables and its configuration.
@@ -301,6 +416,30 @@ mod tests {
             mart.name(),
             defense_run(&paper.white_box, DefenseKind::Mart).name()
         );
+    }
+
+    #[test]
+    fn table5_and_figure1_recipes() {
+        let quick = Recipe::new(Budget::Quick, "mnist-sample", 2).unwrap();
+        assert_eq!(quick.semi.train_limit, Some(2000));
+        assert_eq!(quick.unlabeled, UnlabeledSource::Split(6000));
+        assert_eq!((quick.labeller.epochs, quick.labeller.seed), (20, 2));
+        assert_eq!(
+            (quick.subsets.epochs, quick.subsets.train_limit),
+            (8, Some(4000))
+        );
+        let cifar = Recipe::new(Budget::Paper, "cifar10", 0).unwrap();
+        let semi = &cifar.semi;
+        assert_eq!(
+            (semi.model.as_str(), semi.epochs, semi.batch_size),
+            ("wrn-28-10", 200, 256)
+        );
+        assert_eq!((semi.lr, semi.weight_decay, semi.beta), (0.1, 5e-4, 6.0));
+        assert_eq!(semi.schedule, "cosine");
+        assert_eq!(cifar.labeller, cifar.semi);
+        assert_eq!(cifar.unlabeled, UnlabeledSource::File(None));
+        assert_eq!(cifar.subsets.step_size, cifar.subsets.eps / 4.0);
+        assert_eq!(cifar.subsets.model, "resnet18");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use nn::Init;
 use serde::{Deserialize, Serialize};
 
 use crate::train::semi_supervised::SemiSupervised;
+use crate::train::subset::SubsetTreatment;
 
 /// Which training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +231,11 @@ pub struct TrainConfig {
     /// batch; `None` for a supervised run (and in run folders older than the option).
     #[serde(default)]
     pub semi_supervised: Option<SemiSupervised>,
+    /// A subset of the training examples that standard adversarial training treats apart (the
+    /// paper's Figure 1); `None` treats every example alike. Left out of the JSON when `None`,
+    /// so the configurations (and `mart paper`'s run names) of every other run are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetTreatment>,
 }
 
 /// Test images AutoAttack runs on in the default run's final table: the cascade costs about a
@@ -271,6 +277,7 @@ impl TrainConfig {
             logit_pairing: LogitPairingSettings::default(),
             init: Init::Torch,
             semi_supervised: None,
+            subset: None,
         }
     }
 

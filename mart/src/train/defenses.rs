@@ -3,7 +3,7 @@
 use crate::attack::{Pgd, Start};
 use crate::defense::{
     Alp, Clp, Defense, Dynamic, DynamicOptions, Mart, MartOptions, Mma, MmaOptions, Natural,
-    Standard, Trades,
+    Standard, Trades, Treated,
 };
 use crate::objective::Objective;
 use crate::train::config::{DefenseKind, TrainConfig};
@@ -22,6 +22,14 @@ pub fn build_defense(config: &TrainConfig, train_size: usize) -> Box<dyn Defense
         objective,
         label: format!("train-pgd{}", config.attack_steps),
     };
+    if let Some(subset) = &config.subset {
+        // Standard adversarial training with a subset treated apart (checked by the caller).
+        return Box::new(Treated::new(
+            attack(Start::Uniform, Objective::CrossEntropy),
+            subset.clone(),
+            config.beta,
+        ));
+    }
     match config.defense {
         DefenseKind::Standard => Box::new(Standard::new(attack(
             Start::Uniform,

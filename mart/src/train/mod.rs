@@ -9,6 +9,7 @@ pub mod semi_supervised;
 mod state;
 pub mod step;
 mod streams;
+pub mod subset;
 
 pub use defenses::build_defense;
 pub use mixing::{Mixing, SemiSupervised};

@@ -90,6 +90,11 @@ struct Parts {
 }
 
 fn build_parts(config: &TrainConfig, train_size: usize, device: Device) -> Result<Parts> {
+    if let Some(subset) = &config.subset {
+        subset
+            .check(config.defense, train_size)
+            .map_err(anyhow::Error::msg)?;
+    }
     let kind = ModelKind::from_name(&config.model).map_err(anyhow::Error::msg)?;
     let mut model = kind.build_init::<f32>(config.init, &mut stream(config.seed, Stream::Init, 0));
     model
