@@ -45,17 +45,25 @@ pub(super) fn read_file(path: &Path, hint: &str) -> Result<Vec<u8>, DataError> {
     })
 }
 
-/// Decompresses `bytes` if they start with the gzip header (1f 8b), whatever the file is called;
-/// returns them as they are otherwise.
+/// The content of `bytes`: decompressed if they start with the gzip header (1f 8b), whatever
+/// the file is called, else as they are. A raw file is returned whole (it is in memory already);
+/// of a gzipped one at most `limit` bytes are decompressed, so that a small file that inflates
+/// to far more than its format allows (a "zip bomb") costs no more memory than the caller
+/// allows. Without a limit (`u64::MAX`) the output is bounded by deflate's own ratio, at most
+/// 1032 bytes per compressed byte.
 pub(super) fn gunzip_if_needed<'a>(
     path: &Path,
     bytes: &'a [u8],
+    limit: u64,
 ) -> Result<Cow<'a, [u8]>, DataError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
+    // MNIST's files inflate about 5 times; reserve that much, never more than the limit.
+    let guess = (bytes.len() as u64).saturating_mul(4).min(limit);
+    let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
     GzDecoder::new(bytes)
+        .take(limit)
         .read_to_end(&mut out)
         .map_err(|source| DataError::Gzip {
             path: path.to_path_buf(),
@@ -64,28 +72,47 @@ pub(super) fn gunzip_if_needed<'a>(
     Ok(Cow::Owned(out))
 }
 
+/// The content of an IDX file with `rank` dimensions, raw or gzipped. Of a gzipped file the
+/// header is decompressed first, then no more than the length it implies plus one byte (so that
+/// extra data is still noticed): a forged header or a zip bomb is refused before it costs memory.
+pub(super) fn idx_content<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: u32,
+    rank: usize,
+) -> Result<Cow<'a, [u8]>, DataError> {
+    let head = gunzip_if_needed(path, bytes, header_len(rank) as u64)?;
+    let (_, expected) = expected_len(path, &head, magic, rank)?;
+    gunzip_if_needed(path, bytes, expected.saturating_add(1))
+}
+
+/// Bytes of the header of an IDX file with `rank` dimensions: the magic and one u32 each.
+fn header_len(rank: usize) -> usize {
+    4 * (1 + rank)
+}
+
 /// The header's u32 number `i` (0 = magic), big-endian; the caller checked the length.
 fn header_word(bytes: &[u8], i: usize) -> u32 {
     let w = &bytes[4 * i..4 * i + 4];
     u32::from_be_bytes([w[0], w[1], w[2], w[3]])
 }
 
-/// Checks the magic and the exact length of an IDX file with `rank` dimensions and returns the
-/// dimensions and the data after the header.
-fn parse<'a>(
+/// Checks the magic of an IDX file with `rank` dimensions and returns its dimensions and the
+/// length in bytes they imply; `bytes` needs to hold the header only.
+fn expected_len(
     path: &Path,
-    bytes: &'a [u8],
+    bytes: &[u8],
     magic: u32,
     rank: usize,
-) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let header = 4 * (1 + rank);
-    let truncated = |expected: u64| DataError::Truncated {
+) -> Result<(Vec<usize>, u64), DataError> {
+    let header = header_len(rank);
+    let truncated = || DataError::Truncated {
         path: path.to_path_buf(),
-        expected,
+        expected: header as u64,
         actual: bytes.len() as u64,
     };
     if bytes.len() < 4 {
-        return Err(truncated(header as u64));
+        return Err(truncated());
     }
     let found = header_word(bytes, 0);
     if found != magic {
@@ -96,7 +123,7 @@ fn parse<'a>(
         });
     }
     if bytes.len() < header {
-        return Err(truncated(header as u64));
+        return Err(truncated());
     }
     let dims: Vec<usize> = (1..=rank).map(|i| header_word(bytes, i) as usize).collect();
     let expected = dims
@@ -107,9 +134,25 @@ fn parse<'a>(
             path: path.to_path_buf(),
             detail: format!("its header claims dimensions {dims:?}, too large to be real"),
         })?;
+    Ok((dims, expected))
+}
+
+/// Checks the magic and the exact length of an IDX file with `rank` dimensions and returns the
+/// dimensions and the data after the header.
+fn parse<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: u32,
+    rank: usize,
+) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+    let (dims, expected) = expected_len(path, bytes, magic, rank)?;
     let actual = bytes.len() as u64;
     if actual < expected {
-        return Err(truncated(expected));
+        return Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        });
     }
     if actual > expected {
         return Err(DataError::BadSize {
@@ -121,7 +164,7 @@ fn parse<'a>(
             ),
         });
     }
-    Ok((dims, &bytes[header..]))
+    Ok((dims, &bytes[header_len(rank)..]))
 }
 
 /// Images `[N, 1, rows, cols]` in [0, 1] from the bytes of an IDX images file.
@@ -155,8 +198,14 @@ pub(super) fn split_from_bytes(
     (images_path, images): (&Path, &[u8]),
     (labels_path, labels): (&Path, &[u8]),
 ) -> Result<Split, DataError> {
-    let images = parse_images(images_path, &gunzip_if_needed(images_path, images)?)?;
-    let labels = parse_labels(labels_path, &gunzip_if_needed(labels_path, labels)?)?;
+    let images = parse_images(
+        images_path,
+        &idx_content(images_path, images, IMAGES_MAGIC, 3)?,
+    )?;
+    let labels = parse_labels(
+        labels_path,
+        &idx_content(labels_path, labels, LABELS_MAGIC, 1)?,
+    )?;
     let (n_images, n_labels) = (images.dims()[0], labels.dims()[0]);
     if n_images != n_labels {
         return Err(DataError::Mismatch {

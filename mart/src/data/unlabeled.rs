@@ -6,7 +6,8 @@ use std::path::Path;
 use tensor::{IndexTensor, Tensor};
 
 use super::idx::{
-    IMAGES_MAGIC, LABELS_MAGIC, gunzip_if_needed, parse_images, parse_labels, read_file,
+    IMAGES_MAGIC, LABELS_MAGIC, gunzip_if_needed, idx_content, parse_images, parse_labels,
+    read_file,
 };
 use super::{DataError, unit_pixels};
 
@@ -22,10 +23,13 @@ const IMAGES_HINT: &str = "--images / --unlabeled takes an MNIST IDX images file
 /// records is read as CIFAR-10 binary records, `[N, 3, 32, 32]`, their label bytes ignored.
 pub fn load_images(path: &Path) -> Result<Tensor<f32>, DataError> {
     let file = read_file(path, IMAGES_HINT)?;
-    let bytes = gunzip_if_needed(path, &file)?;
-    if bytes.starts_with(&IMAGES_MAGIC.to_be_bytes()) {
-        return parse_images(path, &bytes);
+    // The magic decides the format; an IDX file is then decompressed no further than its
+    // header allows, CIFAR-style records (no header) as far as deflate's ratio allows.
+    let head = gunzip_if_needed(path, &file, 4)?;
+    if head.starts_with(&IMAGES_MAGIC.to_be_bytes()) {
+        return parse_images(path, &idx_content(path, &file, IMAGES_MAGIC, 3)?);
     }
+    let bytes = gunzip_if_needed(path, &file, u64::MAX)?;
     if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
         return Err(DataError::BadSize {
             path: path.to_path_buf(),
@@ -52,7 +56,7 @@ pub fn load_labels(path: &Path) -> Result<IndexTensor, DataError> {
         path,
         "--pseudo-labels takes an IDX labels file (idx1-ubyte)",
     )?;
-    parse_labels(path, &gunzip_if_needed(path, &file)?)
+    parse_labels(path, &idx_content(path, &file, LABELS_MAGIC, 1)?)
 }
 
 /// Writes `labels` (each below 256) as an uncompressed IDX labels file: the big-endian magic

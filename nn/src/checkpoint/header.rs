@@ -8,9 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::CheckpointError;
-
-/// The largest header accepted, as the safetensors format bounds it (100 MB).
-const MAX_HEADER_BYTES: u64 = 100_000_000;
+use super::parse::{header_len, parse_header};
 
 /// What a safetensors header says.
 #[derive(Clone, Debug, Default)]
@@ -34,31 +32,28 @@ pub fn read_header(path: impl AsRef<Path>) -> Result<Header, CheckpointError> {
         reason,
     };
     let mut file = File::open(path).map_err(read_error)?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len).map_err(read_error)?;
-    let len = u64::from_le_bytes(len);
-    if len > MAX_HEADER_BYTES {
-        return Err(corrupt(format!("a header of {len} bytes")));
+    let file_len = file.metadata().map_err(read_error)?.len();
+    let mut first = [0u8; 8];
+    if file_len < 8 {
+        return Err(corrupt("shorter than the 8-byte header length".into()));
     }
-    let mut text = vec![0u8; len as usize];
-    file.read_exact(&mut text).map_err(read_error)?;
-    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
-        .map_err(|e| corrupt(format!("the header is not a JSON object: {e}")))?;
-    let mut header = Header::default();
-    for (key, value) in json {
-        if key != "__metadata__" {
-            header.names.push(key);
-            continue;
-        }
-        let entries = value
-            .as_object()
-            .ok_or_else(|| corrupt("__metadata__ is not an object".into()))?;
-        for (k, v) in entries {
-            let v = v
-                .as_str()
-                .ok_or_else(|| corrupt(format!("metadata '{k}' is not a string")))?;
-            header.metadata.insert(k.clone(), v.to_string());
-        }
+    file.read_exact(&mut first).map_err(read_error)?;
+    let len = header_len(first, file_len).map_err(corrupt)?;
+    // Read what the file holds, no more: the length was checked against the file's size, but
+    // the file may shrink meanwhile, and a buffer sized from the header alone could be huge.
+    let mut text = Vec::new();
+    file.take(len as u64)
+        .read_to_end(&mut text)
+        .map_err(read_error)?;
+    if text.len() < len {
+        return Err(corrupt(format!(
+            "the file ends {} bytes into its {len}-byte header",
+            text.len()
+        )));
     }
-    Ok(header)
+    let header = parse_header(&text).map_err(corrupt)?;
+    Ok(Header {
+        names: header.tensors.into_iter().map(|(name, _)| name).collect(),
+        metadata: header.metadata,
+    })
 }

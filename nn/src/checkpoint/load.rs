@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 
+use safetensors::Dtype;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use tensor::{Element, Tensor};
 
 use super::dtype::{count_value, float_tensor, is_float};
+use super::parse::parse_file;
 use super::{
     CheckpointError, Extras, FORMAT_KEY, OPTIMIZER_PREFIX, OPTIMIZER_STEP_KEY, Problem,
     TRAINING_STATE_KEY,
@@ -32,19 +33,11 @@ pub fn load<T: Element>(
         path: path.to_path_buf(),
         source,
     })?;
-    let corrupt = |e: SafeTensorError| CheckpointError::Corrupt {
+    let (tensors, metadata) = parse_file(&bytes).map_err(|reason| CheckpointError::Corrupt {
         path: path.to_path_buf(),
-        reason: describe(&e),
-    };
-    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
-    let metadata: BTreeMap<String, String> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let views: HashMap<&str, TensorView<'_>> = file.iter().collect();
+        reason,
+    })?;
+    let views: Views<'_> = tensors.iter().map(|(n, v)| (n.as_str(), v)).collect();
 
     let problems = check(&*model, &views);
     if !problems.is_empty() {
@@ -75,9 +68,12 @@ pub fn load<T: Element>(
     Ok(extras)
 }
 
+/// The file's tensors by name.
+type Views<'a> = HashMap<&'a str, &'a TensorView<'a>>;
+
 /// Every difference between the file and the model: the model's entries in order, then the
 /// file's other names in name order.
-fn check<T: Element>(model: &dyn Module<T>, views: &HashMap<&str, TensorView<'_>>) -> Vec<Problem> {
+fn check<T: Element>(model: &dyn Module<T>, views: &Views<'_>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut known = HashSet::new();
     let mut params = HashMap::new();
@@ -151,7 +147,7 @@ fn compare(name: &str, v: &TensorView<'_>, shape: &[usize], counter: bool) -> Ve
 /// The optimiser state, training state and remaining metadata of a checked file.
 fn extras<T: Element>(
     path: &Path,
-    views: &HashMap<&str, TensorView<'_>>,
+    views: &Views<'_>,
     mut metadata: BTreeMap<String, String>,
 ) -> Result<Extras<T>, CheckpointError> {
     let bad = |key: &str, reason: String| CheckpointError::Metadata {
@@ -190,21 +186,4 @@ fn extras<T: Element>(
         training,
         metadata,
     })
-}
-
-/// Words for what the safetensors reader found wrong.
-fn describe(e: &SafeTensorError) -> String {
-    match e {
-        SafeTensorError::HeaderTooSmall => "shorter than the 8-byte header length".into(),
-        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
-            "the header length at its start is impossible".into()
-        }
-        SafeTensorError::InvalidHeader
-        | SafeTensorError::InvalidHeaderStart
-        | SafeTensorError::InvalidHeaderDeserialization => "its header is not valid JSON".into(),
-        SafeTensorError::MetadataIncompleteBuffer => {
-            "its length does not match its header: truncated?".into()
-        }
-        other => format!("{other:?}"),
-    }
 }

@@ -29,6 +29,7 @@ mod dtype;
 mod error;
 mod header;
 mod load;
+mod parse;
 mod save;
 
 use std::collections::BTreeMap;
