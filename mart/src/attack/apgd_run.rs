@@ -9,7 +9,10 @@ use autograd::{Tape, Var};
 use nn::{Forward, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
+use std::ops::Range;
+
 use super::apgd_schedule::{ApgdSchedule, StepSizeControl};
+use super::chunks::{row_chunks, stack_rows};
 use super::dlr::{dlr_loss, targeted_dlr_loss};
 use super::{per_example, project};
 
@@ -30,6 +33,17 @@ pub(crate) enum Criterion {
 }
 
 impl Criterion {
+    /// The criterion of the examples `rows` of the batch.
+    fn rows(&self, rows: &Range<usize>) -> Criterion {
+        match self {
+            Criterion::CrossEntropy => Criterion::CrossEntropy,
+            Criterion::Dlr => Criterion::Dlr,
+            Criterion::TargetedDlr(targets) => {
+                Criterion::TargetedDlr(targets.slice(0, rows.start, rows.end))
+            }
+        }
+    }
+
     /// The loss of each example, `[B]`.
     fn per_example<'t>(&self, logits: &Var<'t, f32>, labels: &IndexTensor) -> Var<'t, f32> {
         match self {
@@ -55,7 +69,44 @@ struct Probe {
     grad: Tensor<f32>,
 }
 
+/// The model at `x`, the batch in row chunks on the CPU ([`row_chunks`]): each chunk's
+/// gradient is that of its own summed loss, which for per-example losses is its rows of the
+/// whole batch's.
 fn probe(
+    model: &dyn Module<f32>,
+    x: &Tensor<f32>,
+    labels: &IndexTensor,
+    labels_host: &[usize],
+    criterion: &Criterion,
+) -> Probe {
+    let chunks = row_chunks(x.dims()[0], x.device());
+    if chunks.len() == 1 {
+        return probe_rows(model, x, labels, labels_host, criterion);
+    }
+    let parts: Vec<Probe> = chunks
+        .iter()
+        .map(|rows| {
+            probe_rows(
+                model,
+                &x.slice(0, rows.start, rows.end),
+                &labels.slice(0, rows.start, rows.end),
+                &labels_host[rows.clone()],
+                &criterion.rows(rows),
+            )
+        })
+        .collect();
+    Probe {
+        loss: parts.iter().flat_map(|p| p.loss.iter().copied()).collect(),
+        correct: parts
+            .iter()
+            .flat_map(|p| p.correct.iter().copied())
+            .collect(),
+        grad: stack_rows(parts.into_iter().map(|p| p.grad).collect()),
+    }
+}
+
+/// [`probe`] on one chunk.
+fn probe_rows(
     model: &dyn Module<f32>,
     x: &Tensor<f32>,
     labels: &IndexTensor,

@@ -12,6 +12,7 @@ use autograd::Tape;
 use nn::{Forward, Module};
 use tensor::{IndexTensor, Rng, Tensor};
 
+use super::chunks::{row_chunks, stack_rows};
 use super::fab_projection::projection_linf;
 use super::{Attack, attack_logits as logits, row_mask};
 
@@ -234,8 +235,31 @@ impl Attack for FabTargeted {
 }
 
 /// `f = z_t - z_y` per example (`[B, 1]`) at `x`, and the gradient of its batch sum with
-/// respect to `x` (the reference's `get_diff_logits_grads_batch_targeted`).
+/// respect to `x` (the reference's `get_diff_logits_grads_batch_targeted`), the batch in row
+/// chunks on the CPU ([`row_chunks`]; the examples are independent).
 fn margin_and_gradient(
+    model: &dyn Module<f32>,
+    x: &Tensor<f32>,
+    labels: &IndexTensor,
+    targets: &IndexTensor,
+) -> (Tensor<f32>, Tensor<f32>) {
+    let chunks = row_chunks(x.dims()[0], x.device());
+    if chunks.len() == 1 {
+        return margin_and_gradient_rows(model, x, labels, targets);
+    }
+    let (margins, grads) = chunks
+        .iter()
+        .map(|rows| {
+            let part = |t: &IndexTensor| t.slice(0, rows.start, rows.end);
+            let x = x.slice(0, rows.start, rows.end);
+            margin_and_gradient_rows(model, &x, &part(labels), &part(targets))
+        })
+        .unzip();
+    (stack_rows(margins), stack_rows(grads))
+}
+
+/// [`margin_and_gradient`] on one chunk.
+fn margin_and_gradient_rows(
     model: &dyn Module<f32>,
     x: &Tensor<f32>,
     labels: &IndexTensor,

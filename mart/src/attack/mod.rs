@@ -7,6 +7,7 @@ mod apgd;
 mod apgd_run;
 mod apgd_schedule;
 mod cascade;
+mod chunks;
 mod dlr;
 mod fab;
 mod fab_projection;
@@ -71,10 +72,24 @@ pub fn input_gradient(
 
 /// The model's logits for `x` in attack mode (running statistics, no tape): what the
 /// gradient-free steps and the success checks of every attack read.
+/// On the CPU the rows go through the model in chunks ([`chunks::row_chunks`]).
 pub fn attack_logits(model: &dyn Module<f32>, x: &Tensor<f32>) -> Tensor<f32> {
-    model
-        .forward(&Var::constant(x.clone()), &mut Forward::attack())
-        .into_value()
+    let chunks = chunks::row_chunks(x.dims()[0], x.device());
+    let whole = chunks.len() == 1;
+    let parts = chunks
+        .into_iter()
+        .map(|rows| {
+            let x = if whole {
+                x.clone()
+            } else {
+                x.slice(0, rows.start, rows.end)
+            };
+            model
+                .forward(&Var::constant(x), &mut Forward::attack())
+                .into_value()
+        })
+        .collect();
+    chunks::stack_rows(parts)
 }
 
 /// The model's predicted class per image.

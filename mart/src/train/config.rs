@@ -253,7 +253,7 @@ impl TrainConfig {
             dataset: "mnist-sample".into(),
             model: "smallcnn".into(),
             defense: DefenseKind::Mart,
-            epochs: 8,
+            epochs: 12,
             batch_size: 128,
             eps: 0.3,
             eps_ramp_epochs: 4,
