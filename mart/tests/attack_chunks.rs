@@ -3,7 +3,7 @@
 
 use autograd::Var;
 use mart::attack::attack_logits;
-use nn::{Forward, Init, ModelKind, Module};
+use nn::{Forward, Init, ModelKind};
 use tensor::Rng;
 
 #[test]
