@@ -1,6 +1,7 @@
 //! Training: the configuration, the epoch loop with per-epoch evaluation, checkpoints, resume.
 
 pub mod config;
+mod defense_kind;
 pub mod defenses;
 mod lock;
 pub mod mixing;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::config::DefenseKind;
+use crate::train::defense_kind::DefenseKind;
 
 /// What happens to the examples of the subset (every other example gets standard adversarial
 /// training: cross-entropy on PGD examples).
