@@ -15,8 +15,8 @@ use crate::train::subset::{SubsetTreatment, Treatment};
 
 use super::plot::{Curve, plot_figure1};
 use super::recipe::{Recipe, RunSpec, defense_run};
-use super::runs::{Finished, Scores, Session, Which};
-use super::table::{Cell, Row, Table};
+use super::runs::{Finished, Session, Which};
+use super::table::Table;
 use super::{Runs, describe};
 
 /// The panels: each treatment, its letter and the paper's title.
@@ -195,26 +195,6 @@ fn curve(run: &Finished, baseline: bool) -> Curve {
     }
 }
 
-/// A row: natural and PGD-20 of the best epoch, PGD-20 of the last, CW-inf of the best.
-fn row(letter: &str, label: &str, run: &Finished) -> Row {
-    let acc = |scores: &Scores, k: &str| Cell {
-        ours: scores.accuracy.get(k).copied(),
-        paper: None,
-    };
-    Row {
-        label: format!("({letter}) {label}"),
-        cells: vec![
-            acc(&run.best, "natural"),
-            acc(&run.best, "pgd20"),
-            acc(&run.last, "pgd20"),
-            acc(&run.best, "cw"),
-        ],
-        best_epoch: run.best.epoch,
-        seconds: run.seconds,
-        run: run.spec.name(),
-    }
-}
-
 /// Writes `figure1.svg` and returns the figure's table.
 pub fn figure1(session: &Session, runs: &Runs) -> Result<Table> {
     let recipe = &session.recipe;
@@ -231,7 +211,7 @@ pub fn figure1(session: &Session, runs: &Runs) -> Result<Table> {
             } else {
                 &spec.label
             };
-            rows.push(row(letter, label, run));
+            rows.push(run.figure_row(letter, label));
             curves.push(curve(run, i == 0));
         }
         plotted.push((title.to_string(), curves));

@@ -8,7 +8,7 @@ use crate::train::config::{DefenseKind, TrainConfig};
 use super::plot::{Curve, Figure2Data, plot_figure2};
 use super::recipe::{Recipe, RunSpec, beta_text, defense_run};
 use super::runs::{Finished, Session};
-use super::table::{Cell, Row, Table};
+use super::table::Table;
 use super::{Runs, describe};
 
 /// Fractions of each batch the regulariser is applied to in panel (c); 0 is MART without
@@ -162,26 +162,6 @@ fn curve(run: &Finished) -> Curve {
     }
 }
 
-/// A row of the figure's table: natural and PGD-20 of the best epoch, PGD-20 of the last.
-fn row(panel: &str, label: &str, run: &Finished) -> Row {
-    let acc = |scores: &super::runs::Scores, k: &str| Cell {
-        ours: scores.accuracy.get(k).copied(),
-        paper: None,
-    };
-    Row {
-        label: format!("({panel}) {label}"),
-        cells: vec![
-            acc(&run.best, "natural"),
-            acc(&run.best, "pgd20"),
-            acc(&run.last, "pgd20"),
-            acc(&run.best, "cw"),
-        ],
-        best_epoch: run.best.epoch,
-        seconds: run.seconds,
-        run: run.spec.name(),
-    }
-}
-
 /// Writes `figure2.svg` and returns the figure's table.
 pub fn figure2(session: &Session, runs: &Runs) -> Result<Table> {
     let recipe = &session.recipe;
@@ -189,16 +169,16 @@ pub fn figure2(session: &Session, runs: &Runs) -> Result<Table> {
     let mut rows = Vec::new();
     let mut data = Figure2Data::default();
     for spec in &p.removing {
-        rows.push(row("a", &spec.label, runs.get(spec)?));
+        rows.push(runs.get(spec)?.figure_row("a", &spec.label));
         data.removing.push(curve(runs.get(spec)?));
     }
     for spec in &p.replacing {
-        rows.push(row("b", &spec.label, runs.get(spec)?));
+        rows.push(runs.get(spec)?.figure_row("b", &spec.label));
         data.replacing.push(curve(runs.get(spec)?));
     }
     for (f, spec) in &p.fraction {
         let run = runs.get(spec)?;
-        rows.push(row("c", &format!("{:.0}% of the data", 100.0 * f), run));
+        rows.push(run.figure_row("c", &format!("{:.0}% of the data", 100.0 * f)));
         data.fraction.push((100.0 * f, best_last(run)));
     }
     for (sweep, name, out) in [
@@ -207,11 +187,7 @@ pub fn figure2(session: &Session, runs: &Runs) -> Result<Table> {
     ] {
         for (beta, spec) in sweep {
             let run = runs.get(spec)?;
-            rows.push(row(
-                "d",
-                &format!("{name}, lambda {}", beta_text(*beta)),
-                run,
-            ));
+            rows.push(run.figure_row("d", &format!("{name}, lambda {}", beta_text(*beta))));
             out.push((beta_text(*beta), best_last(run)));
         }
     }

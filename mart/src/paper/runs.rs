@@ -18,6 +18,7 @@ use crate::report::{EpochMetrics, read_metrics};
 use crate::train::Outcome;
 
 use super::recipe::{Recipe, RunSpec};
+use super::table::{Cell, Row};
 
 /// File in a run folder holding the wall-clock seconds `mart paper` spent training it (summed
 /// over the invocations that trained or resumed it, its final table included).
@@ -188,6 +189,27 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// The row a figure's table gives this run, labelled `(panel) label`: natural and PGD-20
+    /// of the best epoch, PGD-20 of the last, CW-inf of the best.
+    pub fn figure_row(&self, panel: &str, label: &str) -> Row {
+        let acc = |scores: &Scores, k: &str| Cell {
+            ours: scores.accuracy.get(k).copied(),
+            paper: None,
+        };
+        Row {
+            label: format!("({panel}) {label}"),
+            cells: vec![
+                acc(&self.best, "natural"),
+                acc(&self.best, "pgd20"),
+                acc(&self.last, "pgd20"),
+                acc(&self.best, "cw"),
+            ],
+            best_epoch: self.best.epoch,
+            seconds: self.seconds,
+            run: self.spec.name(),
+        }
+    }
+
     /// Reads the finished run in `dir`.
     fn read(spec: &RunSpec, dir: &Path) -> Result<Finished> {
         let path = dir.join("robustness.json");
