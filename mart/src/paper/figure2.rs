@@ -213,12 +213,7 @@ pub fn figure2(session: &Session, runs: &Runs) -> Result<Table> {
             format!("Training: {}.", describe(&recipe.ablation)),
             PAPER_SAYS.into(),
         ],
-        columns: vec![
-            ("natural".into(), "natural".into()),
-            ("PGD-20 best".into(), "pgd20_best".into()),
-            ("PGD-20 last".into(), "pgd20_last".into()),
-            ("CW-inf best".into(), "cw_best".into()),
-        ],
+        columns: Finished::figure_columns(),
         rows,
         dataset: recipe.dataset.clone(),
         budget: recipe.budget.clone(),

@@ -189,6 +189,18 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// The columns of [`Finished::figure_row`]: headers and CSV names.
+    pub fn figure_columns() -> Vec<(String, String)> {
+        [
+            ("natural", "natural"),
+            ("PGD-20 best", "pgd20_best"),
+            ("PGD-20 last", "pgd20_last"),
+            ("CW-inf best", "cw_best"),
+        ]
+        .map(|(header, csv)| (header.into(), csv.into()))
+        .into()
+    }
+
     /// The row a figure's table gives this run, labelled `(panel) label`: natural and PGD-20
     /// of the best epoch, PGD-20 of the last, CW-inf of the best.
     pub fn figure_row(&self, panel: &str, label: &str) -> Row {
