@@ -1,5 +1,6 @@
 //! The element types kernels are generic over: `f32` and `f64`.
 
+use crate::scratch::Pool;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -16,6 +17,10 @@ pub trait Element:
 
     /// Converts from f64 (rounding for f32).
     fn from_f64_lossy(v: f64) -> Self;
+
+    /// This thread's pool of working buffers of this type (see [`crate::scratch`]): a
+    /// `thread_local!` per type, since a generic one cannot be declared.
+    fn scratch_pool() -> &'static std::thread::LocalKey<Pool<Self>>;
 
     /// `C = alpha * A B + beta * C` on strided row/column layouts, as `matrixmultiply::sgemm`.
     ///
@@ -48,6 +53,13 @@ impl Element for f32 {
         v as f32
     }
 
+    fn scratch_pool() -> &'static std::thread::LocalKey<Pool<Self>> {
+        thread_local! {
+            static POOL: Pool<f32> = Pool::default();
+        }
+        &POOL
+    }
+
     unsafe fn gemm(
         m: usize,
         k: usize,
@@ -76,6 +88,13 @@ impl Element for f64 {
 
     fn from_f64_lossy(v: f64) -> Self {
         v
+    }
+
+    fn scratch_pool() -> &'static std::thread::LocalKey<Pool<Self>> {
+        thread_local! {
+            static POOL: Pool<f64> = Pool::default();
+        }
+        &POOL
     }
 
     unsafe fn gemm(

@@ -16,6 +16,7 @@ pub mod element;
 pub mod ops;
 pub mod parallel;
 pub mod rng;
+pub mod scratch;
 pub mod shape;
 pub mod simd;
 pub mod tensor;

@@ -8,6 +8,7 @@ mod common;
 use common::{F32_TOL, F64_TOL, assert_tensor, config, wave};
 use proptest::collection::vec;
 use proptest::prelude::*;
+use tensor::scratch::Scratch;
 use tensor::{Conv2dGeometry, Element, Shape, Tensor};
 
 /// The sizes of one convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`.
@@ -381,4 +382,77 @@ fn grad_weight_of_the_wrong_size_panics() {
         &Shape::new(&[2, 3, 3, 3]),
         Conv2dGeometry::new(1, 1),
     );
+}
+
+/// Fills `count` buffers of `len` values in the calling thread's scratch pool with NaN and
+/// puts them back, so that the next kernels on this thread take buffers full of NaN.
+fn poison_scratch_pool(count: usize, len: usize) {
+    let mut buffers: Vec<Scratch<f32>> = (0..count).map(|_| Scratch::take(len)).collect();
+    for buffer in &mut buffers {
+        buffer.fill(f32::NAN);
+    }
+}
+
+/// The three passes of `conv` on deterministic values, as f32 bits.
+fn conv_passes_bits(conv: Conv) -> Vec<Vec<u32>> {
+    let geom = Conv2dGeometry::new(conv.stride, conv.padding);
+    let tensor = |dims: Vec<usize>, scale: f64| {
+        let values = wave(dims.iter().product())
+            .iter()
+            .map(|v| (v * scale) as f32)
+            .collect();
+        Tensor::<f32>::from_vec(values, dims)
+    };
+    let x = tensor(conv.input_dims(), 0.3);
+    let weight = tensor(conv.weight_dims(), 0.1);
+    let bias = tensor(vec![conv.o], 0.3);
+    let dy = tensor(conv.output_dims(), 0.3);
+    let y = x.conv2d(&weight, Some(&bias), geom);
+    let dx = dy.conv2d_grad_input(&weight, x.shape(), geom);
+    let dw = dy.conv2d_grad_weight(&x, weight.shape(), geom);
+    [y, dx, dw]
+        .iter()
+        .map(|t| t.data().iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+/// The convolution kernels take working buffers from a per-thread pool without clearing them
+/// (`tensor::scratch`): with every thread's pool full of NaN, all three passes of SmallCNN's
+/// 3x3 layers, a padded one and one with partial tiles (odd output) give the same bits as
+/// before, none of them NaN.
+#[test]
+fn stale_scratch_buffers_never_reach_a_result() {
+    let layers = [(32, 24, 32), (32, 12, 64), (64, 10, 64)].map(|(c, size, o)| Conv {
+        n: 16,
+        c,
+        h: size,
+        w: size,
+        o,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        padding: 0,
+    });
+    let padded = Conv {
+        padding: 1,
+        ..layers[1]
+    };
+    let odd = Conv {
+        c: 16,
+        h: 11,
+        w: 11,
+        o: 24,
+        ..layers[0]
+    };
+    for conv in layers.into_iter().chain([padded, odd]) {
+        let clean = conv_passes_bits(conv);
+        rayon::broadcast(|_| poison_scratch_pool(8, 1 << 20));
+        poison_scratch_pool(8, 1 << 20);
+        let after = conv_passes_bits(conv);
+        assert!(
+            after.iter().flatten().all(|&b| !f32::from_bits(b).is_nan()),
+            "{conv:?}: NaN from a stale buffer"
+        );
+        assert_eq!(clean, after, "{conv:?}: stale buffers changed the bits");
+    }
 }

@@ -15,6 +15,7 @@
 
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, PackedLhs, multiply_strip_to};
+use crate::scratch::Scratch;
 use crate::simd;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -180,12 +181,12 @@ pub fn winograd_conv<T: Element>(
         .zip(x.par_chunks(group * in_size))
         .for_each(|(y, x)| {
             let images = y.len() / out_size;
-            let mut scratch = Scratch::new(shape, step_tiles.next_multiple_of(NR));
+            let mut buffers = StepBuffers::new(shape, step_tiles.next_multiple_of(NR));
             for step in steps(images, shape, step_tiles) {
                 let columns = (step.len() * tw).next_multiple_of(NR);
-                scratch.transform_input(shape, x, &step, columns);
-                scratch.multiply(weights, shape, columns);
-                scratch.transform_output(shape, bias, &step, columns, y);
+                buffers.transform_input(shape, x, &step, columns);
+                buffers.multiply(weights, shape, columns);
+                buffers.transform_output(shape, bias, &step, columns, y);
             }
         });
 }
@@ -321,23 +322,24 @@ impl<T: Element> PaddedImage<T> {
     }
 }
 
-/// A task's working buffers: one image zero-padded, `V` and `M` for one step.
-struct Scratch<T> {
+/// A task's working buffers: one image zero-padded, `V` and `M` for one step (taken from the
+/// thread's pool: every value of `V` and `M` a step reads, it wrote first).
+struct StepBuffers<T: Element> {
     /// The image being transformed.
     padded: PaddedImage<T>,
     /// `V`: `[16, C, columns]`.
-    v: Vec<T>,
+    v: Scratch<T>,
     /// `M`: `[16, O rounded up to whole strips, columns]`.
-    m: Vec<T>,
+    m: Scratch<T>,
 }
 
-impl<T: Element> Scratch<T> {
+impl<T: Element> StepBuffers<T> {
     fn new(shape: &WinogradShape, max_columns: usize) -> Self {
         let strips_rows = shape.out_ch.next_multiple_of(MR);
-        Scratch {
+        StepBuffers {
             padded: PaddedImage::new(shape),
-            v: vec![T::zero(); POINTS * plane_len(shape.channels, max_columns)],
-            m: vec![T::zero(); POINTS * plane_len(strips_rows, max_columns)],
+            v: Scratch::take(POINTS * plane_len(shape.channels, max_columns)),
+            m: Scratch::take(POINTS * plane_len(strips_rows, max_columns)),
         }
     }
 
@@ -492,7 +494,7 @@ fn interleave<T: Copy>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
     }
 }
 
-/// The gather of [`Scratch::transform_input`] for one tile row `ty` of the image in `padded`
+/// The gather of [`StepBuffers::transform_input`] for one tile row `ty` of the image in `padded`
 /// (every channel), its tiles at `column..` of the step: plane `4 a + j` of `v` gets value
 /// `(a, j)` of every tile's 4x4 patch, the padded image at row `2 ty + a`, column `2 tx + j`,
 /// a run of `tw` neighbours in the even (`j` even) or odd half of that row. A plain function

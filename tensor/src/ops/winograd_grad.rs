@@ -19,6 +19,7 @@ use super::winograd::{
 };
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, multiply_add_strip};
+use crate::scratch::Scratch;
 use crate::simd;
 use rayon::prelude::*;
 
@@ -103,16 +104,18 @@ impl Layout {
     }
 }
 
-/// A group's working buffers for one step.
-struct GradScratch<T> {
+/// A group's working buffers for one step (taken from the thread's pool: a step writes every
+/// value it reads, apart from the channels past `C` in the rows of `V^T`, which only reach the
+/// columns of `P` past `C`, which are never read).
+struct GradScratch<T: Element> {
     /// The image being transformed, as in the forward pass.
     padded: PaddedImage<T>,
     /// `V^T`: 16 planes of `columns` rows (tiles) of `ldv` values (channels).
-    v: Vec<T>,
+    v: Scratch<T>,
     /// The four values of each tile's 2x2 output gradient, 4 planes in `e`'s layout.
-    gradient: Vec<T>,
+    gradient: Scratch<T>,
     /// `E`: 16 planes, each `[O, columns]` packed in [`MR`]-row strips for the micro-kernel.
-    e: Vec<T>,
+    e: Scratch<T>,
     /// Plane lengths of `v` and of `gradient` and `e`.
     v_len: usize,
     e_len: usize,
@@ -126,9 +129,9 @@ impl<T: Element> GradScratch<T> {
         );
         GradScratch {
             padded: PaddedImage::new(shape),
-            v: vec![T::zero(); POINTS * v_len],
-            gradient: vec![T::zero(); 4 * e_len],
-            e: vec![T::zero(); POINTS * e_len],
+            v: Scratch::take(POINTS * v_len),
+            gradient: Scratch::take(4 * e_len),
+            e: Scratch::take(POINTS * e_len),
             v_len,
             e_len,
         }
