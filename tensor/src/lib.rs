@@ -17,6 +17,7 @@ pub mod ops;
 pub mod parallel;
 pub mod rng;
 pub mod scratch;
+pub mod scratch_pool;
 pub mod shape;
 pub mod simd;
 pub mod tensor;

@@ -9,19 +9,12 @@
 //! A taken buffer holds whatever its last user left in it: only kernels that write every
 //! element before reading it may use one.
 
-use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 
 use crate::element::Element;
 
 /// Buffers a thread keeps for reuse; more are freed rather than kept.
 const KEPT_PER_THREAD: usize = 8;
-
-/// One thread's idle buffers of one element type (see [`Element::scratch_pool`]).
-#[derive(Default)]
-pub struct Pool<T> {
-    idle: RefCell<Vec<Vec<T>>>,
-}
 
 /// A buffer of `len` values taken from this thread's pool (or allocated when the pool has
 /// none), returned to the pool of the thread that drops it.
