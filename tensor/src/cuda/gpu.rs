@@ -6,8 +6,8 @@ use super::driver::CudaDevice;
 use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
 use super::module::PtxModule;
-use super::sim::SimDevice;
 use crate::device::Device;
+use ptx_sim::SimDevice;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,7 @@ impl Gpu {
     fn alloc_raw(&self, bytes: usize) -> Result<u64, GpuError> {
         match &self.inner.backend {
             Backend::Cuda(device) => device.alloc(bytes),
-            Backend::Sim(device) => device.alloc(bytes),
+            Backend::Sim(device) => Ok(device.alloc(bytes)?),
         }
     }
 
@@ -195,7 +195,7 @@ impl Gpu {
         );
         match &self.inner.backend {
             Backend::Cuda(device) => device.write(buffer.ptr(), bytes),
-            Backend::Sim(device) => device.write(buffer.ptr(), bytes),
+            Backend::Sim(device) => Ok(device.write(buffer.ptr(), bytes)?),
         }
     }
 
@@ -222,14 +222,14 @@ impl Gpu {
     fn read_raw(&self, ptr: u64, out: &mut [u8]) -> Result<(), GpuError> {
         match &self.inner.backend {
             Backend::Cuda(device) => device.read(ptr, out),
-            Backend::Sim(device) => device.read(ptr, out),
+            Backend::Sim(device) => Ok(device.read(ptr, out)?),
         }
     }
 
     fn write_raw(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
         match &self.inner.backend {
             Backend::Cuda(device) => device.write(ptr, bytes),
-            Backend::Sim(device) => device.write(ptr, bytes),
+            Backend::Sim(device) => Ok(device.write(ptr, bytes)?),
         }
     }
 
@@ -299,7 +299,7 @@ impl Gpu {
         match &self.inner.backend {
             Backend::Cuda(device) => device.launch(module, kernel, config, args),
             Backend::Sim(device) => {
-                device.launch(module.name(), module.ptx(), kernel, &config, args)
+                Ok(device.launch(module.name(), module.ptx(), kernel, &config, args)?)
             }
         }
     }

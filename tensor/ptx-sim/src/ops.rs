@@ -2,7 +2,7 @@
 //! ISA defines it. Registers are `u64`; 32-bit values live zero-extended in the low half, f32
 //! values as their IEEE bits, predicates as 0 or 1.
 
-use super::program::{AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Round};
+use crate::kinds::{AtomOp, Cmp, CmpTy, Cvt, FOp, FUnOp, IntOp, IntTy, IntUnOp, MadOp, Round};
 
 const LOW: u64 = 0xFFFF_FFFF;
 

@@ -1,43 +1,12 @@
-//! The PTX simulator: runs our kernels on the CPU so that every kernel is tested on machines
-//! without a GPU, with every memory access checked.
-//!
-//! It interprets exactly the PTX subset documented in [`crate::cuda`]. The pieces, one job each:
-//! - [`lex`] splits the text into tokens, [`parse`] reads the module structure and declarations,
-//!   [`decode`] turns each instruction into a [`program::Op`] with every operand resolved and
-//!   checked by [`operand`] against its declared type;
-//! - [`exec`] runs a grid block by block with barriers, [`thread`] runs one thread's
-//!   instructions, [`ops`] is the arithmetic of each instruction, [`memory`] is bounds-checked
-//!   global memory, [`race`] catches memory races between threads.
-//!
-//! What it reports as errors, never panics ([`GpuError::Ptx`] at load, [`GpuError::Kernel`] at
-//! run time, each naming the line, and at run time the block and thread):
-//! - PTX outside the subset, or that ptxas would reject (type classes such as `add.b32`, operands
-//!   whose registers have the wrong type, `.extern .shared` inside an entry);
-//! - launches whose arguments do not match the parameters (count, size, float or integer), with
-//!   more than 1024 threads per block, or more than 48 KiB of shared memory per block;
-//! - misaligned or out-of-bounds accesses (global memory: outside every allocation; shared:
-//!   outside the block's static plus dynamic area), integer division by zero;
-//! - a `bar.sync` that not every thread of the block reaches (some exited, or they wait at
-//!   different ones), memory races (see [`race`]), and endless loops.
-//!
-//! Arithmetic is exact IEEE f32 (the `.approx` instructions too), so results may differ from a
-//! GPU's by the few ulp the hardware's approximations allow, and NaN payloads are unspecified.
+//! [`SimDevice`]: simulated global memory plus the modules parsed so far, and a launch that checks
+//! its geometry and arguments as `cuLaunchKernel` does before running the grid.
 
-pub mod decode;
-pub mod exec;
-pub mod lex;
-pub mod memory;
-pub mod operand;
-pub mod ops;
-pub mod parse;
-pub mod program;
-pub mod race;
-pub mod thread;
-
-use super::error::GpuError;
-use super::launch::{KernelArg, LaunchConfig};
-use memory::GlobalMemory;
-use program::Module;
+use crate::error::SimError;
+use crate::exec;
+use crate::launch::{KernelArg, LaunchConfig};
+use crate::memory::GlobalMemory;
+use crate::parse;
+use crate::program::Module;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +14,8 @@ use std::sync::{Arc, Mutex};
 const MAX_THREADS_PER_BLOCK: u32 = 1024;
 
 /// Most shared memory (static plus dynamic) a block may use without the per-kernel opt-in
-/// attribute, which our driver does not set: a launch asking for more fails on hardware.
+/// attribute, which the `tensor` crate's CUDA driver does not set: a launch asking for more fails on
+/// hardware.
 const MAX_SHARED_PER_BLOCK: u32 = 48 * 1024;
 
 /// The PTX simulator device: simulated global memory plus the modules parsed so far.
@@ -71,13 +41,10 @@ impl SimDevice {
 
     /// Allocates `bytes` of simulated global memory (contents: 0xFF bytes, so uninitialised reads
     /// show up as NaN), returning its address.
-    pub fn alloc(&self, bytes: usize) -> Result<u64, GpuError> {
+    pub fn alloc(&self, bytes: usize) -> Result<u64, SimError> {
         self.memory()
             .alloc(bytes)
-            .ok_or_else(|| GpuError::OutOfMemory {
-                device: "sim".to_string(),
-                bytes,
-            })
+            .ok_or(SimError::OutOfMemory { bytes })
     }
 
     /// Frees an allocation.
@@ -86,32 +53,40 @@ impl SimDevice {
     }
 
     /// Copies bytes into memory at `ptr` (must lie inside one allocation).
-    pub fn write(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
+    pub fn write(&self, ptr: u64, bytes: &[u8]) -> Result<(), SimError> {
         let mut memory = self.memory();
         let target = memory
             .bytes_mut(ptr, bytes.len())
-            .ok_or_else(|| copy_error("write", ptr, bytes.len()))?;
+            .ok_or(SimError::OutsideAllocation {
+                copy: "write",
+                ptr,
+                len: bytes.len(),
+            })?;
         target.copy_from_slice(bytes);
         Ok(())
     }
 
     /// Copies bytes out of memory at `ptr` (must lie inside one allocation).
-    pub fn read(&self, ptr: u64, out: &mut [u8]) -> Result<(), GpuError> {
+    pub fn read(&self, ptr: u64, out: &mut [u8]) -> Result<(), SimError> {
         let mut memory = self.memory();
         let source = memory
             .bytes(ptr, out.len())
-            .ok_or_else(|| copy_error("read", ptr, out.len()))?;
+            .ok_or(SimError::OutsideAllocation {
+                copy: "read",
+                ptr,
+                len: out.len(),
+            })?;
         out.copy_from_slice(source);
         Ok(())
     }
 
     /// The parsed module called `name`, parsing `ptx` on first use.
-    fn module(&self, name: &str, ptx: &str) -> Result<Arc<Module>, GpuError> {
+    fn module(&self, name: &str, ptx: &str) -> Result<Arc<Module>, SimError> {
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = modules.get(name) {
             return Ok(m.clone());
         }
-        let module = Arc::new(parse::parse_module(ptx).map_err(|message| GpuError::Ptx {
+        let module = Arc::new(parse::parse_module(ptx).map_err(|message| SimError::Ptx {
             module: name.to_string(),
             message,
         })?);
@@ -127,9 +102,9 @@ impl SimDevice {
         kernel: &str,
         config: &LaunchConfig,
         args: &[KernelArg],
-    ) -> Result<(), GpuError> {
+    ) -> Result<(), SimError> {
         let parsed = self.module(module, ptx)?;
-        let fail = |message: String| GpuError::Kernel {
+        let fail = |message: String| SimError::Kernel {
             kernel: kernel.to_string(),
             message,
         };
@@ -193,13 +168,6 @@ fn check_config(config: &LaunchConfig) -> Result<(), String> {
         return Err(format!("grid {:?}: y and z are at most 65535", config.grid));
     }
     Ok(())
-}
-
-fn copy_error(what: &str, ptr: u64, len: usize) -> GpuError {
-    GpuError::Driver {
-        call: format!("sim {what}"),
-        message: format!("{len} bytes at {ptr:#x} do not lie inside one allocation"),
-    }
 }
 
 impl Default for SimDevice {

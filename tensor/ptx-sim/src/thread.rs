@@ -1,11 +1,12 @@
 //! One thread's instruction loop: runs from its pc until it reaches `bar.sync` or exits, with
 //! every memory access checked for alignment and bounds. Faults come back as messages; the
-//! block scheduler ([`super::exec`]) adds which thread and which instruction.
+//! block scheduler ([`crate::exec`]) adds which thread and which instruction.
 
-use super::memory::GlobalMemory;
-use super::ops;
-use super::program::{Addr, Instr, IntTy, Op, SHARED_BASE, Space, Src};
-use super::race::{GlobalRaces, SharedRaces};
+use crate::kinds::IntTy;
+use crate::memory::GlobalMemory;
+use crate::ops;
+use crate::program::{Addr, Instr, Op, SHARED_BASE, Space, Src};
+use crate::race::{GlobalRaces, SharedRaces};
 
 /// Branches one thread may take between barriers before the launch is reported as an endless
 /// loop (seconds of simulation; far more than any of our kernels takes).

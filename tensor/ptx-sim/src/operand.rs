@@ -3,7 +3,7 @@
 //! (so a kernel the simulator accepts also assembles, and a 32-bit register used as an address
 //! is caught here instead of silently computing something else).
 
-use super::program::{Addr, Reg, Src};
+use crate::program::{Addr, Reg, Src};
 
 /// What an operand slot holds, or what a register was declared as, for compatibility checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

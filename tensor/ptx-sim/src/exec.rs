@@ -1,15 +1,15 @@
 //! Running one kernel over a grid: blocks one after another; within a block, each thread runs
-//! (see [`super::thread`]) until it reaches `bar.sync` or exits, and a barrier releases when
+//! (see [`crate::thread`]) until it reaches `bar.sync` or exits, and a barrier releases when
 //! every thread of the block waits at it.
 //!
 //! A fault (bad address, division by zero, a barrier not every thread reaches) stops the launch
 //! with a message naming the block, the thread, the source line and what went wrong.
 
-use super::memory::GlobalMemory;
-use super::program::{Entry, Module, SPECIAL_REGS};
-use super::race::{GlobalRaces, SharedRaces};
-use super::thread::{Machine, Stop};
-use crate::cuda::launch::LaunchConfig;
+use crate::launch::LaunchConfig;
+use crate::memory::GlobalMemory;
+use crate::program::{Entry, Module, SPECIAL_REGS};
+use crate::race::{GlobalRaces, SharedRaces};
+use crate::thread::{Machine, Stop};
 
 /// Three coordinates, for messages.
 fn xyz(v: (u32, u32, u32)) -> String {

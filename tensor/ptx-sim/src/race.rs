@@ -12,9 +12,9 @@
 //! read it (or that several did). An epoch number, not a reset, ages the records, so releasing a
 //! barrier costs nothing.
 
-use super::memory::Place;
-use super::program::SHARED_BASE;
-use crate::cuda::launch::LaunchConfig;
+use crate::launch::LaunchConfig;
+use crate::memory::Place;
+use crate::program::SHARED_BASE;
 
 /// A reader slot meaning "more than one thread read this word in this epoch".
 const MANY: u32 = u32::MAX;
