@@ -13,7 +13,8 @@
 //! instructions, integer and f32 arithmetic, `setp`/`selp`/`cvt`, a few atomics, branches and
 //! `bar.sync`; no warp shuffles, no textures. Every module starts with [`module::PTX_HEADER`].
 
-pub mod buffer;
+mod backend;
+mod buffer_cache;
 pub mod device_tensor;
 pub mod driver;
 pub mod error;
@@ -26,9 +27,8 @@ pub mod library;
 pub mod module;
 pub mod test_devices;
 
-pub use buffer::GpuBuffer;
 pub use device_tensor::{GpuScalar, GpuTensor};
 pub use error::GpuError;
-pub use gpu::Gpu;
+pub use gpu::{Gpu, GpuBuffer};
 pub use launch::{KernelArg, LaunchConfig};
 pub use module::PtxModule;

@@ -1,53 +1,7 @@
-//! Device buffers and the cache that reuses them: allocating on a GPU is slow (and synchronises),
-//! so a freed buffer goes to a free list keyed by size class, as PyTorch's caching allocator does.
+//! The cache that reuses device buffers: allocating on a GPU is slow (and synchronises), so a
+//! freed buffer goes to a free list keyed by size class, as PyTorch's caching allocator does.
 
-use super::gpu::Gpu;
 use std::collections::HashMap;
-
-/// A block of device memory. Dropping it returns the memory to its device's cache.
-pub struct GpuBuffer {
-    gpu: Gpu,
-    ptr: u64,
-    len: usize,
-    class: usize,
-}
-
-impl GpuBuffer {
-    pub(crate) fn new(gpu: Gpu, ptr: u64, len: usize, class: usize) -> Self {
-        GpuBuffer {
-            gpu,
-            ptr,
-            len,
-            class,
-        }
-    }
-
-    /// The device address, as kernels take it (`.param .u64`).
-    pub fn ptr(&self) -> u64 {
-        self.ptr
-    }
-
-    /// The size asked for, in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True for a zero-byte buffer.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The device the buffer lives on.
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
-    }
-}
-
-impl Drop for GpuBuffer {
-    fn drop(&mut self) {
-        self.gpu.recycle(self.ptr, self.class);
-    }
-}
 
 /// Free buffers by size class.
 #[derive(Default)]
