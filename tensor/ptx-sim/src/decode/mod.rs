@@ -3,7 +3,7 @@
 //! (and against what ptxas accepts), and resolves names (labels, shared arrays, parameters).
 //!
 //! This file decodes moves, `mad`, `fma`, `selp` and control flow itself, and hands loads and
-//! stores to [`load_store`], the rest of the arithmetic to [`arith`]; [`opcode`] splits and
+//! stores to `load_store.rs`, the rest of the arithmetic to `arith.rs`; `opcode.rs` splits and
 //! checks the opcode word for all of them.
 
 mod arith;

@@ -1,6 +1,6 @@
 //! PTX text to a [`Module`]: the module header and `.extern .shared` declarations here, each
-//! entry's parameters, declarations and labels in [`entry`], each instruction statement and its
-//! operands in [`statement`]. This file also holds the [`Parser`], a cursor over the tokens that
+//! entry's parameters, declarations and labels in `entry.rs`, each instruction statement and its
+//! operands in `statement.rs`. This file also holds the `Parser`, a cursor over the tokens that
 //! the other two extend. Turning one instruction statement into an [`Op`](crate::program::Op) is
 //! [`crate::decode`]'s job.
 
@@ -56,7 +56,7 @@ pub fn parse_module(text: &str) -> Result<Module, String> {
         lines: text.lines().map(str::to_string).collect(),
     })
 }
-/// A cursor over the module's tokens; [`entry`] and [`statement`] add the methods that read
+/// A cursor over the module's tokens; `entry.rs` and `statement.rs` add the methods that read
 /// their parts of the grammar.
 struct Parser {
     tokens: Vec<Token>,
