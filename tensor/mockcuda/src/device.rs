@@ -7,8 +7,8 @@
 
 use crate::codes::{Code, CuResult, fault_code};
 use crate::sim::{Kernel, Memory, memory_at};
+use ptx_sim::LaunchConfig;
 use std::collections::{BTreeMap, VecDeque};
-use tensor::cuda::LaunchConfig;
 
 /// Where device 0's memory starts; device `d` starts `d` times [`DEVICE_STRIDE`] above.
 pub const FIRST_ADDRESS: u64 = 0x7f00_0000_0000;

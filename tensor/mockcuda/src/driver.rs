@@ -6,11 +6,11 @@ use crate::codes::{Code, CuResult, describe};
 use crate::config::Config;
 use crate::device::{DeviceState, Fault, Launch};
 use crate::sim::{Kernel, ParamSlot, Program};
+use ptx_sim::LaunchConfig;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use tensor::cuda::LaunchConfig;
 
 /// The handle of device `d`'s primary context is `CONTEXT_BASE + d * HANDLE_ALIGN`.
 const CONTEXT_BASE: usize = 0xC0_0000;

@@ -9,11 +9,11 @@ use crate::codes::{Code, CuResult, name};
 use crate::config::Config;
 use crate::driver::Driver;
 use cudarc::driver::sys::{CUcontext, CUdevice, CUdeviceptr, CUfunction, CUmodule, CUstream};
+use ptx_sim::LaunchConfig;
 use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use tensor::cuda::LaunchConfig;
 
 thread_local! {
     /// The calling thread's current context handle (0: none).

@@ -1,12 +1,11 @@
-//! The one place the mock touches the PTX simulator: parsing a module, the `.param` layout of an
-//! entry, device memory, and running a grid. When the simulator moves to its own crate, only
-//! this file changes.
+//! The one place the mock touches the PTX simulator's internals (the `ptx-sim` crate): parsing a
+//! module, the `.param` layout of an entry, device memory, and running a grid.
 
+use ptx_sim::LaunchConfig;
+use ptx_sim::memory::GlobalMemory;
+use ptx_sim::program::Module;
+use ptx_sim::{exec, parse};
 use std::sync::Arc;
-use tensor::cuda::LaunchConfig;
-use tensor::cuda::sim::memory::GlobalMemory;
-use tensor::cuda::sim::program::Module;
-use tensor::cuda::sim::{exec, parse};
 
 /// Device memory: bounds-checked allocations that are never reused (a stale pointer faults).
 pub type Memory = GlobalMemory;

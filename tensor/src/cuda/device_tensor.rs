@@ -4,9 +4,8 @@
 //! new tensors and reshape shares the buffer. Elements are `f32` (values) or `u32` (indices,
 //! labels), the two types the GPU kernels read and write.
 
-use super::buffer::GpuBuffer;
 use super::error::GpuError;
-use super::gpu::Gpu;
+use super::gpu::{Gpu, GpuBuffer};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::marker::PhantomData;

@@ -1,5 +1,6 @@
 //! What can go wrong on a GPU, as values: no driver, no device, out of memory, a kernel that fails.
 
+use ptx_sim::SimError;
 use thiserror::Error;
 
 /// An error from the GPU backend (real device or simulator). Never a panic: the caller decides.
@@ -75,4 +76,23 @@ pub enum GpuError {
         /// The op or conversion that asked.
         what: String,
     },
+}
+
+/// The simulator's errors as the backend reports them: `sim` is the device, a bad host copy is a
+/// failed driver call, PTX and kernel errors keep their module or kernel and message.
+impl From<SimError> for GpuError {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::OutOfMemory { bytes } => GpuError::OutOfMemory {
+                device: "sim".to_string(),
+                bytes,
+            },
+            SimError::OutsideAllocation { copy, ptr, len } => GpuError::Driver {
+                call: format!("sim {copy}"),
+                message: format!("{len} bytes at {ptr:#x} do not lie inside one allocation"),
+            },
+            SimError::Ptx { module, message } => GpuError::Ptx { module, message },
+            SimError::Kernel { kernel, message } => GpuError::Kernel { kernel, message },
+        }
+    }
 }

@@ -1,13 +1,15 @@
 //! `Gpu`: one device, real (CUDA through cudarc) or simulated, behind one API, with a caching
-//! allocator in front of both.
+//! allocator in front of both; and the [`GpuBuffer`]s it hands out, which return to it when
+//! dropped.
 
-use super::buffer::{BufferCache, GpuBuffer};
+use super::backend::Backend;
+use super::buffer_cache::BufferCache;
 use super::driver::CudaDevice;
 use super::error::GpuError;
 use super::launch::{KernelArg, LaunchConfig};
 use super::module::PtxModule;
-use super::sim::SimDevice;
 use crate::device::Device;
+use ptx_sim::SimDevice;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,12 +49,6 @@ struct IndexChecks {
 /// Bytes of the fault word.
 const FAULT_WORD_BYTES: usize = 12;
 
-/// The two kinds of device, as an enum rather than a trait object (DESIGN.md: prefer the enum).
-enum Backend {
-    Cuda(CudaDevice),
-    Sim(SimDevice),
-}
-
 impl Gpu {
     /// The PTX simulator: runs every kernel on the CPU, one thread at a time, checking every
     /// memory access. Always available.
@@ -84,10 +80,7 @@ impl Gpu {
 
     /// The device this handle drives.
     pub fn device(&self) -> Device {
-        match &self.inner.backend {
-            Backend::Cuda(device) => Device::Cuda(device.ordinal()),
-            Backend::Sim(_) => Device::Sim,
-        }
+        self.inner.backend.device()
     }
 
     /// True for the simulator.
@@ -143,10 +136,7 @@ impl Gpu {
     }
 
     fn alloc_raw(&self, bytes: usize) -> Result<u64, GpuError> {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.alloc(bytes),
-            Backend::Sim(device) => device.alloc(bytes),
-        }
+        self.inner.backend.alloc(bytes)
     }
 
     /// Returns a dropped buffer's memory to the cache (called by `GpuBuffer::drop`).
@@ -163,9 +153,7 @@ impl Gpu {
     /// launched: `cuMemFree` does not wait, and a queued kernel may still use a buffer that its
     /// tensor dropped into the cache. An error (a kernel fault) leaves the cache as it was.
     pub fn empty_cache(&self) -> Result<(), GpuError> {
-        if let Backend::Cuda(device) = &self.inner.backend {
-            device.synchronize()?;
-        }
+        self.inner.backend.synchronize()?;
         let freed = self.inner.cache.lock().unwrap().drain();
         for ptr in freed {
             self.free_raw(ptr);
@@ -174,10 +162,7 @@ impl Gpu {
     }
 
     fn free_raw(&self, ptr: u64) {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.free(ptr),
-            Backend::Sim(device) => device.free(ptr),
-        }
+        self.inner.backend.free(ptr);
     }
 
     /// Bytes currently held by the cache (freed by tensors, kept for reuse).
@@ -193,10 +178,7 @@ impl Gpu {
             bytes.len(),
             buffer.len()
         );
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.write(buffer.ptr(), bytes),
-            Backend::Sim(device) => device.write(buffer.ptr(), bytes),
-        }
+        self.write_raw(buffer.ptr(), bytes)
     }
 
     /// Copies the start of `buffer` into `out` (waits for every launched kernel first). A failed
@@ -220,17 +202,11 @@ impl Gpu {
     }
 
     fn read_raw(&self, ptr: u64, out: &mut [u8]) -> Result<(), GpuError> {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.read(ptr, out),
-            Backend::Sim(device) => device.read(ptr, out),
-        }
+        self.inner.backend.read(ptr, out)
     }
 
     fn write_raw(&self, ptr: u64, bytes: &[u8]) -> Result<(), GpuError> {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.write(ptr, bytes),
-            Backend::Sim(device) => device.write(ptr, bytes),
-        }
+        self.inner.backend.write(ptr, bytes)
     }
 
     /// Registers an index check that a kernel runs on the device: returns the address of the
@@ -296,21 +272,13 @@ impl Gpu {
         config: LaunchConfig,
         args: &[KernelArg],
     ) -> Result<(), GpuError> {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.launch(module, kernel, config, args),
-            Backend::Sim(device) => {
-                device.launch(module.name(), module.ptx(), kernel, &config, args)
-            }
-        }
+        self.inner.backend.launch(module, kernel, config, args)
     }
 
     /// Waits until every launched kernel has finished (and reports a fault of any of them, a
     /// failed index check included).
     pub fn synchronize(&self) -> Result<(), GpuError> {
-        match &self.inner.backend {
-            Backend::Cuda(device) => device.synchronize()?,
-            Backend::Sim(_) => {}
-        }
+        self.inner.backend.synchronize()?;
         self.take_index_fault()
     }
 }
@@ -320,9 +288,7 @@ impl Drop for GpuInner {
         // As in `empty_cache`: wait for queued kernels before freeing what they may use. A
         // device that cannot synchronise (a kernel faulted) frees nothing; the context's
         // memory goes when the context does.
-        if let Backend::Cuda(device) = &self.backend
-            && device.synchronize().is_err()
-        {
+        if self.backend.synchronize().is_err() {
             return;
         }
         let mut freed = self
@@ -332,10 +298,7 @@ impl Drop for GpuInner {
             .unwrap_or_default();
         freed.extend(self.checks.get_mut().ok().and_then(|checks| checks.word));
         for ptr in freed {
-            match &self.backend {
-                Backend::Cuda(device) => device.free(ptr),
-                Backend::Sim(device) => device.free(ptr),
-            }
+            self.backend.free(ptr);
         }
     }
 }
@@ -343,5 +306,50 @@ impl Drop for GpuInner {
 impl fmt::Debug for Gpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Gpu({})", self.name())
+    }
+}
+
+/// A block of device memory. Dropping it returns the memory to its device's cache.
+pub struct GpuBuffer {
+    gpu: Gpu,
+    ptr: u64,
+    len: usize,
+    class: usize,
+}
+
+impl GpuBuffer {
+    fn new(gpu: Gpu, ptr: u64, len: usize, class: usize) -> Self {
+        GpuBuffer {
+            gpu,
+            ptr,
+            len,
+            class,
+        }
+    }
+
+    /// The device address, as kernels take it (`.param .u64`).
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// The size asked for, in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-byte buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The device the buffer lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        self.gpu.recycle(self.ptr, self.class);
     }
 }

@@ -14,9 +14,9 @@
 //! the CPU loop, so the results agree bit for bit. The cost is `index.dims()[axis]` index reads
 //! per target element: one read for a cross-entropy backward, where the axis has length 1.
 
-use super::movement::{
-    MAX_RANK, element_addr, load_base, param_slots, strided_offset_ptx, strided_slots,
-    thread_index, to_u32,
+use super::movement::launch::{strided_slots, to_u32};
+use super::movement::snippets::{
+    MAX_RANK, element_addr, load_base, param_slots, strided_offset_ptx, thread_index,
 };
 use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;

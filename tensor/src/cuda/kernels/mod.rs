@@ -33,3 +33,17 @@ pub fn all_modules() -> Vec<&'static PtxModule> {
         &scan::MODULE,
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every kernel module of the backend parses: a kernel no test launches yet still has to be
+    /// inside the subset the simulator runs.
+    #[test]
+    fn sim_every_kernel_module_parses() {
+        for module in super::all_modules() {
+            if let Err(message) = ptx_sim::parse::parse_module(module.ptx()) {
+                panic!("module `{}`: {message}", module.name());
+            }
+        }
+    }
+}

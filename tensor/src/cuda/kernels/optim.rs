@@ -13,7 +13,8 @@
 //! moves (read old, write new); the old buffers go back to the device's cache (or live on in
 //! the clones that shared them), and the next parameter of that size reuses them.
 
-use super::movement::{element_addr, load_base, thread_index, to_u32};
+use super::movement::launch::to_u32;
+use super::movement::snippets::{element_addr, load_base, thread_index};
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};

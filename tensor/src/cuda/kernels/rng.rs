@@ -21,7 +21,8 @@
 //!   of `u1`, the quadrant of `u2`) followed by short polynomials; the result is within a few
 //!   f32 ulp of the CPU's (of `|mean| + |std * z|`).
 
-use super::movement::{element_addr, load_base, thread_index, to_u32};
+use super::movement::launch::to_u32;
+use super::movement::snippets::{element_addr, load_base, thread_index};
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::gpu::Gpu;

@@ -18,7 +18,8 @@
 //! `cumsum`, one thread per line, adds the line's elements in order from `+0`: the CPU's loop,
 //! hence the CPU's rounding, exactly.
 
-use super::movement::{element_addr, load_base, thread_index, to_u32};
+use super::movement::launch::to_u32;
+use super::movement::snippets::{element_addr, load_base, thread_index};
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, LaunchConfig};

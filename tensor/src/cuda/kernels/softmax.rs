@@ -7,8 +7,9 @@
 //! whose result every thread of the column then reads), the sum of `e^(x - max)` (a second
 //! tree), and, for softmax and log_softmax, writing every element.
 
-use super::elementwise::{MATH_REGS, count, exp_lines, imm, log_lines};
-use super::reduce::{
+use super::elementwise::launch::count;
+use super::elementwise::math::{MATH_REGS, exp_lines, imm, log_lines};
+use super::reduce::lines::{
     BLOCK, LINE_REGS, line_address_lines, line_block, line_launch, line_setup_lines, tree_lines,
 };
 use crate::cuda::device_tensor::GpuTensor;

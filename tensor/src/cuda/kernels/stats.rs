@@ -17,7 +17,8 @@
 //! Everything is deterministic. The sums are taken in another order than the CPU's running sum,
 //! so results agree to rounding, not bit for bit (the tree is the more accurate of the two).
 
-use super::movement::{element_addr, load_base, thread_index, to_u32};
+use super::movement::launch::to_u32;
+use super::movement::snippets::{element_addr, load_base, thread_index};
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, LaunchConfig};
