@@ -1,6 +1,6 @@
 //! The element types kernels are generic over: `f32` and `f64`.
 
-use crate::scratch::Pool;
+use crate::buffer_pool::Pool;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;

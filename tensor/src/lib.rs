@@ -9,6 +9,7 @@
 //! different devices) panic with the op's name and the shapes involved.
 
 pub mod allocator;
+mod buffer_pool;
 pub mod counters;
 pub mod cuda;
 pub mod device;

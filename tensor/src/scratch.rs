@@ -9,19 +9,10 @@
 //! A taken buffer holds whatever its last user left in it: only kernels that write every
 //! element before reading it may use one.
 
-use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 
+pub use crate::buffer_pool::Pool;
 use crate::element::Element;
-
-/// Buffers a thread keeps for reuse; more are freed rather than kept.
-const KEPT_PER_THREAD: usize = 8;
-
-/// One thread's idle buffers of one element type (see [`Element::scratch_pool`]).
-#[derive(Default)]
-pub struct Pool<T> {
-    idle: RefCell<Vec<Vec<T>>>,
-}
 
 /// A buffer of `len` values taken from this thread's pool (or allocated when the pool has
 /// none), returned to the pool of the thread that drops it.
@@ -36,11 +27,7 @@ impl<T: Element> Scratch<T> {
     /// `len` values of unspecified content: the caller writes each before reading it. Takes
     /// the pool's largest idle buffer, growing it (with zeros) when it is short.
     pub fn take(len: usize) -> Self {
-        let idle = T::scratch_pool().with(|pool| {
-            let mut idle = pool.idle.borrow_mut();
-            let largest = (0..idle.len()).max_by_key(|&i| idle[i].len());
-            largest.map(|i| idle.swap_remove(i))
-        });
+        let idle = T::scratch_pool().with(Pool::take_largest);
         let mut values = idle.unwrap_or_default();
         if values.len() < len {
             values.resize(len, T::zero());
@@ -53,12 +40,7 @@ impl<T: Element> Drop for Scratch<T> {
     fn drop(&mut self) {
         let values = std::mem::take(&mut self.values);
         // During thread shutdown the pool may be gone; the buffer is then simply freed.
-        let _ = T::scratch_pool().try_with(|pool| {
-            let mut idle = pool.idle.borrow_mut();
-            if idle.len() < KEPT_PER_THREAD {
-                idle.push(values);
-            }
-        });
+        let _ = T::scratch_pool().try_with(|pool| pool.keep(values));
     }
 }
 
