@@ -8,8 +8,9 @@
 //! - stride 1 with few wasted columns: the column matrix is never written; its rows are read
 //!   straight from a zero-padded copy of the image (`Implicit`). The input gradient of such a
 //!   convolution is again one (flipped weights, see `grad_input_as_conv`).
-//! - otherwise the forward unfolds [`NR`] columns at a time into a small contiguous panel, and
-//!   the input gradient computes `W^T dy` by tiles and scatters them back (col2im).
+//! - otherwise the forward unfolds [`NR`](crate::ops::packed_gemm::NR) columns at a time into a
+//!   small contiguous panel, and the input gradient computes `W^T dy` by tiles and scatters them
+//!   back (col2im).
 //!
 //! Elsewhere (other element types, shallow column matrices) `matrixmultiply` multiplies im2col
 //! tiles sized for L2; a 1x1 kernel with stride 1 and no padding skips im2col: the image is
