@@ -9,6 +9,7 @@
 //! Each op's backward rule sits beside its forward in `ops/`; losses as PyTorch defines them are
 //! in [`loss`].
 
+mod backward;
 pub mod loss;
 pub mod ops;
 pub mod tape;

@@ -1,9 +1,8 @@
-//! The tape: a list of recorded ops in creation order, and the reverse loop over it.
+//! The tape: a list of recorded ops in creation order, and the reverse loop over it by node id.
+//! Recording leaves and asking for the gradients of [`crate::Var`]s is in `backward.rs`.
 
 use std::cell::RefCell;
 use tensor::{Element, Tensor};
-
-use crate::var::Var;
 
 /// Maps the gradient of an op's output to the gradients of its inputs. `needed[i]` says whether
 /// input `i` needs one; a rule returns `None` for the others and must not compute them.
@@ -37,12 +36,6 @@ impl<T: Element> Tape<T> {
         }
     }
 
-    /// Records `value` as an input of the computation (a leaf whose gradient can be asked for).
-    pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
-        let id = self.push(Vec::new(), None);
-        Var::recorded(value, self, id)
-    }
-
     /// Number of recorded nodes (leaves and ops).
     pub fn len(&self) -> usize {
         self.nodes.borrow().len()
@@ -60,44 +53,19 @@ impl<T: Element> Tape<T> {
         nodes.len() - 1
     }
 
-    /// Gradients of the scalar `loss` with respect to each of `wrt`, in order. A `wrt` that the
-    /// loss does not depend on (or a constant) gets zeros.
-    pub fn backward(&self, loss: &Var<'_, T>, wrt: &[&Var<'_, T>]) -> Vec<Tensor<T>> {
-        assert_eq!(
-            loss.value().numel(),
-            1,
-            "backward: loss of shape {:?} is not a scalar; use backward_with and an upstream gradient",
-            loss.shape()
-        );
-        let seed = Tensor::ones_on(loss.shape().clone(), loss.value().device());
-        self.backward_with(loss, seed, wrt)
-    }
-
-    /// Gradients of `output` with respect to each of `wrt`, given the upstream gradient `seed`
-    /// (d something / d output, of output's shape): a vector-Jacobian product.
+    /// The gradients of node `out_id`, given its upstream gradient `seed`, with respect to the
+    /// nodes `wanted`, in order: `None` for a node the output does not depend on (or `None` in
+    /// `wanted`, a constant).
     ///
     /// Only the work some requested gradient needs is done: a node's rule is asked for the
-    /// gradient of an input only when a path leads from a `wrt` to that input.
-    pub fn backward_with(
+    /// gradient of an input only when a path leads from a `wanted` node to that input.
+    pub(crate) fn gradients(
         &self,
-        output: &Var<'_, T>,
+        out_id: usize,
         seed: Tensor<T>,
-        wrt: &[&Var<'_, T>],
-    ) -> Vec<Tensor<T>> {
-        assert_eq!(
-            seed.shape(),
-            output.shape(),
-            "backward_with: seed gradient {:?} does not match output {:?}",
-            seed.shape(),
-            output.shape()
-        );
+        wanted: &[Option<usize>],
+    ) -> Vec<Option<Tensor<T>>> {
         let nodes = self.nodes.borrow();
-        let zeros = |v: &Var<'_, T>| Tensor::zeros_on(v.shape().clone(), v.value().device());
-        let Some(out_id) = output.id_on(self) else {
-            return wrt.iter().map(|v| zeros(v)).collect();
-        };
-        let wanted: Vec<Option<usize>> = wrt.iter().map(|v| v.id_on(self)).collect();
-
         // Forward sweep: which nodes lie on a path from a requested input.
         let mut needs = vec![false; out_id + 1];
         for id in wanted.iter().flatten().filter(|&&id| id <= out_id) {
@@ -110,7 +78,7 @@ impl<T: Element> Tape<T> {
         // Reverse sweep: one loop over the tape, newest first.
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; out_id + 1];
         grads[out_id] = Some(seed);
-        let mut kept: Vec<Option<Tensor<T>>> = vec![None; wrt.len()];
+        let mut kept: Vec<Option<Tensor<T>>> = vec![None; wanted.len()];
         for id in (0..=out_id).rev() {
             let Some(grad) = grads[id].take() else {
                 continue;
@@ -141,9 +109,6 @@ impl<T: Element> Tape<T> {
                 }
             }
         }
-        kept.into_iter()
-            .zip(wrt)
-            .map(|(g, v)| g.unwrap_or_else(|| zeros(v)))
-            .collect()
+        kept
     }
 }

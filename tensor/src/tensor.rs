@@ -270,29 +270,6 @@ impl<T: Element> Tensor<T> {
         Tensor::full(shape, T::one())
     }
 
-    /// A tensor of `shape` filled with `value`, on `device` (a fill kernel on a GPU).
-    pub fn full_on(shape: impl Into<Shape>, value: T, device: Device) -> Self {
-        let shape = shape.into();
-        match device.gpu() {
-            Ok(None) => Tensor::full(shape, value),
-            Ok(Some(gpu)) => {
-                let value = value.to_f32().expect("full_on: value is a float");
-                crate::ops::on_gpu::done("full_on", GpuTensor::full(&gpu, shape, value))
-            }
-            Err(e) => panic!("full_on({device}): {e}"),
-        }
-    }
-
-    /// All zeros on `device`.
-    pub fn zeros_on(shape: impl Into<Shape>, device: Device) -> Self {
-        Tensor::full_on(shape, T::zero(), device)
-    }
-
-    /// All ones on `device`.
-    pub fn ones_on(shape: impl Into<Shape>, device: Device) -> Self {
-        Tensor::full_on(shape, T::one(), device)
-    }
-
     /// A rank-0 tensor holding `value`.
     pub fn scalar(value: T) -> Self {
         Tensor::from_vec(vec![value], Shape::scalar())

@@ -3,6 +3,10 @@
 //! at a time with scalars, so `mart`'s batched tensor version can be held against it.
 //!
 //! The gradients are written by hand: for a linear model `dL/dx = W^T dL/dz`.
+//!
+//! Two test files compile it: `apgd_attacks.rs` runs whole attacks, `apgd.rs` checks the
+//! gradients only and leaves the rest unused.
+#![allow(dead_code)]
 
 /// A linear classifier over flattened images.
 pub struct LinearModel {

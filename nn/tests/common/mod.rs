@@ -1,9 +1,10 @@
-//! Helpers shared by the nn tests: reading and writing `state_dict` entries by name, and a
-//! closeness check. Every test file compiles its own copy and uses only part of it.
+//! Helpers shared by the nn tests: reading and writing `state_dict` entries by name, the bits of
+//! every entry, WRN-10-1 (the small model the checkpoint tests save), and a closeness check.
+//! Every test file compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
-use nn::{Entry, EntryMut, Module};
-use tensor::{Element, Tensor};
+use nn::{Entry, EntryMut, Module, WideResNet};
+use tensor::{Element, Rng, Tensor};
 
 /// The value of the parameter or float buffer `name`, as f64.
 pub fn entry<T: Element>(model: &dyn Module<T>, name: &str) -> Tensor<f64> {
@@ -66,4 +67,24 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     (mean, var.sqrt())
+}
+
+/// Every `state_dict` entry: its name and its exact bits (floats as f64 bits of the value,
+/// so f32 and f64 entries compare alike; counters as themselves).
+pub fn snapshot<T: Element>(model: &dyn Module<T>) -> Vec<(String, Vec<u64>)> {
+    let mut out = Vec::new();
+    model.visit("", &mut |name, e| {
+        let bits = match e {
+            Entry::Param(p) => p.value().to_f64_vec().iter().map(|v| v.to_bits()).collect(),
+            Entry::Buffer(b) => b.to_f64_vec().iter().map(|v| v.to_bits()).collect(),
+            Entry::Count(c) => vec![c as u64],
+        };
+        out.push((name.to_string(), bits));
+    });
+    out
+}
+
+/// WRN-10-1: a WideResNet with every kind of entry, small enough for committed files.
+pub fn wrn_10_1<T: Element>(seed: u64) -> WideResNet<T> {
+    WideResNet::new(10, 1, 10, false, &mut Rng::new(seed))
 }

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod conv;
 pub mod elementwise;
+pub mod fill;
 pub mod index;
 pub mod matmul;
 pub mod movement;

@@ -13,9 +13,11 @@
 //! `P[ξ] = E[ξ] [O, tiles] x V[ξ]^T [tiles, C]`, and one output transform per kernel at the
 //! end: 16 multiply-adds per tile and channel pair instead of 36.
 
-use super::winograd::{
-    LANES, Lanes, MIN_TILES, POINTS, PaddedImage, STEP_BYTES, TileRow, WinogradShape, add,
-    column_of, load, plane_len, steps, store, sub, transform_patches,
+use super::winograd::padded::PaddedImage;
+use super::winograd::shape::{POINTS, WinogradShape};
+use super::winograd::step::{MIN_TILES, STEP_BYTES, TileRow, steps};
+use super::winograd::transforms::{
+    LANES, Lanes, add, column_of, load, plane_len, store, sub, transform_patches,
 };
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, multiply_add_strip};

@@ -1,0 +1,194 @@
+//! The three public convolution ops on [`Tensor`]: their shape checks, the hand-off to the GPU
+//! kernels for operands on a GPU, and on the CPU the route [`super::route`] picks for them.
+
+use super::gemm::{gemm_conv, gemm_grad_input, gemm_grad_weight};
+use super::geometry::{Conv2dGeometry, check_conv_shapes};
+use super::implicit::implicit_conv;
+use super::packed::{packed_conv, packed_grad_input};
+use super::route::{
+    flipped_weights, grad_input_as_conv, grad_input_winograd_shape, grad_weight_winograd_shape,
+    use_implicit, use_packed, use_packed_grad_input, winograd_shape,
+};
+use super::unfold::Unfold;
+use crate::counters::{self, CountedOp};
+use crate::element::Element;
+use crate::ops::on_gpu;
+use crate::ops::packed_gemm::PackedLhs;
+use crate::ops::winograd::{WinogradWeights, winograd_conv};
+use crate::ops::winograd_cache::{self, Orientation};
+use crate::ops::winograd_grad::winograd_grad_weight;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+impl<T: Element> Tensor<T> {
+    /// Cross-correlation of NCHW `self` with OIHW `weight`, plus an optional bias `[O]`, as
+    /// `torch.nn.functional.conv2d`.
+    pub fn conv2d(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        check_conv_shapes("conv2d", self.dims(), weight.dims());
+        let mut operands = vec![
+            (self.dims(), self.device()),
+            (weight.dims(), weight.device()),
+        ];
+        operands.extend(bias.map(|b| (b.dims(), b.device())));
+        let device = on_gpu::agree("conv2d", &operands);
+        if device.is_gpu() {
+            let (x, w) = (
+                on_gpu::on("conv2d", self, device),
+                on_gpu::on("conv2d", weight, device),
+            );
+            let b = bias.map(|b| on_gpu::on("conv2d", b, device));
+            return on_gpu::done("conv2d", x.conv2d(&w, b.as_ref(), geom));
+        }
+        let out_ch = weight.dims()[0];
+        if let Some(b) = bias {
+            assert_eq!(
+                b.dims(),
+                &[out_ch],
+                "conv2d: bias {:?} for {out_ch} output channels",
+                b.shape()
+            );
+        }
+        let u = Unfold::new(self.dims(), weight.dims(), geom);
+        let n = self.dims()[0];
+        let len = n * out_ch * u.positions();
+        let bias = bias.map(|b| b.data());
+        let out = if let Some(shape) = winograd_shape::<T>(&u, out_ch) {
+            let weights = winograd_cache::transformed(weight, Orientation::Forward, || {
+                WinogradWeights::new(weight.data(), out_ch, u.channels)
+            });
+            let mut out = Vec::with_capacity(len);
+            winograd_conv(
+                &shape,
+                &weights,
+                bias,
+                self.data(),
+                &mut out.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `winograd_conv` wrote all `len` elements (every output of every image).
+            unsafe { out.set_len(len) };
+            out
+        } else if use_packed::<T>(&u) {
+            let packed = PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows());
+            let mut out = Vec::with_capacity(len);
+            let y = &mut out.spare_capacity_mut()[..len];
+            if use_implicit(&u) {
+                implicit_conv(&u, &packed, bias, self.data(), y);
+            } else {
+                packed_conv(&u, &packed, bias, self.data(), y);
+            }
+            // SAFETY: `packed_conv` or `implicit_conv` wrote all `len` elements (every output of every image).
+            unsafe { out.set_len(len) };
+            out
+        } else {
+            let mut out = vec![T::zero(); len];
+            gemm_conv(&u, weight.data(), bias, self.data(), &mut out);
+            out
+        };
+        Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its input: `self` is the output gradient
+    /// `[N, O, OH, OW]`; returns `[N, C, H, W]` for `input_shape`.
+    pub fn conv2d_grad_input(
+        &self,
+        weight: &Tensor<T>,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
+        counters::record(CountedOp::Conv2dGradInput);
+        if let Some(out) = on_gpu::binary("conv2d_grad_input", self, weight, |g, w| {
+            g.conv2d_grad_input(w, input_shape, geom)
+        }) {
+            return out;
+        }
+        let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
+        let (n, out_ch, rows) = (input_shape.dims()[0], weight.dims()[0], u.rows());
+        assert_eq!(
+            self.dims(),
+            &[n, out_ch, u.oh, u.ow],
+            "conv2d_grad_input: output gradient {:?} does not fit input {input_shape:?} and weight {:?}",
+            self.shape(),
+            weight.shape()
+        );
+        let len = n * u.channels * u.h * u.w;
+        if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
+            let weights = winograd_cache::transformed(weight, Orientation::InputGradient, || {
+                let flipped = flipped_weights(&u, weight.data(), out_ch);
+                WinogradWeights::new(&flipped, u.channels, out_ch)
+            });
+            let mut dx = Vec::with_capacity(len);
+            winograd_conv(
+                &shape,
+                &weights,
+                None,
+                self.data(),
+                &mut dx.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `winograd_conv` wrote all `len` elements (every input gradient).
+            unsafe { dx.set_len(len) };
+            return Tensor::from_vec(dx, input_shape.clone());
+        }
+        if let Some(uf) = grad_input_as_conv::<T>(&u, out_ch) {
+            let flipped = flipped_weights(&u, weight.data(), out_ch);
+            let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());
+            let mut dx = Vec::with_capacity(len);
+            implicit_conv(
+                &uf,
+                &packed,
+                None,
+                self.data(),
+                &mut dx.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `implicit_conv` wrote all `len` elements (every input gradient).
+            unsafe { dx.set_len(len) };
+            return Tensor::from_vec(dx, input_shape.clone());
+        }
+        let mut dx = vec![T::zero(); len];
+        if use_packed_grad_input::<T>(&u, out_ch) {
+            // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
+            let wt = PackedLhs::strided(weight.data(), rows, out_ch, (1, rows));
+            packed_grad_input(&u, &wt, self.data(), &mut dx);
+        } else {
+            gemm_grad_input(&u, weight.data(), out_ch, self.data(), &mut dx);
+        }
+        Tensor::from_vec(dx, input_shape.clone())
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its weight: `self` is the output gradient
+    /// `[N, O, OH, OW]`; returns `weight_shape` (OIHW).
+    pub fn conv2d_grad_weight(
+        &self,
+        input: &Tensor<T>,
+        weight_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        check_conv_shapes("conv2d_grad_weight", input.dims(), weight_shape.dims());
+        counters::record(CountedOp::Conv2dGradWeight);
+        if let Some(out) = on_gpu::binary("conv2d_grad_weight", self, input, |g, x| {
+            g.conv2d_grad_weight(x, weight_shape, geom)
+        }) {
+            return out;
+        }
+        let u = Unfold::new(input.dims(), weight_shape.dims(), geom);
+        let (n, out_ch) = (input.dims()[0], weight_shape.dims()[0]);
+        assert_eq!(
+            self.dims(),
+            &[n, out_ch, u.oh, u.ow],
+            "conv2d_grad_weight: output gradient {:?} does not fit input {:?} and weight {weight_shape:?}",
+            self.shape(),
+            input.shape()
+        );
+        if let Some(shape) = grad_weight_winograd_shape::<T>(&u, out_ch, n) {
+            let dw = winograd_grad_weight(&shape, input.data(), self.data());
+            return Tensor::from_vec(dw, weight_shape.clone());
+        }
+        let dw = gemm_grad_weight(&u, out_ch, n, input.data(), self.data());
+        Tensor::from_vec(dw, weight_shape.clone())
+    }
+}

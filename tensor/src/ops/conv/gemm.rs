@@ -1,0 +1,224 @@
+//! The routes through `matrixmultiply`, for the element types, CPUs and shapes the packed
+//! micro-kernel does not cover, and the weight gradient of every convolution that Winograd's
+//! does not take: im2col tiles sized for L2, one single-threaded GEMM per image (or group of
+//! small images), images in parallel.
+
+use super::unfold::Unfold;
+use crate::element::Element;
+use crate::ops::matmul::gemm_strided;
+use rayon::prelude::*;
+
+/// Partial sums of the weight gradient, each over a fixed share of the batch: enough to keep a
+/// few cores busy, few enough to stay small in memory and to leave each share enough images for
+/// [`GRAD_WEIGHT_COLUMNS`] (ResNet-18's 4x4 layers at batch 32: 8 images, 128 columns, per GEMM;
+/// 8 groups measured 20% slower there on 2 cores).
+const GRAD_WEIGHT_GROUPS: usize = 4;
+
+/// Columns (output positions, over several images where they are small) the weight gradient
+/// aims to multiply at a time.
+const GRAD_WEIGHT_COLUMNS: usize = 256;
+
+/// The convolution through `matrixmultiply`, for element types and CPUs the packed kernel does
+/// not cover: per image, im2col tiles sized for L2, each multiplied by the weight matrix
+/// `[O, C*KH*KW]` (a 1x1 stride-1 unpadded kernel needs no im2col: the image is the column
+/// matrix). Images run in parallel, each with a single-threaded GEMM. `y` must be zeroed.
+pub(super) fn gemm_conv<T: Element>(u: &Unfold, w: &[T], bias: Option<&[T]>, x: &[T], y: &mut [T]) {
+    let (rows, positions) = (u.rows(), u.positions());
+    let out_ch = w.len() / rows.max(1);
+    let in_size = u.channels * u.h * u.w;
+    let tile = u.tile(size_of::<T>());
+    y.par_chunks_mut((out_ch * positions).max(1))
+        .enumerate()
+        .for_each(|(i, y)| {
+            let x = &x[i * in_size..(i + 1) * in_size];
+            if u.is_pointwise() {
+                gemm_strided(
+                    (out_ch, rows, positions),
+                    w,
+                    (rows, 1),
+                    x,
+                    (positions, 1),
+                    T::zero(),
+                    y,
+                    positions,
+                );
+            } else {
+                let mut col = vec![T::zero(); rows * tile];
+                for p0 in (0..positions).step_by(tile) {
+                    let p1 = (p0 + tile).min(positions);
+                    let len = p1 - p0;
+                    u.fill(x, p0, p1, &mut col[..rows * len], len);
+                    gemm_strided(
+                        (out_ch, rows, len),
+                        w,
+                        (rows, 1),
+                        &col,
+                        (len, 1),
+                        T::zero(),
+                        &mut y[p0..],
+                        positions,
+                    );
+                }
+            }
+            if let Some(b) = bias {
+                for (plane, &bv) in y.chunks_mut(positions).zip(b) {
+                    plane.iter_mut().for_each(|v| *v = *v + bv);
+                }
+            }
+        });
+}
+
+/// The input gradient through `matrixmultiply`, for element types, CPUs and shapes the packed
+/// route does not cover: per image, `W^T dy` by L2-sized tiles, each scattered back into the
+/// image (a 1x1 stride-1 unpadded kernel needs no col2im: one GEMM writes the gradient). Images
+/// run in parallel, each with a single-threaded GEMM. `dx` must be zeroed.
+pub(super) fn gemm_grad_input<T: Element>(
+    u: &Unfold,
+    w: &[T],
+    out_ch: usize,
+    dy_all: &[T],
+    dx: &mut [T],
+) {
+    let (rows, positions) = (u.rows(), u.positions());
+    let in_size = u.channels * u.h * u.w;
+    let tile = u.tile(size_of::<T>());
+    dx.par_chunks_mut(in_size.max(1))
+        .enumerate()
+        .for_each(|(i, dxi)| {
+            let dy = &dy_all[i * out_ch * positions..(i + 1) * out_ch * positions];
+            if u.is_pointwise() {
+                // dx [C, HW] = W^T [C, O] x dy [O, HW]
+                gemm_strided(
+                    (rows, out_ch, positions),
+                    w,
+                    (1, rows),
+                    dy,
+                    (positions, 1),
+                    T::zero(),
+                    dxi,
+                    positions,
+                );
+            } else {
+                let mut col = vec![T::zero(); rows * tile];
+                for p0 in (0..positions).step_by(tile) {
+                    let p1 = (p0 + tile).min(positions);
+                    let len = p1 - p0;
+                    let col = &mut col[..rows * len];
+                    gemm_strided(
+                        (rows, out_ch, len),
+                        w,
+                        (1, rows),
+                        &dy[p0..],
+                        (positions, 1),
+                        T::zero(),
+                        col,
+                        len,
+                    );
+                    u.scatter_add(col, len, p0, p1, dxi);
+                }
+            }
+        });
+}
+
+/// The weight gradient through `matrixmultiply`, every route but Winograd's: `dW = dy
+/// im2col(x)^T` summed over the `n` images of `x_all` (`[N, C, H, W]`) and `dy_all`
+/// (`[N, O, OH, OW]`), returned as `[O, C*KH*KW]`. Small images go several to a GEMM, their
+/// columns side by side.
+pub(super) fn gemm_grad_weight<T: Element>(
+    u: &Unfold,
+    out_ch: usize,
+    n: usize,
+    x_all: &[T],
+    dy_all: &[T],
+) -> Vec<T> {
+    let (rows, positions) = (u.rows(), u.positions());
+    let in_size = u.channels * u.h * u.w;
+    let tile = u.tile(size_of::<T>());
+    // Small images are taken several at a time, their columns side by side, so that each
+    // GEMM has an inner dimension of about GRAD_WEIGHT_COLUMNS: one image of 4x4 positions
+    // would make a rank-16 update that reads and writes the whole weight gradient.
+    let chunk = if u.is_pointwise() || 2 * positions > GRAD_WEIGHT_COLUMNS {
+        1
+    } else {
+        GRAD_WEIGHT_COLUMNS / positions.max(1)
+    };
+    let chunk_cols = (chunk * positions).max(tile);
+    let per_chunk = |dw: &mut Vec<T>, col: &mut Vec<T>, dyg: &mut Vec<T>, i0: usize, i1: usize| {
+        let x = |i: usize| &x_all[i * in_size..(i + 1) * in_size];
+        let dy = |i: usize| &dy_all[i * out_ch * positions..(i + 1) * out_ch * positions];
+        if u.is_pointwise() {
+            // dW [O, C] += dy [O, HW] x x^T [HW, C]
+            gemm_strided(
+                (out_ch, positions, rows),
+                dy(i0),
+                (positions, 1),
+                x(i0),
+                (1, positions),
+                T::one(),
+                dw,
+                rows,
+            );
+        } else if i1 - i0 > 1 {
+            // dW [O, R] += dy [O, images * HW] x col^T [images * HW, R], the images' output
+            // gradients gathered side by side as their columns are.
+            let cols = (i1 - i0) * positions;
+            for (j, i) in (i0..i1).enumerate() {
+                u.fill(x(i), 0, positions, &mut col[j * positions..], cols);
+                for (o, plane) in dy(i).chunks_exact(positions).enumerate() {
+                    dyg[o * cols + j * positions..][..positions].copy_from_slice(plane);
+                }
+            }
+            gemm_strided(
+                (out_ch, cols, rows),
+                dyg,
+                (cols, 1),
+                col,
+                (1, cols),
+                T::one(),
+                dw,
+                rows,
+            );
+        } else {
+            for p0 in (0..positions).step_by(tile) {
+                let p1 = (p0 + tile).min(positions);
+                let len = p1 - p0;
+                let col = &mut col[..rows * len];
+                u.fill(x(i0), p0, p1, col, len);
+                gemm_strided(
+                    (out_ch, len, rows),
+                    &dy(i0)[p0..],
+                    (positions, 1),
+                    col,
+                    (1, len),
+                    T::one(),
+                    dw,
+                    rows,
+                );
+            }
+        }
+    };
+    // Images are split into a fixed number of groups whatever the thread count, each group
+    // sums its chunks of images in order, and the groups' sums are added in order: the result
+    // is the same bits on every run (a work-stealing reduce would not be).
+    let size = out_ch * rows;
+    let group = n.div_ceil(GRAD_WEIGHT_GROUPS).max(1);
+    let partials: Vec<Vec<T>> = (0..n.div_ceil(group))
+        .into_par_iter()
+        .map(|g| {
+            let mut dw = vec![T::zero(); size];
+            let mut col = vec![T::zero(); rows * chunk_cols];
+            let mut dyg = vec![T::zero(); if chunk > 1 { out_ch * chunk_cols } else { 0 }];
+            let end = ((g + 1) * group).min(n);
+            for i0 in (g * group..end).step_by(chunk) {
+                per_chunk(&mut dw, &mut col, &mut dyg, i0, end.min(i0 + chunk));
+            }
+            dw
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![T::zero(); size]);
+    for partial in partials {
+        dw.iter_mut().zip(&partial).for_each(|(x, &y)| *x = *x + y);
+    }
+    dw
+}

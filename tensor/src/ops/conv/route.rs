@@ -1,0 +1,129 @@
+//! Which route each convolution op takes, fastest first where the packed micro-kernel applies:
+//! Winograd, the implicit column matrix, the packed explicit one; and the convolution (with
+//! flipped weights) that an input gradient becomes on the first two.
+
+use super::geometry::Conv2dGeometry;
+use super::implicit::Implicit;
+use super::unfold::Unfold;
+use crate::element::Element;
+use crate::ops::packed_gemm;
+use crate::ops::winograd::WinogradShape;
+use crate::ops::winograd_grad;
+
+/// Shallowest column matrix (`C * KH * KW` rows) worth the packed route: below it the fixed
+/// cost per output block outweighs the multiply, and `matrixmultiply` does better.
+const MIN_PACKED_DEPTH: usize = 32;
+
+/// True when the convolution `u` in element type `T` takes the packed route.
+pub(super) fn use_packed<T: Element>(u: &Unfold) -> bool {
+    packed_gemm::available::<T>() && u.rows() >= MIN_PACKED_DEPTH
+}
+
+/// Most extra work [`Implicit`] may do, as a fraction of the useful work: one eighth.
+pub(super) fn use_implicit(u: &Unfold) -> bool {
+    u.stride == 1 && 8 * Implicit::new(u).columns <= 9 * u.positions()
+}
+
+/// Fewest input channels for which [`grad_input_as_conv`] fills its row strips well enough.
+const MIN_CONV_GRAD_INPUT_CHANNELS: usize = 16;
+
+/// The input gradient of a stride-1 convolution `u` with a square kernel is itself a
+/// convolution: of the output gradient, padded by `K - 1 - padding`, with the weights flipped
+/// in both spatial axes and their two channel axes swapped. No col2im, no scatter: each input
+/// gradient is one sum, written once. Returns that convolution's geometry when it takes the
+/// implicit-im2col route ([`use_implicit`]); `None` leaves the gradient to the routes below.
+pub(super) fn grad_input_as_conv<T: Element>(u: &Unfold, out_ch: usize) -> Option<Unfold> {
+    if u.stride != 1
+        || u.kh != u.kw
+        || u.padding >= u.kh
+        || u.channels < MIN_CONV_GRAD_INPUT_CHANNELS
+    {
+        return None;
+    }
+    let geom = Conv2dGeometry::new(1, u.kh - 1 - u.padding);
+    let uf = Unfold::new(
+        &[1, out_ch, u.oh, u.ow],
+        &[u.channels, out_ch, u.kh, u.kw],
+        geom,
+    );
+    (use_packed::<T>(&uf) && use_implicit(&uf)).then_some(uf)
+}
+
+/// Fewest input and output channels for the Winograd route: with fewer, its transforms cost
+/// more than the multiplies it saves.
+const MIN_WINOGRAD_CHANNELS: usize = 16;
+
+/// The F(2x2, 3x3) shape of convolution `u` with `out_ch` output channels, when it takes the
+/// Winograd route: a 3x3 kernel, stride 1, enough channels on both sides, and the packed
+/// micro-kernel for `T`.
+pub(super) fn winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<WinogradShape> {
+    let fits = packed_gemm::available::<T>()
+        && (u.kh, u.kw, u.stride) == (3, 3, 1)
+        && u.padding <= 2
+        && u.channels.min(out_ch) >= MIN_WINOGRAD_CHANNELS;
+    fits.then_some(WinogradShape {
+        channels: u.channels,
+        h: u.h,
+        w: u.w,
+        out_ch,
+        padding: u.padding,
+    })
+}
+
+/// Fewest tiles (2x2 output blocks) per partial sum for the Winograd weight gradient: its
+/// 16 products have the tiles as their inner dimension, and with fewer the partial sums
+/// (16/9 the size of the weights) cost more to write than the products save (ResNet-18's
+/// 512-channel 4x4 layer at batch 32 has 32).
+const MIN_WINOGRAD_GRAD_WEIGHT_TILES: usize = 64;
+
+/// The F(3x3, 2x2) shape of the weight gradient of convolution `u` over a batch of `n`, when
+/// it takes the Winograd route: as [`winograd_shape`], with enough tiles per partial sum.
+pub(super) fn grad_weight_winograd_shape<T: Element>(
+    u: &Unfold,
+    out_ch: usize,
+    n: usize,
+) -> Option<WinogradShape> {
+    winograd_shape::<T>(u, out_ch).filter(|shape| {
+        n * shape.tile_count() >= winograd_grad::GROUPS * MIN_WINOGRAD_GRAD_WEIGHT_TILES
+    })
+}
+
+/// The input gradient of a 3x3 stride-1 convolution `u` as a Winograd convolution of the
+/// output gradient (padded by `2 - padding`) with the flipped weights (see
+/// [`grad_input_as_conv`]), when that takes the Winograd route.
+pub(super) fn grad_input_winograd_shape<T: Element>(
+    u: &Unfold,
+    out_ch: usize,
+) -> Option<WinogradShape> {
+    if (u.kh, u.kw, u.stride) != (3, 3, 1) || u.padding > 2 {
+        return None;
+    }
+    let uf = Unfold::new(
+        &[1, out_ch, u.oh, u.ow],
+        &[u.channels, out_ch, 3, 3],
+        Conv2dGeometry::new(1, 2 - u.padding),
+    );
+    winograd_shape::<T>(&uf, u.channels)
+}
+
+/// The weights of the convolution that computes an input gradient (see
+/// [`grad_input_as_conv`]): element `(c, o, ki, kj)` of the `[C, O, KH, KW]` result is
+/// `w[o, c, KH - 1 - ki, KW - 1 - kj]`.
+pub(super) fn flipped_weights<T: Element>(u: &Unfold, w: &[T], out_ch: usize) -> Vec<T> {
+    let taps = u.kh * u.kw;
+    (0..u.channels * out_ch * taps)
+        .map(|i| {
+            let (c, o, tap) = (i / (out_ch * taps), i / taps % out_ch, i % taps);
+            w[(o * u.channels + c) * taps + taps - 1 - tap]
+        })
+        .collect()
+}
+
+/// Fewest output channels (the inner dimension of `W^T dy`) worth the packed grad-input route.
+const MIN_PACKED_GRAD_INPUT_DEPTH: usize = 16;
+
+/// True when the input gradient of convolution `u` with `out_ch` output channels takes the
+/// packed route (a 1x1 stride-1 unpadded kernel keeps its single GEMM per image).
+pub(super) fn use_packed_grad_input<T: Element>(u: &Unfold, out_ch: usize) -> bool {
+    packed_gemm::available::<T>() && out_ch >= MIN_PACKED_GRAD_INPUT_DEPTH && !u.is_pointwise()
+}

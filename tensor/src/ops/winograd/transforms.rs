@@ -1,0 +1,150 @@
+//! The transforms, [`LANES`] tiles at a time: `V = B^T d B` of the input patches and
+//! `Y = A^T M A` of the products, in place over the 16 planes that hold them, and the lane
+//! arithmetic they are written in.
+
+use crate::element::Element;
+
+/// Tiles the transforms handle at once: one 512-bit vector of `f32` per value of a patch.
+pub(in crate::ops) const LANES: usize = 16;
+
+/// One value of [`LANES`] neighbouring tiles. The transforms work on these fixed-size arrays
+/// so that every add or subtract is one vector instruction (see [`crate::simd::vectorized`]).
+pub(in crate::ops) type Lanes<T> = [T; LANES];
+
+/// The [`LANES`] values of `src` from `at`.
+#[inline(always)]
+pub(in crate::ops) fn load<T: Element>(src: &[T], at: usize) -> Lanes<T> {
+    src[at..at + LANES].try_into().expect("LANES values")
+}
+
+/// Writes `lanes` into `dst` from `at`.
+#[inline(always)]
+pub(in crate::ops) fn store<T: Element>(dst: &mut [T], at: usize, lanes: &Lanes<T>) {
+    dst[at..at + LANES].copy_from_slice(lanes);
+}
+
+/// `a + b` lane by lane.
+#[inline(always)]
+pub(in crate::ops) fn add<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+    let mut sum = a;
+    for (s, b) in sum.iter_mut().zip(b) {
+        *s = *s + b;
+    }
+    sum
+}
+
+/// `a - b` lane by lane.
+#[inline(always)]
+pub(in crate::ops) fn sub<T: Element>(a: Lanes<T>, b: Lanes<T>) -> Lanes<T> {
+    let mut difference = a;
+    for (d, b) in difference.iter_mut().zip(b) {
+        *d = *d - b;
+    }
+    difference
+}
+
+/// Column `j` of `rows`: element `j` of each row.
+#[inline(always)]
+pub(in crate::ops) fn column_of<T: Copy, const R: usize, const N: usize>(
+    rows: &[[T; N]; R],
+    j: usize,
+) -> [T; R] {
+    let mut column = [rows[0][j]; R];
+    for (c, row) in column.iter_mut().zip(rows) {
+        *c = row[j];
+    }
+    column
+}
+
+/// `B^T d` for four values `d` of a patch's row or column: `[d0 - d2, d1 + d2, d2 - d1,
+/// d1 - d3]`.
+#[inline(always)]
+fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
+    [
+        sub(d[0], d[2]),
+        add(d[1], d[2]),
+        sub(d[2], d[1]),
+        sub(d[1], d[3]),
+    ]
+}
+
+/// `A^T m` for four values `m` of a row of the products: `[m0 + m1 + m2, m1 - m2 - m3]`.
+#[inline(always)]
+fn row_products<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>; 2] {
+    [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
+}
+
+/// Values between the starts of two of the 16 planes of `V` or `M` (`rows` of `columns`): one
+/// cache line more than the plane, so that the same element of the 16 planes, which the
+/// transforms read or write together, falls in 16 different cache sets rather than one.
+pub(in crate::ops) fn plane_len(rows: usize, columns: usize) -> usize {
+    rows * columns + 64 / size_of::<f32>()
+}
+
+/// `V = B^T d B` in place over the first `count` values of each of the 16 planes of `v`
+/// (`len` apart), [`LANES`] at a time.
+#[inline(always)]
+pub(in crate::ops) fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
+    for p in (0..count).step_by(LANES) {
+        // B^T along each row of the patches ...
+        let h = [
+            row_transform(points_of_row(v, len, p, 0)),
+            row_transform(points_of_row(v, len, p, 1)),
+            row_transform(points_of_row(v, len, p, 2)),
+            row_transform(points_of_row(v, len, p, 3)),
+        ];
+        // ... then down each column.
+        for j in 0..4 {
+            let column = row_transform(column_of(&h, j));
+            for (i, lanes) in column.iter().enumerate() {
+                store(v, (4 * i + j) * len + p, lanes);
+            }
+        }
+    }
+}
+
+/// The [`LANES`] values at `p` of the four planes `4 row..4 row + 4` of `planes` (`len`
+/// apart): one row of the tiles' 4x4 patches or products.
+#[inline(always)]
+fn points_of_row<T: Element>(planes: &[T], len: usize, p: usize, row: usize) -> [Lanes<T>; 4] {
+    let at = 4 * row * len + p;
+    [
+        load(planes, at),
+        load(planes, at + len),
+        load(planes, at + 2 * len),
+        load(planes, at + 3 * len),
+    ]
+}
+
+/// `Y = A^T M A` plus the bias in place over the 16 planes of `m` (`len` apart, `out_ch` rows
+/// of `columns` each used), [`LANES`] at a time: output `(dy, dx)` of each tile into plane
+/// `2 dy + dx`.
+#[inline(always)]
+pub(super) fn transform_products<T: Element>(
+    m: &mut [T],
+    len: usize,
+    out_ch: usize,
+    columns: usize,
+    bias: Option<&[T]>,
+) {
+    for o in 0..out_ch {
+        let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
+        for p in (o * columns..(o + 1) * columns).step_by(LANES) {
+            // A^T along each row of the 4x4 products ...
+            let q = [
+                row_products(points_of_row(m, len, p, 0)),
+                row_products(points_of_row(m, len, p, 1)),
+                row_products(points_of_row(m, len, p, 2)),
+                row_products(points_of_row(m, len, p, 3)),
+            ];
+            // ... then down the columns.
+            for dx in 0..2 {
+                let [q0, q1, q2, q3] = column_of(&q, dx);
+                let upper = add(add(add(q0, q1), q2), b);
+                let lower = add(sub(sub(q1, q2), q3), b);
+                store(m, dx * len + p, &upper);
+                store(m, (2 + dx) * len + p, &lower);
+            }
+        }
+    }
+}
