@@ -6,7 +6,7 @@ use tensor::Device;
 
 use clap::Args;
 
-use crate::train::config::{DefenseKind, FoscReference, OptimizerKind, TrainConfig};
+use crate::train::config::{DefenseKind, EpsRamp, FoscReference, OptimizerKind, TrainConfig};
 use crate::train::mixing::{DEFAULT_UNLABELED_FRACTION, SemiSupervised};
 
 /// Flags of `mart train`. Unset flags come from `--preset` (or the default run).
@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Epochs over which eps ramps up linearly (0: none).
     #[arg(long)]
     pub eps_ramp_epochs: Option<usize>,
+    /// Whether the ramp rises at each batch (linearly from 0; the default run) or at each
+    /// epoch's start (eps (e + 1) / R in epoch e).
+    #[arg(long, value_enum)]
+    pub eps_ramp: Option<EpsRamp>,
     /// Steps of the training attack.
     #[arg(long)]
     pub steps: Option<usize>,
@@ -190,7 +194,7 @@ impl TrainArgs {
         macro_rules! set {
             ($($field:ident <- $flag:ident),* $(,)?) => { $(if let Some(v) = self.$flag { c.$field = v; })* };
         }
-        set!(epochs <- epochs, batch_size <- batch_size, eps <- eps, eps_ramp_epochs <- eps_ramp_epochs,
+        set!(epochs <- epochs, batch_size <- batch_size, eps <- eps, eps_ramp_epochs <- eps_ramp_epochs, eps_ramp <- eps_ramp,
             attack_steps <- steps, step_size <- step_size, beta <- beta, lr <- lr, momentum <- momentum,
             weight_decay <- weight_decay, augment <- augment, seed <- seed);
         if self.eval_limit.is_some() {

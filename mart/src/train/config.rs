@@ -110,6 +110,25 @@ impl Default for LogitPairingSettings {
     }
 }
 
+/// How eps rises over the ramp's `R` epochs of `B` batches each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpsRamp {
+    /// In equal steps at each epoch's start: `eps (e + 1) / R` through epoch `e` (0-based).
+    #[default]
+    PerEpoch,
+    /// Linearly from 0, batch by batch: `eps (e B + b + 1) / (R B)` at batch `b` of epoch
+    /// `e` (MART.md's PyTorch reference for the default run).
+    PerBatch,
+}
+
+impl EpsRamp {
+    /// Whether this is the per-epoch ramp (the configurations' default).
+    pub fn is_per_epoch(&self) -> bool {
+        *self == EpsRamp::PerEpoch
+    }
+}
+
 /// A full training configuration. Every constant of MART.md is a field, so a flag can set it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -127,6 +146,11 @@ pub struct TrainConfig {
     pub eps: f32,
     /// Epochs over which eps ramps linearly up to `eps` (0: full eps from the start).
     pub eps_ramp_epochs: usize,
+    /// Whether the ramp rises at each epoch or at each batch. Left out of the JSON when per
+    /// epoch, so that configurations (and the run names hashed from them) from before the
+    /// option are unchanged.
+    #[serde(default, skip_serializing_if = "EpsRamp::is_per_epoch")]
+    pub eps_ramp: EpsRamp,
     /// Steps of the training attack.
     pub attack_steps: usize,
     /// Step size of the training attack.
@@ -205,6 +229,7 @@ impl TrainConfig {
             batch_size: 128,
             eps: 0.3,
             eps_ramp_epochs: 4,
+            eps_ramp: EpsRamp::PerBatch,
             attack_steps: 10,
             step_size: 0.075,
             beta: 5.0,
@@ -235,6 +260,7 @@ impl TrainConfig {
         let base = TrainConfig {
             autoattack_limit: PRESET_AUTOATTACK_LIMIT,
             init: Init::Trades,
+            eps_ramp: EpsRamp::PerEpoch,
             ..TrainConfig::default_run()
         };
         match name {
@@ -286,13 +312,28 @@ impl TrainConfig {
         }
     }
 
-    /// The training attack's radius in `epoch` (0-based): a linear ramp over
-    /// `eps_ramp_epochs`, never 0.
+    /// The training attack's radius at the end of `epoch` (0-based): a linear ramp over
+    /// `eps_ramp_epochs`, never 0 (either ramp reaches the same value at an epoch's end).
     pub fn eps_at(&self, epoch: usize) -> f32 {
         if self.eps_ramp_epochs == 0 {
             self.eps
         } else {
             self.eps * ((epoch + 1).min(self.eps_ramp_epochs) as f32 / self.eps_ramp_epochs as f32)
+        }
+    }
+
+    /// The training attack's radius at batch `batch` of `batches` in `epoch` (all 0-based):
+    /// [`TrainConfig::eps_at`] for the per-epoch ramp, a linear rise over every batch of the
+    /// ramp's epochs for the per-batch one; never 0.
+    pub fn eps_at_batch(&self, epoch: usize, batch: usize, batches: usize) -> f32 {
+        match self.eps_ramp {
+            EpsRamp::PerEpoch => self.eps_at(epoch),
+            EpsRamp::PerBatch if self.eps_ramp_epochs > 0 => {
+                let done = (epoch * batches + batch + 1) as f64;
+                let ramp = (self.eps_ramp_epochs * batches.max(1)) as f64;
+                (f64::from(self.eps) * (done / ramp).min(1.0)) as f32
+            }
+            EpsRamp::PerBatch => self.eps,
         }
     }
 }
@@ -325,10 +366,49 @@ mod tests {
 
     #[test]
     fn eps_ramps_linearly_and_never_hits_zero() {
-        let c = TrainConfig::default_run();
+        let c = TrainConfig {
+            eps_ramp: EpsRamp::PerEpoch,
+            ..TrainConfig::default_run()
+        };
         let ramp: Vec<f32> = (0..6).map(|e| c.eps_at(e)).collect();
         for (got, want) in ramp.iter().zip([0.075, 0.15, 0.225, 0.3, 0.3, 0.3]) {
             assert!((got - want).abs() < 1e-6, "{ramp:?}");
         }
+    }
+
+    #[test]
+    fn the_per_batch_ramp_rises_by_eps_over_ramp_batches_each_batch() {
+        let c = TrainConfig::default_run();
+        assert_eq!(c.eps_ramp, EpsRamp::PerBatch);
+        let batches = 63;
+        let step = 0.3 / (4.0 * 63.0);
+        for (epoch, batch) in [(0, 0), (0, 62), (1, 0), (2, 30), (3, 61)] {
+            let want = step * (epoch * batches + batch + 1) as f64;
+            let got = f64::from(c.eps_at_batch(epoch, batch, batches));
+            assert!(
+                (got - want).abs() < 1e-6,
+                "epoch {epoch} batch {batch}: {got} vs {want}"
+            );
+        }
+        for epoch in 0..6 {
+            // Each epoch ends where the per-epoch ramp holds it.
+            let end = c.eps_at_batch(epoch, batches - 1, batches);
+            assert!((end - c.eps_at(epoch)).abs() < 1e-6, "epoch {epoch}: {end}");
+        }
+        assert_eq!(c.eps_at_batch(9, 5, batches), 0.3);
+    }
+
+    #[test]
+    fn a_per_epoch_ramp_is_left_out_of_the_json_so_old_run_names_stay() {
+        let per_epoch = TrainConfig {
+            eps_ramp: EpsRamp::PerEpoch,
+            ..TrainConfig::default_run()
+        };
+        let json = serde_json::to_value(&per_epoch).unwrap();
+        assert!(json.get("eps_ramp").is_none(), "{json}");
+        let back: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, per_epoch);
+        let per_batch = serde_json::to_value(TrainConfig::default_run()).unwrap();
+        assert_eq!(per_batch["eps_ramp"], "per-batch");
     }
 }

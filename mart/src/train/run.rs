@@ -173,9 +173,6 @@ impl TrainRun<'_> {
         while state.epoch < config.epochs {
             let epoch = state.epoch;
             parts.optimizer.set_lr(parts.schedule.lr_at(epoch + 1));
-            parts
-                .defense
-                .set_radius_fraction(config.eps_at(epoch) / config.eps);
             parts.defense.begin_epoch(epoch);
             let plan = match &mixing {
                 Some(mixing) => mixing.epoch_rows(epoch),
@@ -196,6 +193,8 @@ impl TrainRun<'_> {
             );
             while state.batch < batches {
                 let rows = &plan[state.batch];
+                let eps = config.eps_at_batch(epoch, state.batch, batches);
+                parts.defense.set_radius_fraction(eps / config.eps);
                 let loss = self.train_step(&mut parts, &config, rows, &mut state)?;
                 bar.inc(rows.len() as u64);
                 let t = &state.partial;
