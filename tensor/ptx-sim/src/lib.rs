@@ -69,6 +69,7 @@ pub mod kinds;
 pub mod launch;
 pub mod lex;
 pub mod memory;
+pub mod module;
 pub mod operand;
 pub mod ops;
 pub mod parse;

@@ -1,4 +1,4 @@
-//! Shared by the simulator's test files: a module type like the `tensor` crate's, buffers of
+//! Shared by the simulator's test files: the PTX module type, buffers of
 //! 32-bit words in simulated memory, launch shapes, and `ADD`, a guarded elementwise kernel that
 //! several files launch.
 //!
@@ -8,40 +8,8 @@
 
 #![allow(dead_code)]
 
+pub use ptx_sim::module::{PTX_HEADER, PtxModule};
 pub use ptx_sim::{KernelArg, LaunchConfig, SimDevice, SimError};
-use std::sync::OnceLock;
-
-/// The first lines of every test module: PTX ISA 7.8 for sm_80, 64-bit addresses (the header
-/// the `tensor` crate's kernels use).
-pub const PTX_HEADER: &str = ".version 7.8\n.target sm_80\n.address_size 64\n\n";
-
-/// A module of test kernels: a name and a function writing its PTX text, built on first use.
-pub struct PtxModule {
-    name: &'static str,
-    build: fn() -> String,
-    text: OnceLock<String>,
-}
-
-impl PtxModule {
-    /// A module named `name` whose text `build` writes.
-    pub const fn new(name: &'static str, build: fn() -> String) -> Self {
-        PtxModule {
-            name,
-            build,
-            text: OnceLock::new(),
-        }
-    }
-
-    /// The module's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The PTX text (built on the first call).
-    pub fn ptx(&self) -> &str {
-        self.text.get_or_init(self.build)
-    }
-}
 
 /// An allocation in simulated global memory (never freed: each test uses a fresh device).
 pub struct Buffer(u64);
