@@ -24,7 +24,9 @@ use tensor::{Device, Tensor};
 
 /// One `#[test]` per device kind for the test body `fn name(device: Device)` defined beside it:
 /// `device_test!(name)` makes `name::cpu`, `name::sim` and `name::cuda`; `device_test!(name: cpu,
-/// sim)` the kinds listed; a leading `#[should_panic(expected = "...")]` goes on each.
+/// sim)` the kinds listed; a leading `#[should_panic(expected = "...")]` goes on each. (Allowed
+/// unused: test files without device tests compile this module too.)
+#[allow(unused_macros)]
 macro_rules! device_test {
     ($(#[should_panic(expected = $panic:literal)])? $name:ident) => {
         $crate::common::device::device_test!(
@@ -51,6 +53,7 @@ macro_rules! device_test {
     (@device sim) => { Some(tensor::Device::Sim) };
     (@device cuda) => { $crate::common::device::cuda() };
 }
+#[allow(unused_imports)]
 pub(crate) use device_test;
 
 /// `cuda:0` when it opens; `None` (said once per test binary on the real stderr) when it does

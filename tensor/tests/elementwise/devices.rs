@@ -93,7 +93,7 @@ type UnaryCase = (
     bool,
 );
 
-/// Every unary op; relu maps NaN and -0 to +0, clamp keeps NaN and -0.
+/// Every unary op; relu maps NaN and -0 to +0, clamp keeps them (as `f64::clamp`).
 const UNARY: [UnaryCase; 14] = [
     ("neg", Tensor::neg, |v| -v, true),
     ("exp", Tensor::exp, f64::exp, false),
@@ -114,15 +114,7 @@ const UNARY: [UnaryCase; 14] = [
     (
         "clamp",
         |x| x.clamp(-0.5, 2.0),
-        |v| {
-            if v < -0.5 {
-                -0.5
-            } else if v > 2.0 {
-                2.0
-            } else {
-                v
-            }
-        },
+        |v| v.clamp(-0.5, 2.0),
         true,
     ),
     ("add_scalar", |x| x.add_scalar(0.25), |v| v + 0.25, true),
