@@ -24,8 +24,9 @@ use tensor::{Device, Tensor};
 
 /// One `#[test]` per device kind for the test body `fn name(device: Device)` defined beside it:
 /// `device_test!(name)` makes `name::cpu`, `name::sim` and `name::cuda`; `device_test!(name: cpu,
-/// sim)` the kinds listed; a leading `#[should_panic(expected = "...")]` goes on each. (Allowed
-/// unused: test files without device tests compile this module too.)
+/// sim)` the kinds listed; a leading `#[should_panic(expected = "...")]` goes on each (so such a
+/// test lists its kinds without `cuda`, whose test returns without panicking where `cuda:0` does
+/// not open). Allowed unused: test files without device tests compile this module too.
 #[allow(unused_macros)]
 macro_rules! device_test {
     ($(#[should_panic(expected = $panic:literal)])? $name:ident) => {
