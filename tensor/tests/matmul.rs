@@ -1,13 +1,20 @@
 //! `matmul` and `matmul_t` against a triple loop, in f64 and f32: 2-D, batched 3-D, 3-D times a
 //! shared 2-D right operand, every combination of transposed operands, and products large
-//! enough to take the multi-threaded paths.
+//! enough to take the multi-threaded paths: random layouts as proptest properties on the CPU (a
+//! few hundred cases would take minutes on the simulator), in f64 and f32.
+//!
+//! On every device (`device_test!`: cpu, sim, cuda), in f32: sizes that are not multiples of
+//! the GPU's tiles (down to 1), every transpose variant, batched and shared-right-operand
+//! products, an empty inner dimension, enough output tiles for the GPU's large tile; the panics
+//! of shapes that do not multiply.
 
 mod common;
 
+use common::device::{assert_f32, back, device_test, on};
 use common::{F32_TOL, F64_TOL, assert_tensor, config, wave};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Element, Tensor};
+use tensor::{Device, Element, Rng, Tensor};
 
 /// The operands' layouts: `batch` is `None` for plain 2-D, else the leading size of `a` and,
 /// when `b_batched`, of `b` too.
@@ -159,20 +166,99 @@ fn large_products_match_the_reference() {
     }
 }
 
-#[test]
-#[should_panic(expected = "matmul: cannot multiply shapes [2, 3] and [4, 5]")]
-fn inner_dimension_mismatch_panics() {
-    let _ = Tensor::<f64>::zeros([2, 3]).matmul(&Tensor::zeros([4, 5]));
+/// Tolerance for a sum of `k` products of values in `[-1, 1)`, added in any order.
+fn atol(k: usize) -> f64 {
+    1e-5 * (k as f64 + 1.0)
 }
 
-#[test]
-#[should_panic(expected = "matmul: cannot multiply shapes [2, 3, 4] and [3, 4, 5]")]
-fn batch_mismatch_panics() {
-    let _ = Tensor::<f64>::zeros([2, 3, 4]).matmul(&Tensor::zeros([3, 4, 5]));
+/// `op(a) op(b)` on `device` for `a` `[batch?, m, k]` and `b` `[batch_b?, k, n]` as used, in
+/// all four transpose variants (and `matmul` for the plain one), against the triple loop.
+fn check_on(device: Device, rng: &mut Rng, batch: Option<usize>, b_batched: bool, mkn: [usize; 3]) {
+    let [m, k, n] = mkn;
+    for (transpose_a, transpose_b) in [(false, false), (false, true), (true, false), (true, true)] {
+        let layout = Layout {
+            batch,
+            b_batched,
+            m,
+            k,
+            n,
+            transpose_a,
+            transpose_b,
+        };
+        let a: Tensor<f32> = rng.uniform(layout.a_dims(), -1.0, 1.0);
+        let b: Tensor<f32> = rng.uniform(layout.b_dims(), -1.0, 1.0);
+        let want = reference(layout, &a.to_f64_vec(), &b.to_f64_vec());
+        let (ga, gb) = (on(device, &a), on(device, &b));
+        let got = back(device, &ga.matmul_t(transpose_a, &gb, transpose_b));
+        let what = format!("{layout:?} on {device}");
+        assert_f32(&what, &got, &layout.out_dims(), &want, atol(k), 1e-5);
+        if !transpose_a && !transpose_b {
+            let got = back(device, &ga.matmul(&gb));
+            assert_f32(&what, &got, &layout.out_dims(), &want, atol(k), 1e-5);
+        }
+    }
 }
 
-#[test]
-#[should_panic(expected = "matmul: cannot multiply shapes [3, 4] and [2, 4, 5]")]
-fn two_d_times_batched_panics() {
-    let _ = Tensor::<f64>::zeros([3, 4]).matmul(&Tensor::zeros([2, 4, 5]));
+fn edges_and_transposes(device: Device) {
+    let mut rng = Rng::new(1);
+    for mkn in [
+        [1, 1, 1],
+        [7, 3, 5],
+        [65, 17, 1],
+        [1, 9, 70],
+        [66, 8, 130],
+        [3, 33, 7],
+    ] {
+        check_on(device, &mut rng, None, false, mkn);
+    }
 }
+device_test!(edges_and_transposes);
+
+fn batched_and_shared_right_operand(device: Device) {
+    let mut rng = Rng::new(2);
+    check_on(device, &mut rng, Some(3), true, [9, 12, 70]);
+    check_on(device, &mut rng, Some(4), false, [65, 10, 6]);
+}
+device_test!(batched_and_shared_right_operand);
+
+/// An inner dimension of 0 gives zeros; and a plain product of another size.
+fn empty_inner_dimension(device: Device) {
+    let mut rng = Rng::new(3);
+    check_on(device, &mut rng, Some(2), true, [4, 0, 3]);
+    check_on(device, &mut rng, None, false, [5, 20, 9]);
+}
+device_test!(empty_inner_dimension);
+
+/// Enough output tiles (256 of 128x128) that the GPU kernel takes its large tile, with edges in
+/// both dimensions and an inner dimension of two and a half slices.
+fn large_tile(device: Device) {
+    check_on(device, &mut Rng::new(4), Some(16), true, [500, 20, 500]);
+}
+device_test!(large_tile);
+
+fn inner_dimension_mismatch_panics(device: Device) {
+    let a = on(device, &Tensor::<f32>::zeros([2, 3]));
+    let _ = a.matmul(&on(device, &Tensor::zeros([4, 5])));
+}
+device_test!(
+    #[should_panic(expected = "matmul: cannot multiply shapes [2, 3] and [4, 5]")]
+    inner_dimension_mismatch_panics: cpu, sim
+);
+
+fn batch_mismatch_panics(device: Device) {
+    let a = on(device, &Tensor::<f32>::zeros([2, 3, 4]));
+    let _ = a.matmul(&on(device, &Tensor::zeros([3, 4, 5])));
+}
+device_test!(
+    #[should_panic(expected = "matmul: cannot multiply shapes [2, 3, 4] and [3, 4, 5]")]
+    batch_mismatch_panics: cpu, sim
+);
+
+fn two_d_times_batched_panics(device: Device) {
+    let a = on(device, &Tensor::<f32>::zeros([3, 4]));
+    let _ = a.matmul(&on(device, &Tensor::zeros([2, 4, 5])));
+}
+device_test!(
+    #[should_panic(expected = "matmul: cannot multiply shapes [3, 4] and [2, 4, 5]")]
+    two_d_times_batched_panics: cpu, sim
+);

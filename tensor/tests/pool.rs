@@ -1,13 +1,21 @@
 //! Max and average pooling and their gradients against naive window loops, over kernels,
 //! strides and paddings. Values are small integers, so windows are full of ties: max pooling
-//! must pick the first maximum in row-major scan order (as PyTorch) and never a padded cell.
+//! must pick the first maximum in row-major scan order (as PyTorch) and never a padded cell. The
+//! proptest properties and the multi-threaded size run on the CPU, in f64 (hundreds of random
+//! cases would take minutes on the simulator).
+//!
+//! On every device (`device_test!`: cpu, sim, cuda), in f32: 2x2 stride 2 (the GPU's and the
+//! CPU's fast path), 3x3 stride 2 with padding 1 (overlapping windows), 3x3 stride 1, on odd
+//! plane sizes, tie-prone values with one NaN (which wins over numbers); a constant plane whose
+//! padding must never win; the panics of bad shapes.
 
 mod common;
 
+use common::device::{assert_f32, back, device_test, on};
 use common::{F64_TOL, assert_tensor, config, tied_value, value, wave};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tensor::{Pool2dGeometry, Shape, Tensor};
+use tensor::{Device, Pool2dGeometry, Rng, Shape, Tensor};
 
 /// The sizes of one pooling: input `[n, c, h, w]` and a square window.
 #[derive(Clone, Copy, Debug)]
@@ -72,7 +80,8 @@ impl Pool {
     }
 }
 
-/// Max pooling by definition: values, and indices of the first maximum of each window.
+/// Max pooling by definition: values, and indices of the first maximum of each window, or of
+/// its last NaN if it holds any (NaN wins over numbers).
 fn reference_max_pool(pool: &Pool, x: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let (mut values, mut indices) = (Vec::new(), Vec::new());
     let plane_len = pool.h * pool.w;
@@ -80,7 +89,7 @@ fn reference_max_pool(pool: &Pool, x: &[f64]) -> (Vec<f64>, Vec<usize>) {
         let at = |cell: usize| x[plane * plane_len + cell];
         let mut best = cells[0];
         for &cell in &cells {
-            if at(cell) > at(best) {
+            if at(cell) > at(best) || at(cell).is_nan() {
                 best = cell;
             }
         }
@@ -88,6 +97,31 @@ fn reference_max_pool(pool: &Pool, x: &[f64]) -> (Vec<f64>, Vec<usize>) {
         indices.push(best);
     });
     (values, indices)
+}
+
+/// Max pooling's gradient by definition: each output gradient added at the cell it came from.
+fn reference_max_backward(pool: &Pool, indices: &[usize], dy: &[f64]) -> Vec<f64> {
+    let plane_len = pool.h * pool.w;
+    let mut dx = vec![0.0; pool.input_dims().iter().product()];
+    let out_plane_len = dy.len() / (pool.n * pool.c);
+    for (out, &cell) in indices.iter().enumerate() {
+        dx[out / out_plane_len * plane_len + cell] += dy[out];
+    }
+    dx
+}
+
+/// Average pooling (padding counted in the window's area) and its gradient by definition.
+fn reference_avg(pool: &Pool, x: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let area = (pool.kernel * pool.kernel) as f64;
+    let plane_len = pool.h * pool.w;
+    let (mut averages, mut spread) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
+    pool.for_each_window(|plane, out, cells| {
+        for cell in cells {
+            averages[out] += x[plane * plane_len + cell] / area;
+            spread[plane * plane_len + cell] += dy[out] / area;
+        }
+    });
+    (averages, spread)
 }
 
 /// Sizes up to 7x7 with windows 1 to 4, strides 1 to 3 and padding up to half the window.
@@ -124,8 +158,6 @@ fn check(pool: Pool, x: &[f64], dy: &[f64]) {
         pool.output_dims(),
     );
     let grad = Tensor::from_vec(dy.to_vec(), out_dims.clone());
-    let area = (pool.kernel * pool.kernel) as f64;
-    let plane_len = pool.h * pool.w;
 
     let (values, indices) = input.max_pool2d(pool.geometry());
     let (expected_values, expected_indices) = reference_max_pool(&pool, x);
@@ -136,22 +168,11 @@ fn check(pool: Pool, x: &[f64], dy: &[f64]) {
         expected_indices,
         "max_pool2d indices of {pool:?}"
     );
-
-    let mut expected = vec![0.0; x.len()];
-    let out_plane_len = dy.len() / (pool.n * pool.c);
-    for (out, &cell) in expected_indices.iter().enumerate() {
-        expected[out / out_plane_len * plane_len + cell] += dy[out];
-    }
+    let expected = reference_max_backward(&pool, &expected_indices, dy);
     let dx = grad.max_pool2d_backward(&indices, input.shape(), pool.geometry());
     assert_tensor(&dx, &pool.input_dims(), &expected, F64_TOL);
 
-    let (mut averages, mut spread) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
-    pool.for_each_window(|plane, out, cells| {
-        for cell in cells {
-            averages[out] += x[plane * plane_len + cell] / area;
-            spread[plane * plane_len + cell] += dy[out] / area;
-        }
-    });
+    let (averages, spread) = reference_avg(&pool, x, dy);
     assert_tensor(
         &input.avg_pool2d(pool.geometry()),
         &out_dims,
@@ -190,43 +211,152 @@ fn large_pooling_matches_the_reference() {
     check(pool, &x, &dy);
 }
 
-/// A constant negative plane: each window's first in-image cell wins, never the padding
-/// (which counts as -inf).
-#[test]
-fn max_pool_on_ties_picks_the_first_cell_of_each_window() {
-    let x = Tensor::full([1, 1, 3, 3], -5.0f64);
-    let (values, indices) = x.max_pool2d(Pool2dGeometry::new(3, 1, 1));
-    assert_eq!(values.to_vec(), vec![-5.0; 9]);
-    assert_eq!(indices.to_usizes(), vec![0, 0, 1, 0, 0, 1, 3, 3, 4]);
-}
-
-#[test]
-#[should_panic(expected = "max_pool2d: expected an NCHW tensor, got shape [3, 4]")]
-fn pooling_a_matrix_panics() {
-    let _ = Tensor::<f64>::zeros([3, 4]).max_pool2d(Pool2dGeometry::new(2, 2, 0));
-}
-
-#[test]
-#[should_panic(expected = "pool2d: window 5 larger than padded input 3x3")]
-fn window_larger_than_the_image_panics() {
-    let _ = Tensor::<f64>::zeros([1, 1, 3, 3]).avg_pool2d(Pool2dGeometry::new(5, 1, 0));
-}
-
 #[test]
 #[should_panic(expected = "pool2d: padding 2 exceeds half the kernel 3")]
 fn padding_over_half_the_window_panics() {
     let _ = Pool2dGeometry::new(3, 1, 2);
 }
 
-#[test]
-#[should_panic(
-    expected = "max_pool2d_backward: gradient [1, 1, 2, 2] and indices [1, 1, 1, 1] differ"
-)]
-fn max_pool_backward_with_mismatched_indices_panics() {
-    let indices = Tensor::from_vec(vec![0u32], [1, 1, 1, 1]);
-    let _ = Tensor::<f64>::zeros([1, 1, 2, 2]).max_pool2d_backward(
+/// `(n, c, h, w, kernel, stride, padding)` of each case run on every device.
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 5] = [
+    (2, 3, 8, 8, 2, 2, 0),
+    (1, 2, 7, 9, 2, 2, 0),
+    (2, 2, 9, 7, 3, 2, 1),
+    (1, 3, 6, 5, 3, 1, 1),
+    (1, 1, 1, 1, 1, 1, 0),
+];
+
+/// Runs `f` on each case of [`CASES`].
+fn each_case(mut f: impl FnMut(Pool)) {
+    for (n, c, h, w, kernel, stride, padding) in CASES {
+        f(Pool {
+            n,
+            c,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+        });
+    }
+}
+
+/// Small-integer values (many ties), with one NaN.
+fn tied_input(rng: &mut Rng, dims: Vec<usize>) -> Tensor<f32> {
+    let mut data: Vec<f32> = rng
+        .uniform::<f32>(dims.clone(), 0.0, 4.0)
+        .data()
+        .iter()
+        .map(|v| v.floor())
+        .collect();
+    let nan_at = data.len() / 2;
+    data[nan_at] = f32::NAN;
+    Tensor::from_vec(data, dims)
+}
+
+fn max_pool_values_indices_and_gradient(device: Device) {
+    let mut rng = Rng::new(10);
+    each_case(|pool| {
+        let x = tied_input(&mut rng, pool.input_dims());
+        let (values, indices) = on(device, &x).max_pool2d(pool.geometry());
+        let (want, want_indices) = reference_max_pool(&pool, &x.to_f64_vec());
+        let what = format!("max_pool2d {pool:?} on {device}");
+        let out_dims = pool.output_dims();
+        assert_f32(&what, &back(device, &values), &out_dims, &want, 0.0, 0.0);
+        let got_indices = back(device, &indices);
+        assert_eq!(got_indices.dims(), &out_dims[..], "{what}: indices");
+        assert_eq!(got_indices.to_usizes(), want_indices, "{what}: indices");
+
+        let dy: Tensor<f32> = rng.uniform(out_dims, -1.0, 1.0);
+        let want = reference_max_backward(&pool, &want_indices, &dy.to_f64_vec());
+        let dx = on(device, &dy).max_pool2d_backward(&indices, x.shape(), pool.geometry());
+        let what = format!("{what}: backward");
+        assert_f32(
+            &what,
+            &back(device, &dx),
+            &pool.input_dims(),
+            &want,
+            1e-6,
+            1e-6,
+        );
+    });
+}
+device_test!(max_pool_values_indices_and_gradient);
+
+fn avg_pool_and_gradient(device: Device) {
+    let mut rng = Rng::new(11);
+    each_case(|pool| {
+        let x: Tensor<f32> = rng.uniform(pool.input_dims(), -1.0, 1.0);
+        let dy: Tensor<f32> = rng.uniform(pool.output_dims(), -1.0, 1.0);
+        let (want, want_dx) = reference_avg(&pool, &x.to_f64_vec(), &dy.to_f64_vec());
+        let what = format!("avg_pool2d {pool:?} on {device}");
+        let y = on(device, &x).avg_pool2d(pool.geometry());
+        let out_dims = pool.output_dims();
+        assert_f32(&what, &back(device, &y), &out_dims, &want, 1e-6, 1e-6);
+        let dx = on(device, &dy).avg_pool2d_backward(x.shape(), pool.geometry());
+        let what = format!("{what}: backward");
+        assert_f32(
+            &what,
+            &back(device, &dx),
+            &pool.input_dims(),
+            &want_dx,
+            1e-6,
+            1e-6,
+        );
+    });
+}
+device_test!(avg_pool_and_gradient);
+
+/// A constant negative plane: each window's first in-image cell wins, never the padding
+/// (which counts as -inf).
+fn max_pool_on_ties_picks_the_first_cell_of_each_window(device: Device) {
+    let x = on(device, &Tensor::full([1, 1, 3, 3], -5.0f32));
+    let (values, indices) = x.max_pool2d(Pool2dGeometry::new(3, 1, 1));
+    assert_eq!(back(device, &values).to_vec(), vec![-5.0; 9]);
+    assert_eq!(
+        back(device, &indices).to_usizes(),
+        vec![0, 0, 1, 0, 0, 1, 3, 3, 4]
+    );
+}
+device_test!(max_pool_on_ties_picks_the_first_cell_of_each_window);
+
+fn pooling_a_matrix_panics(device: Device) {
+    let _ = on(device, &Tensor::<f32>::zeros([3, 4])).max_pool2d(Pool2dGeometry::new(2, 2, 0));
+}
+device_test!(
+    #[should_panic(expected = "max_pool2d: expected an NCHW tensor, got shape [3, 4]")]
+    pooling_a_matrix_panics: cpu, sim
+);
+
+fn window_larger_than_the_image_panics(device: Device) {
+    let x = on(device, &Tensor::<f32>::zeros([1, 1, 3, 3]));
+    let _ = x.avg_pool2d(Pool2dGeometry::new(5, 1, 0));
+}
+device_test!(
+    #[should_panic(expected = "pool2d: window 5 larger than padded input 3x3")]
+    window_larger_than_the_image_panics: cpu, sim
+);
+
+fn max_pool_backward_with_mismatched_indices_panics(device: Device) {
+    let indices = on(device, &Tensor::from_vec(vec![0u32], [1, 1, 1, 1]));
+    let _ = on(device, &Tensor::<f32>::zeros([1, 1, 2, 2])).max_pool2d_backward(
         &indices,
         &Shape::new(&[1, 1, 4, 4]),
         Pool2dGeometry::new(2, 2, 0),
     );
 }
+device_test!(
+    #[should_panic(
+        expected = "max_pool2d_backward: gradient [1, 1, 2, 2] and indices [1, 1, 1, 1] differ"
+    )]
+    max_pool_backward_with_mismatched_indices_panics: cpu, sim
+);
+
+fn avg_pool_backward_with_a_mismatched_gradient_panics(device: Device) {
+    let dy = on(device, &Tensor::<f32>::zeros([1, 1, 2, 2]));
+    let _ = dy.avg_pool2d_backward(&Shape::new(&[1, 1, 8, 8]), Pool2dGeometry::new(2, 2, 0));
+}
+device_test!(
+    #[should_panic(expected = "avg_pool2d_backward: gradient [1, 1, 2, 2] does not fit input")]
+    avg_pool_backward_with_a_mismatched_gradient_panics: cpu, sim
+);

@@ -1,15 +1,22 @@
 //! `softmax`, `log_softmax` and `logsumexp` along any axis against a naive f64 reference, on
-//! ordinary values and on magnitudes around 1000 where the unstabilised formulas overflow.
+//! ordinary values and on magnitudes around 1000 where the unstabilised formulas overflow, as
+//! proptest properties on the CPU (hundreds of random cases would take minutes on the simulator).
+//!
+//! On every device (`device_test!`: cpu, sim, cuda), in f32: every axis of rank 1-4 tensors,
+//! lines longer than the GPU's block, large offsets (the max subtraction), tiny probabilities, and
+//! lines holding -inf, inf and NaN; the panic of a missing axis.
 
 mod common;
 
+use common::device::{assert_f32, back, device_test, on};
 use common::{F32_TOL, F64_TOL, assert_tensor, config, ravel, tensor, to_element, unravel, value};
 use proptest::prelude::*;
-use tensor::{Element, Tensor};
+use tensor::{Device, Element, Rng, Tensor};
 
 /// The three results along `axis`, computed one line at a time with the maximum subtracted:
 /// `(softmax, log_softmax, logsumexp)`, the first two shaped like `x`, the last with `axis`
-/// removed.
+/// removed. NaN is skipped by the maximum and spreads through the sum; a line whose maximum is
+/// infinite gives NaN probabilities, and its logsumexp is that maximum (shifting by 0).
 fn reference(x: &Tensor<f64>, axis: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let dims = x.dims();
     let mut rest = dims.to_vec();
@@ -33,7 +40,9 @@ fn reference(x: &Tensor<f64>, axis: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
             soft[p] = (x.data()[p] - max).exp() / sum;
             log_soft[p] = x.data()[p] - max - sum.ln();
         }
-        lse.push(max + sum.ln());
+        let shift = if max.is_finite() { max } else { 0.0 };
+        let shifted: f64 = positions.iter().map(|&p| (x.data()[p] - shift).exp()).sum();
+        lse.push(shift + shifted.ln());
     }
     (soft, log_soft, lse)
 }
@@ -94,8 +103,71 @@ fn infinite_logits() {
     assert_eq!(x.logsumexp(1, false).data(), &[2f64.ln(), -inf]);
 }
 
-#[test]
-#[should_panic(expected = "softmax: axis 2 out of range for shape [2, 3]")]
-fn softmax_along_a_missing_axis_panics() {
-    let _ = Tensor::<f64>::zeros([2, 3]).softmax(2);
+/// Checks the three ops of `x` on `device` along every axis, with and without keepdim.
+fn check_on(device: Device, x: &Tensor<f32>) {
+    let gx = on(device, x);
+    for axis in 0..x.rank() {
+        let (soft, log_soft, lse) = reference(&x.cast(), axis);
+        let what = |op: &str| format!("{op} axis {axis} of {:?} on {device}", x.dims());
+        let got = back(device, &gx.softmax(axis));
+        assert_f32(&what("softmax"), &got, x.dims(), &soft, 1e-7, 1e-5);
+        let got = back(device, &gx.log_softmax(axis));
+        assert_f32(&what("log_softmax"), &got, x.dims(), &log_soft, 1e-5, 1e-5);
+        for keepdim in [false, true] {
+            let mut dims = x.dims().to_vec();
+            if keepdim {
+                dims[axis] = 1;
+            } else {
+                dims.remove(axis);
+            }
+            let got = back(device, &gx.logsumexp(axis, keepdim));
+            assert_f32(&what("logsumexp"), &got, &dims, &lse, 1e-5, 1e-5);
+        }
+    }
 }
+
+fn every_axis_of_ordinary_large_and_tiny_values(device: Device) {
+    let mut rng = Rng::new(31);
+    let shapes: [&[usize]; 9] = [
+        &[1],
+        &[10],
+        &[257],
+        &[1000],
+        &[7, 10],
+        &[3, 300],
+        &[2, 3, 4, 5],
+        &[50, 10],
+        &[5, 1, 33, 2],
+    ];
+    for dims in shapes {
+        check_on(device, &rng.uniform(dims, -10.0, 10.0));
+    }
+    // Large logits: only the max subtraction keeps e^x finite.
+    check_on(device, &rng.uniform([4, 20], 1000.0, 1010.0));
+    // Tiny probabilities: log_softmax must not go through log(softmax).
+    check_on(device, &rng.uniform([3, 5], -80.0, 80.0));
+}
+device_test!(every_axis_of_ordinary_large_and_tiny_values);
+
+fn infinities_and_nan(device: Device) {
+    let (inf, nan) = (f32::INFINITY, f32::NAN);
+    let x = Tensor::from_vec(
+        vec![
+            0.0, -inf, 1.0, -inf, // -inf elements: probability 0
+            -inf, -inf, -inf, -inf, // all -inf: softmax NaN, logsumexp -inf
+            1.0, inf, 2.0, 0.0, // +inf: softmax NaN, logsumexp inf
+            1.0, nan, 2.0, 0.0, // NaN spreads over its line
+        ],
+        [4, 4],
+    );
+    check_on(device, &x);
+}
+device_test!(infinities_and_nan);
+
+fn softmax_along_a_missing_axis_panics(device: Device) {
+    let _ = on(device, &Tensor::<f32>::zeros([2, 3])).softmax(2);
+}
+device_test!(
+    #[should_panic(expected = "softmax: axis 2 out of range for shape [2, 3]")]
+    softmax_along_a_missing_axis_panics: cpu, sim
+);

@@ -1,8 +1,11 @@
 //! Helpers shared by the tensor tests: the proptest configuration, strategies for shapes and
 //! values, row-major index arithmetic for the naive references, and the closeness check.
 //!
-//! Every test file compiles its own copy of this module and uses only part of it.
+//! Every test file compiles its own copy of this module and uses only part of it; `device`
+//! runs one test body on every device.
 #![allow(dead_code)]
+
+pub mod device;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
