@@ -1,5 +1,6 @@
 //! The element types kernels are generic over: `f32` and `f64`.
 
+use crate::compiled::Kernels;
 use crate::scratch_pool::Pool;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
@@ -8,9 +9,20 @@ use std::iter::Sum;
 /// A floating-point element: `f32` (training, the GPU) or `f64` (exact gradient checks).
 ///
 /// Besides num-traits' `Float`, it knows how to run a GEMM through `matrixmultiply`, so that
-/// generic code reaches `sgemm` or `dgemm` without a type switch.
+/// generic code reaches `sgemm` or `dgemm` without a type switch, and (through [`Kernels`]) the
+/// ops on `Tensor` of its type, compiled once in this crate.
 pub trait Element:
-    Float + FromPrimitive + ToPrimitive + Sum + Send + Sync + Debug + Display + Default + 'static
+    Float
+    + FromPrimitive
+    + ToPrimitive
+    + Sum
+    + Send
+    + Sync
+    + Debug
+    + Display
+    + Default
+    + Kernels
+    + 'static
 {
     /// The type's name as PyTorch spells it, for messages.
     const NAME: &'static str;

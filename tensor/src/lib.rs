@@ -9,6 +9,7 @@
 //! different devices) panic with the op's name and the shapes involved.
 
 pub mod allocator;
+pub mod compiled;
 pub mod counters;
 pub mod cuda;
 pub mod device;

@@ -13,16 +13,53 @@ fn mask<T: Element>(cond: bool) -> T {
 impl<T: Element> Tensor<T> {
     /// 1 where `self > other` (broadcast), else 0.
     pub fn gt(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("gt", self, other, GpuTensor::gt) {
-            return out;
-        }
-        self.zip_map(other, "gt", |a, b| mask(a > b))
+        T::tensor_gt(self, other)
     }
 
     /// Gradient of [`Tensor::relu`] at `x` for the output gradient `self`: `self` where
     /// `x > 0`, else 0 (so a NaN gradient of a dead unit gives 0), in one pass as PyTorch's
     /// `threshold_backward`. On a GPU: the mask and the product, two kernels.
     pub fn relu_grad(&self, x: &Tensor<T>) -> Tensor<T> {
+        T::tensor_relu_grad(self, x)
+    }
+
+    /// 1 where `self >= other` (broadcast), else 0.
+    pub fn ge(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_ge(self, other)
+    }
+
+    /// 1 where `self < other` (broadcast), else 0.
+    pub fn lt(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_lt(self, other)
+    }
+
+    /// 1 where `self <= other` (broadcast), else 0.
+    pub fn le(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_le(self, other)
+    }
+
+    /// 1 where `self == other` (broadcast), else 0.
+    pub fn eq_mask(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_eq_mask(self, other)
+    }
+
+    /// `on_true` where `self` is non-zero, else `on_false`; all three broadcast together.
+    pub fn where_(&self, on_true: &Tensor<T>, on_false: &Tensor<T>) -> Tensor<T> {
+        T::tensor_where_(self, on_true, on_false)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn gt_impl(&self, other: &Tensor<T>) -> Tensor<T> {
+        if let Some(out) = on_gpu::binary("gt", self, other, GpuTensor::gt) {
+            return out;
+        }
+        self.zip_map(other, "gt", |a, b| mask(a > b))
+    }
+
+    pub(crate) fn relu_grad_impl(&self, x: &Tensor<T>) -> Tensor<T> {
         assert_eq!(
             self.shape(),
             x.shape(),
@@ -40,40 +77,35 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// 1 where `self >= other` (broadcast), else 0.
-    pub fn ge(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn ge_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("ge", self, other, GpuTensor::ge) {
             return out;
         }
         self.zip_map(other, "ge", |a, b| mask(a >= b))
     }
 
-    /// 1 where `self < other` (broadcast), else 0.
-    pub fn lt(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn lt_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("lt", self, other, GpuTensor::lt) {
             return out;
         }
         self.zip_map(other, "lt", |a, b| mask(a < b))
     }
 
-    /// 1 where `self <= other` (broadcast), else 0.
-    pub fn le(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn le_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("le", self, other, GpuTensor::le) {
             return out;
         }
         self.zip_map(other, "le", |a, b| mask(a <= b))
     }
 
-    /// 1 where `self == other` (broadcast), else 0.
-    pub fn eq_mask(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn eq_mask_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("eq_mask", self, other, GpuTensor::eq_mask) {
             return out;
         }
         self.zip_map(other, "eq", |a, b| mask(a == b))
     }
 
-    /// `on_true` where `self` is non-zero, else `on_false`; all three broadcast together.
-    pub fn where_(&self, on_true: &Tensor<T>, on_false: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn where_impl(&self, on_true: &Tensor<T>, on_false: &Tensor<T>) -> Tensor<T> {
         let shape = self
             .shape()
             .broadcast_or_panic(on_true.shape(), "where")

@@ -74,38 +74,127 @@ impl<T: Element> Tensor<T> {
 
     /// Elementwise sum with broadcasting.
     pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_add(self, other)
+    }
+
+    /// Elementwise difference with broadcasting.
+    pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_sub(self, other)
+    }
+
+    /// Elementwise product with broadcasting.
+    pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_mul(self, other)
+    }
+
+    /// Elementwise quotient with broadcasting.
+    pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_div(self, other)
+    }
+
+    /// Elementwise maximum with broadcasting (NaN-propagating like `torch.maximum`).
+    pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_maximum(self, other)
+    }
+
+    /// Elementwise minimum with broadcasting (NaN-propagating like `torch.minimum`).
+    pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
+        T::tensor_minimum(self, other)
+    }
+
+    /// `self + s` for a scalar `s`.
+    pub fn add_scalar(&self, s: T) -> Tensor<T> {
+        T::tensor_add_scalar(self, s)
+    }
+
+    /// `self * s` for a scalar `s`.
+    pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+        T::tensor_mul_scalar(self, s)
+    }
+
+    /// `-self`.
+    pub fn neg(&self) -> Tensor<T> {
+        T::tensor_neg(self)
+    }
+
+    /// `e^self`.
+    pub fn exp(&self) -> Tensor<T> {
+        T::tensor_exp(self)
+    }
+
+    /// Natural logarithm.
+    pub fn log(&self) -> Tensor<T> {
+        T::tensor_log(self)
+    }
+
+    /// Square root.
+    pub fn sqrt(&self) -> Tensor<T> {
+        T::tensor_sqrt(self)
+    }
+
+    /// Absolute value.
+    pub fn abs(&self) -> Tensor<T> {
+        T::tensor_abs(self)
+    }
+
+    /// -1, 0 or 1 by the sign of each element (0 at 0, as `torch.sign`).
+    pub fn sign(&self) -> Tensor<T> {
+        T::tensor_sign(self)
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(&self) -> Tensor<T> {
+        T::tensor_relu(self)
+    }
+
+    /// `x * x`.
+    pub fn square(&self) -> Tensor<T> {
+        T::tensor_square(self)
+    }
+
+    /// `x^p` for a scalar exponent.
+    pub fn powf(&self, p: T) -> Tensor<T> {
+        T::tensor_powf(self, p)
+    }
+
+    /// Clamps into `[min, max]`.
+    pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
+        T::tensor_clamp(self, min, max)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn add_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("add", self, other, GpuTensor::add) {
             return out;
         }
         self.zip_map(other, "add", |a, b| a + b)
     }
 
-    /// Elementwise difference with broadcasting.
-    pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn sub_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("sub", self, other, GpuTensor::sub) {
             return out;
         }
         self.zip_map(other, "sub", |a, b| a - b)
     }
 
-    /// Elementwise product with broadcasting.
-    pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn mul_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("mul", self, other, GpuTensor::mul) {
             return out;
         }
         self.zip_map(other, "mul", |a, b| a * b)
     }
 
-    /// Elementwise quotient with broadcasting.
-    pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn div_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("div", self, other, GpuTensor::div) {
             return out;
         }
         self.zip_map(other, "div", |a, b| a / b)
     }
 
-    /// Elementwise maximum with broadcasting (NaN-propagating like `torch.maximum`).
-    pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn maximum_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("maximum", self, other, GpuTensor::maximum) {
             return out;
         }
@@ -116,8 +205,7 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// Elementwise minimum with broadcasting (NaN-propagating like `torch.minimum`).
-    pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn minimum_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("minimum", self, other, GpuTensor::minimum) {
             return out;
         }
@@ -128,64 +216,56 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// `self + s` for a scalar `s`.
-    pub fn add_scalar(&self, s: T) -> Tensor<T> {
+    pub(crate) fn add_scalar_impl(&self, s: T) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("add_scalar", self, |g| g.add_scalar(to_f32(s))) {
             return out;
         }
         self.map(|x| x + s)
     }
 
-    /// `self * s` for a scalar `s`.
-    pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+    pub(crate) fn mul_scalar_impl(&self, s: T) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("mul_scalar", self, |g| g.mul_scalar(to_f32(s))) {
             return out;
         }
         self.map(|x| x * s)
     }
 
-    /// `-self`.
-    pub fn neg(&self) -> Tensor<T> {
+    pub(crate) fn neg_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("neg", self, GpuTensor::neg) {
             return out;
         }
         self.map(|x| -x)
     }
 
-    /// `e^self`.
-    pub fn exp(&self) -> Tensor<T> {
+    pub(crate) fn exp_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("exp", self, GpuTensor::exp) {
             return out;
         }
         self.map(|x| x.exp())
     }
 
-    /// Natural logarithm.
-    pub fn log(&self) -> Tensor<T> {
+    pub(crate) fn log_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("log", self, GpuTensor::log) {
             return out;
         }
         self.map(|x| x.ln())
     }
 
-    /// Square root.
-    pub fn sqrt(&self) -> Tensor<T> {
+    pub(crate) fn sqrt_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("sqrt", self, GpuTensor::sqrt) {
             return out;
         }
         self.map(|x| x.sqrt())
     }
 
-    /// Absolute value.
-    pub fn abs(&self) -> Tensor<T> {
+    pub(crate) fn abs_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("abs", self, GpuTensor::abs) {
             return out;
         }
         self.map(|x| x.abs())
     }
 
-    /// -1, 0 or 1 by the sign of each element (0 at 0, as `torch.sign`).
-    pub fn sign(&self) -> Tensor<T> {
+    pub(crate) fn sign_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("sign", self, GpuTensor::sign) {
             return out;
         }
@@ -200,32 +280,28 @@ impl<T: Element> Tensor<T> {
         })
     }
 
-    /// `max(x, 0)`.
-    pub fn relu(&self) -> Tensor<T> {
+    pub(crate) fn relu_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("relu", self, GpuTensor::relu) {
             return out;
         }
         self.map(|x| if x > T::zero() { x } else { T::zero() })
     }
 
-    /// `x * x`.
-    pub fn square(&self) -> Tensor<T> {
+    pub(crate) fn square_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("square", self, GpuTensor::square) {
             return out;
         }
         self.map(|x| x * x)
     }
 
-    /// `x^p` for a scalar exponent.
-    pub fn powf(&self, p: T) -> Tensor<T> {
+    pub(crate) fn powf_impl(&self, p: T) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("powf", self, |g| g.powf(to_f32(p))) {
             return out;
         }
         self.map(|x| x.powf(p))
     }
 
-    /// Clamps into `[min, max]`.
-    pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
+    pub(crate) fn clamp_impl(&self, min: T, max: T) -> Tensor<T> {
         assert!(min <= max, "clamp: min {min} is above max {max}");
         if let Some(out) = on_gpu::unary("clamp", self, |g| g.clamp(to_f32(min), to_f32(max))) {
             return out;

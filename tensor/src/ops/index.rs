@@ -62,6 +62,25 @@ impl<T: Element> Tensor<T> {
     /// `out[..., i, ...] = self[..., index[..., i, ...], ...]` along `axis`, as `torch.gather`;
     /// the result has `index`'s shape.
     pub fn gather(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
+        T::tensor_gather(self, axis, index)
+    }
+
+    /// A copy of `self` with `src` added at the positions `index` names along `axis`, as
+    /// `torch.Tensor.scatter_add`: the adjoint of [`Tensor::gather`].
+    pub fn scatter_add(&self, axis: usize, index: &IndexTensor, src: &Tensor<T>) -> Tensor<T> {
+        T::tensor_scatter_add(self, axis, index, src)
+    }
+
+    /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
+    pub fn one_hot(labels: &IndexTensor, classes: usize) -> Tensor<T> {
+        T::tensor_one_hot(labels, classes)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn gather_impl(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
         if on_gpu::common_device("gather", self, index).is_gpu() {
             let (x, i) = (
                 on_gpu::view::<T, f32>(self),
@@ -76,9 +95,12 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// A copy of `self` with `src` added at the positions `index` names along `axis`, as
-    /// `torch.Tensor.scatter_add`: the adjoint of [`Tensor::gather`].
-    pub fn scatter_add(&self, axis: usize, index: &IndexTensor, src: &Tensor<T>) -> Tensor<T> {
+    pub(crate) fn scatter_add_impl(
+        &self,
+        axis: usize,
+        index: &IndexTensor,
+        src: &Tensor<T>,
+    ) -> Tensor<T> {
         let device = on_gpu::agree(
             "scatter_add",
             &[
@@ -104,8 +126,7 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(out, self.shape().clone())
     }
 
-    /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
-    pub fn one_hot(labels: &IndexTensor, classes: usize) -> Tensor<T> {
+    pub(crate) fn one_hot_impl(labels: &IndexTensor, classes: usize) -> Tensor<T> {
         if let Some(l) = on_gpu::view::<u32, u32>(labels) {
             return on_gpu::done("one_hot", GpuTensor::<f32>::one_hot(&l, classes));
         }

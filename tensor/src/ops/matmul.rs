@@ -170,6 +170,19 @@ impl<T: Element> Tensor<T> {
         other: &Tensor<T>,
         transpose_other: bool,
     ) -> Tensor<T> {
+        T::tensor_matmul_t(self, transpose_self, other, transpose_other)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn matmul_t_impl(
+        &self,
+        transpose_self: bool,
+        other: &Tensor<T>,
+        transpose_other: bool,
+    ) -> Tensor<T> {
         if let Some(out) = on_gpu::binary("matmul", self, other, |a, b| {
             a.matmul_t(transpose_self, b, transpose_other)
         }) {

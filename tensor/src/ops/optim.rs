@@ -30,6 +30,33 @@ impl<T: Element> Tensor<T> {
         momentum_buffer: &mut Option<Tensor<T>>,
         config: &SgdStep,
     ) {
+        T::tensor_sgd_step(self, grad, momentum_buffer, config)
+    }
+
+    /// One Adam step (`step` counts from 1) on this parameter: `g = g + wd p`, `m = b1 m + (1 -
+    /// b1) g`, `v = b2 v + (1 - b2) g^2`, `p = p - lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t)
+    /// + eps)`; the moments start at zero when `moments` is `None`. The bias corrections and the
+    /// `1 - beta`s are computed in f64, as PyTorch does.
+    pub fn adam_step(
+        &mut self,
+        grad: &Tensor<T>,
+        moments: &mut Option<(Tensor<T>, Tensor<T>)>,
+        step: u64,
+        config: &AdamStep,
+    ) {
+        T::tensor_adam_step(self, grad, moments, step, config)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn sgd_step_impl(
+        &mut self,
+        grad: &Tensor<T>,
+        momentum_buffer: &mut Option<Tensor<T>>,
+        config: &SgdStep,
+    ) {
         check_like("sgd_step", "gradient", self, grad);
         if let Some(param) = on_gpu::view::<T, f32>(self) {
             let mut param = param;
@@ -82,11 +109,7 @@ impl<T: Element> Tensor<T> {
         }
     }
 
-    /// One Adam step (`step` counts from 1) on this parameter: `g = g + wd p`, `m = b1 m + (1 -
-    /// b1) g`, `v = b2 v + (1 - b2) g^2`, `p = p - lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t)
-    /// + eps)`; the moments start at zero when `moments` is `None`. The bias corrections and the
-    /// `1 - beta`s are computed in f64, as PyTorch does.
-    pub fn adam_step(
+    pub(crate) fn adam_step_impl(
         &mut self,
         grad: &Tensor<T>,
         moments: &mut Option<(Tensor<T>, Tensor<T>)>,

@@ -142,6 +142,36 @@ impl<T: Element> Tensor<T> {
     /// Max pooling; also returns, for each output, the flat index `y * W + x` of the chosen
     /// input inside its plane (the first maximum in scan order on ties, as PyTorch).
     pub fn max_pool2d(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
+        T::tensor_max_pool2d(self, geom)
+    }
+
+    /// Gradient of [`Tensor::max_pool2d`]: sends each output gradient (`self`) to its recorded
+    /// input position, summing where windows overlap.
+    pub fn max_pool2d_backward(
+        &self,
+        indices: &IndexTensor,
+        input_shape: &Shape,
+        geom: Pool2dGeometry,
+    ) -> Tensor<T> {
+        T::tensor_max_pool2d_backward(self, indices, input_shape, geom)
+    }
+
+    /// Average pooling; padding counts as zeros in the mean (PyTorch's `count_include_pad`).
+    pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Tensor<T> {
+        T::tensor_avg_pool2d(self, geom)
+    }
+
+    /// Gradient of [`Tensor::avg_pool2d`]: spreads each output gradient (`self`) evenly over
+    /// its window.
+    pub fn avg_pool2d_backward(&self, input_shape: &Shape, geom: Pool2dGeometry) -> Tensor<T> {
+        T::tensor_avg_pool2d_backward(self, input_shape, geom)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn max_pool2d_impl(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
         if let Some(x) = on_gpu::view::<T, f32>(self) {
             return match x.max_pool2d(geom) {
                 Ok((values, indices)) => (
@@ -204,9 +234,7 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// Gradient of [`Tensor::max_pool2d`]: sends each output gradient (`self`) to its recorded
-    /// input position, summing where windows overlap.
-    pub fn max_pool2d_backward(
+    pub(crate) fn max_pool2d_backward_impl(
         &self,
         indices: &IndexTensor,
         input_shape: &Shape,
@@ -240,8 +268,7 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(dx, input_shape.clone())
     }
 
-    /// Average pooling; padding counts as zeros in the mean (PyTorch's `count_include_pad`).
-    pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Tensor<T> {
+    pub(crate) fn avg_pool2d_impl(&self, geom: Pool2dGeometry) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("avg_pool2d", self, |x| x.avg_pool2d(geom)) {
             return out;
         }
@@ -266,9 +293,11 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(out, [n, c, oh, ow])
     }
 
-    /// Gradient of [`Tensor::avg_pool2d`]: spreads each output gradient (`self`) evenly over
-    /// its window.
-    pub fn avg_pool2d_backward(&self, input_shape: &Shape, geom: Pool2dGeometry) -> Tensor<T> {
+    pub(crate) fn avg_pool2d_backward_impl(
+        &self,
+        input_shape: &Shape,
+        geom: Pool2dGeometry,
+    ) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("avg_pool2d_backward", self, |g| {
             g.avg_pool2d_backward(input_shape, geom)
         }) {

@@ -99,14 +99,73 @@ fn best_two_along<T: Element>(
 impl<T: Element> Tensor<T> {
     /// Sum along `axis`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        T::tensor_sum_axis(self, axis, keepdim)
+    }
+
+    /// Mean along `axis`.
+    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        T::tensor_mean_axis(self, axis, keepdim)
+    }
+
+    /// Maximum along `axis`.
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        T::tensor_max_axis(self, axis, keepdim)
+    }
+
+    /// Minimum along `axis`.
+    pub fn min_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        T::tensor_min_axis(self, axis, keepdim)
+    }
+
+    /// Index of the maximum along `axis` (the first one on ties), with `axis` removed.
+    pub fn argmax_axis(&self, axis: usize) -> IndexTensor {
+        T::tensor_argmax_axis(self, axis)
+    }
+
+    /// Indices of the largest and second-largest elements along `axis` (lower index first on
+    /// ties), each with `axis` removed.
+    pub fn top2_axis(&self, axis: usize) -> (IndexTensor, IndexTensor) {
+        T::tensor_top2_axis(self, axis)
+    }
+
+    /// Sum of all elements, as a scalar tensor.
+    pub fn sum_all(&self) -> Tensor<T> {
+        T::tensor_sum_all(self)
+    }
+
+    /// Mean of all elements, as a scalar tensor.
+    pub fn mean_all(&self) -> Tensor<T> {
+        T::tensor_mean_all(self)
+    }
+
+    /// Largest element, as a scalar tensor.
+    pub fn max_all(&self) -> Tensor<T> {
+        T::tensor_max_all(self)
+    }
+
+    /// Smallest element, as a scalar tensor.
+    pub fn min_all(&self) -> Tensor<T> {
+        T::tensor_min_all(self)
+    }
+
+    /// Sums away the axes that broadcasting added or stretched, giving `target`'s shape: the
+    /// gradient of `broadcast_to`.
+    pub fn sum_to(&self, target: &Shape) -> Tensor<T> {
+        T::tensor_sum_to(self, target)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn sum_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("sum_axis", self, |x| x.sum_axis(axis, keepdim)) {
             return out;
         }
         fold_axis(self, axis, keepdim, "sum_axis", T::zero(), |a, b| a + b)
     }
 
-    /// Mean along `axis`.
-    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+    pub(crate) fn mean_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("mean_axis", self, |x| x.mean_axis(axis, keepdim)) {
             return out;
         }
@@ -115,8 +174,7 @@ impl<T: Element> Tensor<T> {
         self.sum_axis(axis, keepdim).mul_scalar(T::one() / len)
     }
 
-    /// Maximum along `axis`.
-    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+    pub(crate) fn max_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("max_axis", self, |x| x.max_axis(axis, keepdim)) {
             return out;
         }
@@ -132,8 +190,7 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// Minimum along `axis`.
-    pub fn min_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+    pub(crate) fn min_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("min_axis", self, |x| x.min_axis(axis, keepdim)) {
             return out;
         }
@@ -142,8 +199,7 @@ impl<T: Element> Tensor<T> {
         })
     }
 
-    /// Index of the maximum along `axis` (the first one on ties), with `axis` removed.
-    pub fn argmax_axis(&self, axis: usize) -> IndexTensor {
+    pub(crate) fn argmax_axis_impl(&self, axis: usize) -> IndexTensor {
         if let Some(x) = on_gpu::view::<T, f32>(self) {
             return on_gpu::done("argmax_axis", x.argmax_axis(axis));
         }
@@ -151,9 +207,7 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(best, self.shape().reduced(axis, false))
     }
 
-    /// Indices of the largest and second-largest elements along `axis` (lower index first on
-    /// ties), each with `axis` removed.
-    pub fn top2_axis(&self, axis: usize) -> (IndexTensor, IndexTensor) {
+    pub(crate) fn top2_axis_impl(&self, axis: usize) -> (IndexTensor, IndexTensor) {
         if let Some(x) = on_gpu::view::<T, f32>(self) {
             return match x.top2_axis(axis) {
                 Ok((first, second)) => (
@@ -171,8 +225,7 @@ impl<T: Element> Tensor<T> {
         )
     }
 
-    /// Sum of all elements, as a scalar tensor.
-    pub fn sum_all(&self) -> Tensor<T> {
+    pub(crate) fn sum_all_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("sum_all", self, |x| x.sum_all()) {
             return out;
         }
@@ -193,8 +246,7 @@ impl<T: Element> Tensor<T> {
         Tensor::scalar(total)
     }
 
-    /// Mean of all elements, as a scalar tensor.
-    pub fn mean_all(&self) -> Tensor<T> {
+    pub(crate) fn mean_all_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("mean_all", self, |x| x.mean_all()) {
             return out;
         }
@@ -202,25 +254,21 @@ impl<T: Element> Tensor<T> {
         Tensor::scalar(self.sum_all().item() / n)
     }
 
-    /// Largest element, as a scalar tensor.
-    pub fn max_all(&self) -> Tensor<T> {
+    pub(crate) fn max_all_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("max_all", self, |x| x.max_all()) {
             return out;
         }
         Tensor::scalar(self.data().iter().fold(T::neg_infinity(), |a, &b| a.max(b)))
     }
 
-    /// Smallest element, as a scalar tensor.
-    pub fn min_all(&self) -> Tensor<T> {
+    pub(crate) fn min_all_impl(&self) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("min_all", self, |x| x.min_all()) {
             return out;
         }
         Tensor::scalar(self.data().iter().fold(T::infinity(), |a, &b| a.min(b)))
     }
 
-    /// Sums away the axes that broadcasting added or stretched, giving `target`'s shape: the
-    /// gradient of `broadcast_to`.
-    pub fn sum_to(&self, target: &Shape) -> Tensor<T> {
+    pub(crate) fn sum_to_impl(&self, target: &Shape) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("sum_to", self, |x| x.sum_to(target)) {
             return out;
         }

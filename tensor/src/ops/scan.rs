@@ -58,6 +58,20 @@ impl<T: Element> Tensor<T> {
     /// their order (a stable sort), NaN counts as the largest value. `descending` sorts from
     /// the largest, as `torch.sort(x, dim=axis, descending=True, stable=True)`.
     pub fn sort_axis(&self, axis: usize, descending: bool) -> (Tensor<T>, IndexTensor) {
+        T::tensor_sort_axis(self, axis, descending)
+    }
+
+    /// Running sums along `axis`: `out[.., l, ..] = sum_{k <= l} self[.., k, ..]`, added in
+    /// order from the first element, as `torch.cumsum`.
+    pub fn cumsum_axis(&self, axis: usize) -> Tensor<T> {
+        T::tensor_cumsum_axis(self, axis)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn sort_axis_impl(&self, axis: usize, descending: bool) -> (Tensor<T>, IndexTensor) {
         if let Some(x) = on_gpu::view::<T, f32>(self) {
             return match x.sort_axis(axis, descending) {
                 Ok((values, indices)) => (
@@ -86,9 +100,7 @@ impl<T: Element> Tensor<T> {
         (self.gather(axis, &indices), indices)
     }
 
-    /// Running sums along `axis`: `out[.., l, ..] = sum_{k <= l} self[.., k, ..]`, added in
-    /// order from the first element, as `torch.cumsum`.
-    pub fn cumsum_axis(&self, axis: usize) -> Tensor<T> {
+    pub(crate) fn cumsum_axis_impl(&self, axis: usize) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("cumsum_axis", self, |x| x.cumsum_axis(axis)) {
             return out;
         }

@@ -46,22 +46,38 @@ fn normalise<T: Element>(x: &Tensor<T>, axis: usize, form: Form, op: &str) -> Te
 impl<T: Element> Tensor<T> {
     /// `exp(x) / sum(exp(x))` along `axis`.
     pub fn softmax(&self, axis: usize) -> Tensor<T> {
+        T::tensor_softmax(self, axis)
+    }
+
+    /// `x - logsumexp(x)` along `axis`, exact even for very negative probabilities.
+    pub fn log_softmax(&self, axis: usize) -> Tensor<T> {
+        T::tensor_log_softmax(self, axis)
+    }
+
+    /// `log(sum(exp(x)))` along `axis`.
+    pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        T::tensor_logsumexp(self, axis, keepdim)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn softmax_impl(&self, axis: usize) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("softmax", self, |x| x.softmax(axis)) {
             return out;
         }
         normalise(self, axis, Form::Softmax, "softmax")
     }
 
-    /// `x - logsumexp(x)` along `axis`, exact even for very negative probabilities.
-    pub fn log_softmax(&self, axis: usize) -> Tensor<T> {
+    pub(crate) fn log_softmax_impl(&self, axis: usize) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("log_softmax", self, |x| x.log_softmax(axis)) {
             return out;
         }
         normalise(self, axis, Form::LogSoftmax, "log_softmax")
     }
 
-    /// `log(sum(exp(x)))` along `axis`.
-    pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+    pub(crate) fn logsumexp_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         if let Some(out) = on_gpu::unary("logsumexp", self, |x| x.logsumexp(axis, keepdim)) {
             return out;
         }

@@ -22,6 +22,14 @@ impl<T: Element> Tensor<T> {
     /// spatial axes, each shaped `[C]`. Two passes (mean, then squared deviations), so the
     /// variance does not lose precision to cancellation.
     pub fn channel_mean_var(&self) -> (Tensor<T>, Tensor<T>) {
+        T::tensor_channel_mean_var(self)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn channel_mean_var_impl(&self) -> (Tensor<T>, Tensor<T>) {
         if let Some(x) = on_gpu::view::<T, f32>(self) {
             return match x.channel_mean_var() {
                 Ok((mean, var)) => (Tensor::from_gpu_parts(mean), Tensor::from_gpu_parts(var)),

@@ -29,6 +29,41 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
+        T::tensor_conv2d(self, weight, bias, geom)
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its input: `self` is the output gradient
+    /// `[N, O, OH, OW]`; returns `[N, C, H, W]` for `input_shape`.
+    pub fn conv2d_grad_input(
+        &self,
+        weight: &Tensor<T>,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        T::tensor_conv2d_grad_input(self, weight, input_shape, geom)
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its weight: `self` is the output gradient
+    /// `[N, O, OH, OW]`; returns `weight_shape` (OIHW).
+    pub fn conv2d_grad_weight(
+        &self,
+        input: &Tensor<T>,
+        weight_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        T::tensor_conv2d_grad_weight(self, input, weight_shape, geom)
+    }
+}
+
+/// The bodies of the ops above, compiled once per element type in this crate: see
+/// [`crate::compiled`].
+impl<T: Element> Tensor<T> {
+    pub(crate) fn conv2d_impl(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
         check_conv_shapes("conv2d", self.dims(), weight.dims());
         let mut operands = vec![
             (self.dims(), self.device()),
@@ -92,9 +127,7 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 
-    /// Gradient of [`Tensor::conv2d`] with respect to its input: `self` is the output gradient
-    /// `[N, O, OH, OW]`; returns `[N, C, H, W]` for `input_shape`.
-    pub fn conv2d_grad_input(
+    pub(crate) fn conv2d_grad_input_impl(
         &self,
         weight: &Tensor<T>,
         input_shape: &Shape,
@@ -160,9 +193,7 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(dx, input_shape.clone())
     }
 
-    /// Gradient of [`Tensor::conv2d`] with respect to its weight: `self` is the output gradient
-    /// `[N, O, OH, OW]`; returns `weight_shape` (OIHW).
-    pub fn conv2d_grad_weight(
+    pub(crate) fn conv2d_grad_weight_impl(
         &self,
         input: &Tensor<T>,
         weight_shape: &Shape,
