@@ -3,7 +3,7 @@
 use crate::cuda::GpuTensor;
 use crate::element::Element;
 use crate::ops::on_gpu;
-use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
+use crate::parallel::{GRAIN, collect_chunks};
 use crate::shape::Shape;
 use crate::simd::vectorized;
 use crate::tensor::Tensor;
@@ -323,62 +323,99 @@ pub(crate) fn to_f32<T: Element>(v: T) -> f32 {
     v.to_f32().expect("an f32-representable scalar")
 }
 
-/// The general broadcasting path: one output row (last axis) at a time, reading each input
-/// through its broadcast strides.
+/// The general broadcasting path: the output is written once, a row at a time, each input read
+/// through its broadcast strides. The axes are merged first ([`merged_axes`]), so that the rows
+/// are as long as the operands allow: `[N, C, H, W] * [1, C, 1, 1]` (batch-norm's per-channel
+/// scale) runs rows of `H * W` values against one constant, not rows of `W`.
 fn broadcast_general<T: Element>(
     a: &Tensor<T>,
     b: &Tensor<T>,
     out_shape: Shape,
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Tensor<T> {
-    let rank = out_shape.rank();
-    let sa = a.shape().broadcast_strides(&out_shape);
-    let sb = b.shape().broadcast_strides(&out_shape);
-    let dims = out_shape.dims().to_vec();
-    let inner = dims[rank - 1];
-    let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
+    let numel = out_shape.numel();
+    if numel == 0 {
+        return Tensor::from_vec(Vec::new(), out_shape);
+    }
+    let (dims, sa, sb) = merged_axes(
+        out_shape.dims(),
+        &a.shape().broadcast_strides(&out_shape),
+        &b.shape().broadcast_strides(&out_shape),
+    );
+    let inner_axis = dims.len() - 1;
+    let inner = dims[inner_axis];
+    let (ia, ib) = (sa[inner_axis], sb[inner_axis]);
     let (ad, bd) = (a.data(), b.data());
-    let mut out = vec![T::zero(); out_shape.numel()];
-    for_each_row_mut(&mut out, inner, 1, |row, dst| {
-        let (mut oa, mut ob) = (0, 0);
-        let mut rest = row;
-        for axis in (0..rank - 1).rev() {
-            let coord = rest % dims[axis];
-            rest /= dims[axis];
-            oa += coord * sa[axis];
-            ob += coord * sb[axis];
+    let rows_per_chunk = (GRAIN / inner).max(1);
+    let out = collect_chunks(numel, rows_per_chunk * inner, |start, chunk| {
+        for (r, dst) in chunk.chunks_mut(inner).enumerate() {
+            let (mut oa, mut ob) = (0, 0);
+            let mut rest = start / inner + r;
+            for axis in (0..inner_axis).rev() {
+                let coord = rest % dims[axis];
+                rest /= dims[axis];
+                oa += coord * sa[axis];
+                ob += coord * sb[axis];
+            }
+            vectorized(
+                #[inline(always)]
+                || match (ia, ib) {
+                    (1, 1) => {
+                        for ((d, &x), &y) in dst
+                            .iter_mut()
+                            .zip(&ad[oa..oa + inner])
+                            .zip(&bd[ob..ob + inner])
+                        {
+                            d.write(f(x, y));
+                        }
+                    }
+                    (1, 0) => {
+                        let y = bd[ob];
+                        for (d, &x) in dst.iter_mut().zip(&ad[oa..oa + inner]) {
+                            d.write(f(x, y));
+                        }
+                    }
+                    (0, 1) => {
+                        let x = ad[oa];
+                        for (d, &y) in dst.iter_mut().zip(&bd[ob..ob + inner]) {
+                            d.write(f(x, y));
+                        }
+                    }
+                    _ => {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            d.write(f(ad[oa + j * ia], bd[ob + j * ib]));
+                        }
+                    }
+                },
+            )
         }
-        vectorized(
-            #[inline(always)]
-            || match (ia, ib) {
-                (1, 1) => {
-                    for ((d, &x), &y) in dst
-                        .iter_mut()
-                        .zip(&ad[oa..oa + inner])
-                        .zip(&bd[ob..ob + inner])
-                    {
-                        *d = f(x, y);
-                    }
-                }
-                (1, 0) => {
-                    let y = bd[ob];
-                    for (d, &x) in dst.iter_mut().zip(&ad[oa..oa + inner]) {
-                        *d = f(x, y);
-                    }
-                }
-                (0, 1) => {
-                    let x = ad[oa];
-                    for (d, &y) in dst.iter_mut().zip(&bd[ob..ob + inner]) {
-                        *d = f(x, y);
-                    }
-                }
-                _ => {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = f(ad[oa + j * ia], bd[ob + j * ib]);
-                    }
-                }
-            },
-        )
     });
     Tensor::from_vec(out, out_shape)
+}
+
+/// The output's axes (`dims`, with the two operands' broadcast strides `sa` and `sb`) with
+/// every size-1 axis dropped and every pair of neighbours merged that both operands step
+/// through as one (the outer axis's stride is the inner's times its size, a broadcast axis's 0
+/// included). Walking the result visits the same elements in the same order; at least one axis
+/// is kept.
+fn merged_axes(dims: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut md, mut ma, mut mb): (Vec<usize>, Vec<usize>, Vec<usize>) = (vec![], vec![], vec![]);
+    for ((&d, &a), &b) in dims.iter().zip(sa).zip(sb).filter(|&((&d, _), _)| d != 1) {
+        match (md.last_mut(), ma.last_mut(), mb.last_mut()) {
+            (Some(last_d), Some(last_a), Some(last_b)) if *last_a == a * d && *last_b == b * d => {
+                *last_d *= d;
+                *last_a = a;
+                *last_b = b;
+            }
+            _ => {
+                md.push(d);
+                ma.push(a);
+                mb.push(b);
+            }
+        }
+    }
+    if md.is_empty() {
+        return (vec![1], vec![0], vec![0]);
+    }
+    (md, ma, mb)
 }

@@ -250,6 +250,32 @@ fn large_broadcasts_match_the_reference() {
     assert_tensor(&column.mul(&row), &from_rows.0, &from_rows.1, 0.0);
 }
 
+/// Batch-norm's shapes, large enough to split across threads: a per-channel `[1, C, 1, 1]`
+/// operand (whose rows merge to `H * W` values), per-row and per-column operands whose axes merge
+/// only partly, and planes of one value, whose rows are shorter than a vector.
+#[test]
+fn large_per_channel_broadcasts_match_the_reference() {
+    let (n, c, h, w) = (6, 16, 24, 20);
+    let x = Tensor::from_vec(wave(n * c * h * w), [n, c, h, w]);
+    let operands = [
+        Tensor::from_vec(wave(c), [1, c, 1, 1]),
+        Tensor::from_vec(wave(c), [c, 1, 1]),
+        Tensor::from_vec(wave(n * h), [n, 1, h, 1]),
+        Tensor::from_vec(wave(c * w), [c, 1, w]),
+        Tensor::from_vec(wave(n * c), [n, c, 1, 1]),
+    ];
+    for other in &operands {
+        check_binary(&ARITHMETIC, &x, other, F64_TOL);
+    }
+    let tiny = Tensor::from_vec(wave(n * c * 3), [n, c, 3, 1]);
+    check_binary(
+        &ARITHMETIC,
+        &tiny,
+        &Tensor::from_vec(wave(c), [c, 1, 1]),
+        F64_TOL,
+    );
+}
+
 #[test]
 fn maximum_and_minimum_propagate_nan() {
     let nan = Tensor::from_vec(vec![f64::NAN, 1.0], [2]);
