@@ -72,12 +72,7 @@ impl BackendOps<f32> for GpuBackend {
     }
 
     fn draw(device: Device, rng: &mut Rng, shape: Shape, draw: Draw) -> Values {
-        let op = match draw {
-            Draw::Uniform { .. } => "uniform_on",
-            Draw::Normal { .. } => "normal_on",
-            Draw::Rademacher => "rademacher_on",
-            Draw::Bernoulli { .. } => "bernoulli_on",
-        };
+        let op = draw.on_name();
         let gpu = open(op, device);
         let drawn = match draw {
             Draw::Uniform { low, high } => GpuTensor::uniform(&gpu, rng, shape, low, high),

@@ -172,6 +172,18 @@ pub enum Draw {
     },
 }
 
+impl Draw {
+    /// The name of the `Rng` method that draws it on a device, for messages.
+    pub fn on_name(self) -> &'static str {
+        match self {
+            Draw::Uniform { .. } => "uniform_on",
+            Draw::Normal { .. } => "normal_on",
+            Draw::Rademacher => "rademacher_on",
+            Draw::Bernoulli { .. } => "bernoulli_on",
+        }
+    }
+}
+
 /// The movement ops, for every stored element type: each copies into a fresh contiguous tensor.
 pub trait MovementOps<T> {
     /// This backend's tensor of `T`.

@@ -58,8 +58,8 @@ impl BackendOps<f64> for NoGpu {
         refuse("full_on", device)
     }
 
-    fn draw(device: Device, _: &mut Rng, _: Shape, _: Draw) -> NoGpu {
-        refuse("a random draw", device)
+    fn draw(device: Device, _: &mut Rng, _: Shape, draw: Draw) -> NoGpu {
+        refuse(draw.on_name(), device)
     }
 
     fn binary(_: BinaryOp, a: &NoGpu, _: &NoGpu) -> NoGpu {

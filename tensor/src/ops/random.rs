@@ -94,45 +94,43 @@ impl Rng {
         }
     }
 
-    /// The CPU body of every draw: element `i` is `draw`'s value of the words at counter
-    /// `start + i`, filled in parallel.
+    /// The CPU body of every draw.
     pub(crate) fn draw_impl<T: Element>(&mut self, shape: Shape, draw: Draw) -> Tensor<T> {
+        match draw {
+            Draw::Uniform { low, high } => {
+                self.fill(shape, |w| low + (high - low) * f64::from(w[0] >> 8) * UNIT)
+            }
+            Draw::Normal { mean, std } => self.fill(shape, |w| {
+                let u1 = (f64::from(w[1] >> 8) + 1.0) * UNIT; // (0, 1]: log is finite
+                let u2 = f64::from(w[2] >> 8) * UNIT;
+                mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            }),
+            Draw::Rademacher => self.fill(shape, |w| if w[3] & 1 == 1 { 1.0 } else { -1.0 }),
+            Draw::Bernoulli { p } => self.fill(shape, |w| {
+                if f64::from(w[0] >> 8) * UNIT < p {
+                    1.0
+                } else {
+                    0.0
+                }
+            }),
+        }
+    }
+
+    /// A tensor whose element `i` is `f(words(start + i))`, filled in parallel.
+    fn fill<T: Element>(
+        &mut self,
+        shape: Shape,
+        f: impl Fn([u32; 4]) -> f64 + Sync + Send,
+    ) -> Tensor<T> {
         let start = self.advance(shape.numel());
         let key = self.key();
         let mut out = vec![T::zero(); shape.numel()];
         for_each_chunk_mut(&mut out, GRAIN, |first, chunk| {
             for (j, v) in chunk.iter_mut().enumerate() {
-                let words = Rng::words(key, start + (first + j) as u64);
-                *v = T::from_f64_lossy(value(draw, words));
+                *v = T::from_f64_lossy(f(Rng::words(key, start + (first + j) as u64)));
             }
         });
         Tensor::from_vec(out, shape)
-    }
-}
-
-/// One element of `draw` from the four random words of its counter.
-fn value(draw: Draw, w: [u32; 4]) -> f64 {
-    match draw {
-        Draw::Uniform { low, high } => low + (high - low) * f64::from(w[0] >> 8) * UNIT,
-        Draw::Normal { mean, std } => {
-            let u1 = (f64::from(w[1] >> 8) + 1.0) * UNIT; // (0, 1]: log is finite
-            let u2 = f64::from(w[2] >> 8) * UNIT;
-            mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-        }
-        Draw::Rademacher => {
-            if w[3] & 1 == 1 {
-                1.0
-            } else {
-                -1.0
-            }
-        }
-        Draw::Bernoulli { p } => {
-            if f64::from(w[0] >> 8) * UNIT < p {
-                1.0
-            } else {
-                0.0
-            }
-        }
     }
 }
 
