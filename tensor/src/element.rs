@@ -34,6 +34,10 @@ pub trait Element:
     /// The type's name as PyTorch spells it, for messages.
     const NAME: &'static str;
 
+    /// True when the hand-written AVX-512 kernels of [`crate::ops::packed_gemm`] cover this
+    /// type (`f32`); where they do not, the conv routes fall back to `matrixmultiply`.
+    const PACKED_KERNELS: bool;
+
     /// Converts from f64 (rounding for f32).
     fn from_f64_lossy(v: f64) -> Self;
 
@@ -68,6 +72,7 @@ pub trait Element:
 impl Element for f32 {
     type Cpu = CpuBackend;
     const NAME: &'static str = "float32";
+    const PACKED_KERNELS: bool = true;
 
     fn from_f64_lossy(v: f64) -> Self {
         v as f32
@@ -106,6 +111,7 @@ impl Element for f32 {
 impl Element for f64 {
     type Cpu = CpuBackend;
     const NAME: &'static str = "float64";
+    const PACKED_KERNELS: bool = false;
 
     fn from_f64_lossy(v: f64) -> Self {
         v
