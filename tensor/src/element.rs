@@ -14,7 +14,8 @@ use std::iter::Sum;
 /// Besides num-traits' `Float`, it knows how to run a GEMM through `matrixmultiply`, so that
 /// generic code reaches `sgemm` or `dgemm` without a type switch, and it names the two backends
 /// of its tensors' ops (see [`crate::backend`]): [`Element::Cpu`] and, from [`Stored`], `Gpu`,
-/// which implements the float op set too ([`GpuBackend`](crate::backend::GpuBackend) for `f32`, [`NoGpu`](crate::stored::NoGpu) for `f64`).
+/// which implements the float op set too ([`GpuBackend`](crate::backend::GpuBackend) for
+/// `f32`, [`NoGpu`](crate::stored::NoGpu) for `f64`).
 pub trait Element:
     Float
     + FromPrimitive

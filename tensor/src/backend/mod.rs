@@ -3,7 +3,7 @@
 //!
 //! A backend is a marker type whose associated `Tensor` is its own tensor (elements plus shape):
 //! [`CpuBackend`] works on host tensors (`cpu.rs`: the bodies in `crate::ops`, compiled once for
-//! `f32` and `f64` in this crate), [`GpuBackend`] on [`GpuTensor`](crate::cuda::GpuTensor)s (`gpu.rs`: our PTX kernels
+//! `f32` and `f64` in this crate), [`GpuBackend`] on [`GpuTensor`]s (`gpu.rs`: our PTX kernels
 //! in `crate::cuda::kernels`), and [`NoGpu`](crate::stored::NoGpu), a backend with no tensors,
 //! stands for the GPU of `f64` (`no_gpu.rs`). Each element type names its backends
 //! ([`crate::Stored`], [`crate::Element`]), and `Tensor` runs each op on the backend that holds
@@ -12,6 +12,8 @@
 //!
 //! Ops take and return tensors; a GPU failure inside one (out of memory, a faulted kernel)
 //! panics with the device's message, since ops return tensors, not `Result`s.
+//!
+//! [`GpuTensor`]: crate::cuda::GpuTensor
 
 mod cpu;
 mod gpu;
@@ -27,7 +29,8 @@ use crate::shape::Shape;
 /// The CPU backend: host tensors, rayon, SIMD and our GEMMs.
 pub struct CpuBackend;
 
-/// The GPU backend: [`GpuTensor`](crate::cuda::GpuTensor)s and our PTX kernels, on an NVIDIA GPU or the simulator.
+/// The GPU backend: [`GpuTensor`](crate::cuda::GpuTensor)s and our PTX kernels, on an NVIDIA
+/// GPU or the simulator.
 pub struct GpuBackend;
 
 /// A binary elementwise op with numpy broadcasting.
