@@ -1,7 +1,10 @@
-//! The element types kernels are generic over: `f32` and `f64`.
+//! The float element types kernels are generic over: `f32` and `f64`.
 
-use crate::compiled::Kernels;
+use crate::backend::{BackendOps, CpuBackend};
+use crate::cuda::GpuTensor;
 use crate::scratch_pool::Pool;
+use crate::stored::Stored;
+use crate::tensor::{IndexTensor, Tensor};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -9,8 +12,10 @@ use std::iter::Sum;
 /// A floating-point element: `f32` (training, the GPU) or `f64` (exact gradient checks).
 ///
 /// Besides num-traits' `Float`, it knows how to run a GEMM through `matrixmultiply`, so that
-/// generic code reaches `sgemm` or `dgemm` without a type switch, and (through [`Kernels`]) the
-/// ops on `Tensor` of its type, compiled once in this crate.
+/// generic code reaches `sgemm` or `dgemm` without a type switch, and it names the two backends
+/// of its tensors' ops (see [`crate::backend`]): [`Element::Cpu`] and, from [`Stored`], `Gpu`,
+/// which implements the float op set too ([`GpuBackend`](crate::backend::GpuBackend) for
+/// `f32`, [`NoGpu`](crate::stored::NoGpu) for `f64`).
 pub trait Element:
     Float
     + FromPrimitive
@@ -21,11 +26,18 @@ pub trait Element:
     + Debug
     + Display
     + Default
-    + Kernels
+    + Stored<Gpu: BackendOps<Self, Index = GpuTensor<u32>>>
     + 'static
 {
+    /// The CPU backend at this type: [`CpuBackend`], whose ops are compiled once, here.
+    type Cpu: BackendOps<Self, Tensor = Tensor<Self>, Index = IndexTensor>;
+
     /// The type's name as PyTorch spells it, for messages.
     const NAME: &'static str;
+
+    /// True when the hand-written AVX-512 kernels of [`crate::ops::packed_gemm`] cover this
+    /// type (`f32`); where they do not, the conv routes fall back to `matrixmultiply`.
+    const PACKED_KERNELS: bool;
 
     /// Converts from f64 (rounding for f32).
     fn from_f64_lossy(v: f64) -> Self;
@@ -59,7 +71,9 @@ pub trait Element:
 }
 
 impl Element for f32 {
+    type Cpu = CpuBackend;
     const NAME: &'static str = "float32";
+    const PACKED_KERNELS: bool = true;
 
     fn from_f64_lossy(v: f64) -> Self {
         v as f32
@@ -96,7 +110,9 @@ impl Element for f32 {
 }
 
 impl Element for f64 {
+    type Cpu = CpuBackend;
     const NAME: &'static str = "float64";
+    const PACKED_KERNELS: bool = false;
 
     fn from_f64_lossy(v: f64) -> Self {
         v

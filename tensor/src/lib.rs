@@ -4,12 +4,14 @@
 //! memory for the CPU kernels (`ops`), or a device buffer for our PTX kernels (`cuda`), run by an
 //! NVIDIA GPU or by the PTX simulator. Ops return new tensors on their operands' device; movement
 //! ops (transpose, permute, slice, pad, concat) copy, so every kernel only ever sees contiguous
-//! memory. CPU kernels are generic over [`Element`] (`f32` for training, `f64` for exact gradient
-//! checks); the GPU computes in `f32`. Programmer errors (shape mismatch, bad axis, operands on
+//! memory. The op set is one trait that each backend implements ([`backend`]): the CPU's kernels
+//! are generic over [`Element`] (`f32` for training, `f64` for exact gradient checks) and
+//! compiled once, here; the GPU computes in `f32`, and a `f64` tensor on a GPU is a type error
+//! ([`Stored`]). Programmer errors (shape mismatch, bad axis, operands on
 //! different devices) panic with the op's name and the shapes involved.
 
 pub mod allocator;
-pub mod compiled;
+pub mod backend;
 pub mod counters;
 pub mod cuda;
 pub mod device;
@@ -21,6 +23,7 @@ pub mod scratch;
 pub mod scratch_pool;
 pub mod shape;
 pub mod simd;
+pub mod stored;
 pub mod tensor;
 
 pub use device::Device;
@@ -29,4 +32,5 @@ pub use ops::conv::Conv2dGeometry;
 pub use ops::pool::Pool2dGeometry;
 pub use rng::Rng;
 pub use shape::Shape;
+pub use stored::Stored;
 pub use tensor::{IndexTensor, Tensor};

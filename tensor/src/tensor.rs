@@ -1,10 +1,9 @@
 //! The `Tensor` type: shared immutable storage, on the CPU or a GPU, plus a shape.
 
-use crate::cuda::{GpuBuffer, GpuError, GpuScalar, GpuTensor};
+use crate::cuda::{GpuError, GpuScalar, GpuTensor};
 use crate::device::Device;
-use crate::element::Element;
 use crate::shape::Shape;
-use std::any::{Any, TypeId};
+use crate::stored::{GpuStorage, Stored};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,22 +11,25 @@ use std::sync::Arc;
 /// ops return new tensors on the device of their inputs; the only in-place mutation is
 /// [`Tensor::data_mut`] (CPU) and the optimiser updates, which copy on write if shared.
 #[derive(Clone)]
-pub struct Tensor<T> {
+pub struct Tensor<T: Stored> {
     storage: Storage<T>,
     shape: Shape,
 }
 
-/// The elements: a host vector, or a device buffer (f32 values or u32 indices, 4 bytes each).
+/// The elements: a host vector, or the GPU backend's tensor of `T` (whose shape is always the
+/// tensor's own; for `f64`, a type with no values).
 #[derive(Clone)]
-enum Storage<T> {
+pub(crate) enum Storage<T: Stored> {
+    /// In host memory.
     Cpu(Arc<Vec<T>>),
-    Gpu(Arc<GpuBuffer>),
+    /// On a GPU.
+    Gpu(T::GpuTensor),
 }
 
 /// Integer indices (argmax, max-pool positions, gather/scatter indices, labels).
 pub type IndexTensor = Tensor<u32>;
 
-impl<T: Copy + Send + Sync + 'static> Tensor<T> {
+impl<T: Stored> Tensor<T> {
     /// A tensor from row-major data; panics if the length does not match the shape.
     pub fn from_vec(data: Vec<T>, shape: impl Into<Shape>) -> Self {
         let shape = shape.into();
@@ -73,8 +75,13 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     pub fn device(&self) -> Device {
         match &self.storage {
             Storage::Cpu(_) => Device::Cpu,
-            Storage::Gpu(buffer) => buffer.gpu().device(),
+            Storage::Gpu(gpu) => gpu.device(),
         }
+    }
+
+    /// Where the elements are: what each op matches on to pick its backend.
+    pub(crate) fn storage(&self) -> &Storage<T> {
+        &self.storage
     }
 
     /// True when the elements are in host memory.
@@ -87,10 +94,10 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     pub fn data(&self) -> &[T] {
         match &self.storage {
             Storage::Cpu(data) => data,
-            Storage::Gpu(buffer) => panic!(
+            Storage::Gpu(gpu) => panic!(
                 "data: the tensor of shape {:?} lives on {}; copy it to the host with to_cpu() first",
                 self.shape,
-                buffer.gpu().device()
+                gpu.device()
             ),
         }
     }
@@ -134,10 +141,11 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
             "reshape: cannot view shape {:?} as {shape:?}",
             self.shape
         );
-        Tensor {
-            storage: self.storage.clone(),
-            shape,
-        }
+        let storage = match &self.storage {
+            Storage::Cpu(data) => Storage::Cpu(data.clone()),
+            Storage::Gpu(gpu) => Storage::Gpu(gpu.reshape(shape.clone())),
+        };
+        Tensor { storage, shape }
     }
 
     /// The single element of a one-element tensor (downloaded if on a GPU: a synchronisation).
@@ -155,7 +163,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     pub fn storage_ref_count(&self) -> usize {
         match &self.storage {
             Storage::Cpu(data) => Arc::strong_count(data),
-            Storage::Gpu(buffer) => Arc::strong_count(buffer),
+            Storage::Gpu(gpu) => gpu.ref_count(),
         }
     }
 
@@ -163,7 +171,7 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
     pub fn shares_storage(&self, other: &Self) -> bool {
         match (&self.storage, &other.storage) {
             (Storage::Cpu(a), Storage::Cpu(b)) => Arc::ptr_eq(a, b),
-            (Storage::Gpu(a), Storage::Gpu(b)) => Arc::ptr_eq(a, b),
+            (Storage::Gpu(a), Storage::Gpu(b)) => a.same_buffer(b),
             _ => false,
         }
     }
@@ -178,32 +186,15 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
         let Some(gpu) = device.gpu()? else {
             return Ok(host);
         };
-        if let Some(values) = host.downcast_ref::<f32>() {
-            Ok(Tensor::from_gpu_parts(GpuTensor::upload(&gpu, values)?))
-        } else if let Some(indices) = host.downcast_ref::<u32>() {
-            Ok(Tensor::from_gpu_parts(GpuTensor::upload(&gpu, indices)?))
-        } else {
-            Err(GpuError::UnsupportedType {
-                what: format!("moving a tensor to {device}"),
-            })
-        }
+        let values = T::GpuTensor::upload(&gpu, host.data(), self.shape.clone())?;
+        Ok(Tensor::from_gpu_storage(values))
     }
 
     /// The tensor in host memory (downloaded from a GPU, after the kernels that write it).
     pub fn try_to_cpu(&self) -> Result<Tensor<T>, GpuError> {
         match &self.storage {
             Storage::Cpu(_) => Ok(self.clone()),
-            Storage::Gpu(buffer) => {
-                let shape = self.shape.clone();
-                let host: Box<dyn Any> = if self.downcast_ref::<f32>().is_some() {
-                    Box::new(GpuTensor::<f32>::from_buffer(buffer.clone(), shape).download()?)
-                } else {
-                    Box::new(GpuTensor::<u32>::from_buffer(buffer.clone(), shape).download()?)
-                };
-                Ok(*host
-                    .downcast::<Tensor<T>>()
-                    .expect("a GPU tensor holds f32 or u32"))
-            }
+            Storage::Gpu(gpu) => Ok(Tensor::from_vec(gpu.download()?, self.shape.clone())),
         }
     }
 
@@ -213,104 +204,45 @@ impl<T: Copy + Send + Sync + 'static> Tensor<T> {
             .unwrap_or_else(|e| panic!("to_cpu: tensor of shape {:?}: {e}", self.shape))
     }
 
-    /// This tensor as a `Tensor<U>` when `U` is its element type.
-    pub(crate) fn downcast_ref<U: 'static>(&self) -> Option<&Tensor<U>> {
-        (self as &dyn Any).downcast_ref::<Tensor<U>>()
-    }
-
-    /// The device tensor behind a GPU tensor, viewed with element type `U` (which must be the
-    /// tensor's own: f32 or u32); `None` on the CPU. The GPU side of every op starts here.
-    pub(crate) fn gpu_view<U: GpuScalar>(&self) -> Option<GpuTensor<U>> {
-        match &self.storage {
-            Storage::Cpu(_) => None,
-            Storage::Gpu(buffer) => {
-                assert!(
-                    TypeId::of::<T>() == TypeId::of::<U>(),
-                    "gpu_view: element type mismatch"
-                );
-                Some(GpuTensor::from_buffer(buffer.clone(), self.shape.clone()))
-            }
-        }
-    }
-
-    /// Wraps a kernel's output (element type `U`, which must be `T`) as a tensor.
-    pub(crate) fn from_gpu_parts<U: GpuScalar>(gpu: GpuTensor<U>) -> Tensor<T> {
-        assert!(
-            TypeId::of::<T>() == TypeId::of::<U>(),
-            "from_gpu_parts: element type mismatch"
-        );
-        let shape = gpu.shape().clone();
+    /// Wraps the GPU backend's tensor (an op's result) as a `Tensor`.
+    pub(crate) fn from_gpu_storage(gpu: T::GpuTensor) -> Tensor<T> {
         Tensor {
-            storage: Storage::Gpu(gpu.into_buffer()),
-            shape,
+            shape: gpu.shape().clone(),
+            storage: Storage::Gpu(gpu),
         }
     }
 }
 
-impl<T: GpuScalar> Tensor<T> {
+impl<T: GpuScalar + Stored<GpuTensor = GpuTensor<T>>> Tensor<T> {
     /// Wraps a device tensor (f32 or u32) as a `Tensor` on its GPU.
     pub fn from_gpu(gpu: GpuTensor<T>) -> Tensor<T> {
-        Tensor::from_gpu_parts(gpu)
+        Tensor::from_gpu_storage(gpu)
     }
 
     /// The device tensor of a GPU tensor; `None` on the CPU.
     pub fn as_gpu(&self) -> Option<GpuTensor<T>> {
-        self.gpu_view()
+        match &self.storage {
+            Storage::Cpu(_) => None,
+            Storage::Gpu(gpu) => Some(gpu.clone()),
+        }
     }
 }
 
-impl<T: Element> Tensor<T> {
-    /// All zeros.
-    pub fn zeros(shape: impl Into<Shape>) -> Self {
-        Tensor::full(shape, T::zero())
+impl<T: GpuScalar> GpuTensor<T> {
+    /// Copies a host tensor to the device.
+    pub fn upload(gpu: &crate::cuda::Gpu, host: &Tensor<T>) -> Result<Self, GpuError>
+    where
+        T: Stored,
+    {
+        GpuTensor::upload_slice(gpu, host.data(), host.shape().clone())
     }
 
-    /// All ones.
-    pub fn ones(shape: impl Into<Shape>) -> Self {
-        Tensor::full(shape, T::one())
-    }
-
-    /// A rank-0 tensor holding `value`.
-    pub fn scalar(value: T) -> Self {
-        Tensor::from_vec(vec![value], Shape::scalar())
-    }
-
-    /// `[0, 1, ..., n-1]` as a 1-D tensor.
-    pub fn arange(n: usize) -> Self {
-        Tensor::from_vec((0..n).map(|i| T::from_usize(i).unwrap()).collect(), [n])
-    }
-
-    /// A tensor from f64 values (converted with rounding), handy in tests.
-    pub fn from_f64s(values: &[f64], shape: impl Into<Shape>) -> Self {
-        Tensor::from_vec(
-            values.iter().map(|&v| T::from_f64_lossy(v)).collect(),
-            shape,
-        )
-    }
-
-    /// The elements as f64.
-    pub fn to_f64_vec(&self) -> Vec<f64> {
-        self.to_cpu()
-            .data()
-            .iter()
-            .map(|v| v.to_f64().unwrap())
-            .collect()
-    }
-
-    /// The same values in another element type.
-    pub fn cast<U: Element>(&self) -> Tensor<U> {
-        Tensor::from_vec(
-            self.data()
-                .iter()
-                .map(|v| U::from_f64_lossy(v.to_f64().unwrap()))
-                .collect(),
-            self.shape.clone(),
-        )
-    }
-
-    /// True when any element is NaN or infinite.
-    pub fn has_non_finite(&self) -> bool {
-        self.data().iter().any(|v| !v.is_finite())
+    /// Copies the tensor back to the host (waits for the kernels that write it).
+    pub fn download(&self) -> Result<Tensor<T>, GpuError>
+    where
+        T: Stored,
+    {
+        Ok(Tensor::from_vec(self.download_vec()?, self.shape().clone()))
     }
 }
 
@@ -321,13 +253,13 @@ impl IndexTensor {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Tensor<T> {
+impl<T: Stored + fmt::Debug> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;
         write!(f, "Tensor{:?} ", self.shape)?;
         let data = match &self.storage {
             Storage::Cpu(data) => data,
-            Storage::Gpu(buffer) => return write!(f, "on {}", buffer.gpu().device()),
+            Storage::Gpu(gpu) => return write!(f, "on {}", gpu.device()),
         };
         if data.len() <= SHOWN {
             write!(f, "{data:?}")

@@ -70,6 +70,31 @@ fn f64_cannot_go_to_a_gpu(device: Device) {
 }
 device_test!(f64_cannot_go_to_a_gpu: sim, cuda);
 
+fn f64_fills_are_refused_on_a_gpu(device: Device) {
+    let _ = Tensor::<f64>::full_on([2], 1.0, device);
+}
+device_test!(
+    #[should_panic(expected = "full_on: float64 tensors live on the CPU only; sim computes in f32")]
+    f64_fills_are_refused_on_a_gpu: sim
+);
+
+fn f64_draws_are_refused_on_a_gpu(device: Device) {
+    let _: Tensor<f64> = Rng::new(1).normal_on(device, [2], 0.0, 1.0);
+}
+device_test!(
+    #[should_panic(expected = "normal_on: float64 tensors live on the CPU only; sim computes in f32")]
+    f64_draws_are_refused_on_a_gpu: sim
+);
+
+fn f64_one_hot_of_gpu_labels_is_refused(device: Device) {
+    let labels = on(device, &Tensor::from_vec(vec![0u32, 1], [2]));
+    let _: Tensor<f64> = Tensor::one_hot(&labels, 2);
+}
+device_test!(
+    #[should_panic(expected = "one_hot: float64 tensors live on the CPU only; sim computes in f32")]
+    f64_one_hot_of_gpu_labels_is_refused: sim
+);
+
 fn host_slices_of_gpu_tensors_are_refused(device: Device) {
     let _ = on(device, &Tensor::<f32>::zeros([2])).data();
 }

@@ -35,6 +35,7 @@ mod save;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tensor::Element;
 
 use crate::optim::OptimizerState;
 
@@ -56,7 +57,7 @@ const RESERVED_KEYS: [&str; 3] = [OPTIMIZER_STEP_KEY, TRAINING_STATE_KEY, FORMAT
 
 /// What a checkpoint carries besides the model's `state_dict`; all optional.
 #[derive(Clone, Debug, Default)]
-pub struct Extras<T> {
+pub struct Extras<T: Element> {
     /// The optimiser's state (`optimizer.state_dict()`).
     pub optimizer: Option<OptimizerState<T>>,
     /// Where the run stands.

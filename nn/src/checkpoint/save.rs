@@ -70,7 +70,7 @@ pub fn save<T: Element>(
 
 /// One tensor to write; its bytes are made only when the serialiser asks for them, so saving
 /// holds one converted tensor at a time besides the file's bytes.
-enum Item<T> {
+enum Item<T: Element> {
     /// A parameter or float buffer, stored in `T`'s type.
     Float(Tensor<T>),
     /// An integer counter, stored as an `I64` scalar.

@@ -73,7 +73,7 @@ impl AdamConfig {
 
 /// `torch.optim.Adam`, with moment buffers keyed by parameter `state_dict` name.
 #[derive(Clone, Debug)]
-pub struct Adam<T> {
+pub struct Adam<T: Element> {
     config: AdamConfig,
     step: u64,
     buffers: BTreeMap<String, Tensor<T>>,

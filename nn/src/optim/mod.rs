@@ -49,7 +49,7 @@ pub trait Optimizer<T: Element> {
 /// Buffers are named `<kind>.<parameter state_dict name>`, e.g. `momentum.conv1.weight`, and
 /// have the parameter's shape; a checkpoint stores them as `optimizer.<buffer name>`.
 #[derive(Clone, Debug, Default)]
-pub struct OptimizerState<T> {
+pub struct OptimizerState<T: Element> {
     /// Completed [`Optimizer::step`] calls.
     pub step: u64,
     /// Per-parameter buffers by name, in name order.

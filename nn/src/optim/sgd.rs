@@ -85,7 +85,7 @@ impl SgdConfig {
 
 /// `torch.optim.SGD`, with momentum buffers keyed by parameter `state_dict` name.
 #[derive(Clone, Debug)]
-pub struct Sgd<T> {
+pub struct Sgd<T: Element> {
     config: SgdConfig,
     step: u64,
     momentum: BTreeMap<String, Tensor<T>>,

@@ -1,4 +1,4 @@
-//! `GpuTensor<T>`: a shape plus a device buffer, the GPU twin of [`crate::Tensor`].
+//! `GpuTensor<T>`: a shape plus a device buffer, the GPU backend's tensor.
 //!
 //! Like the CPU tensor it is contiguous, row-major and immutable: ops (in `cuda::kernels`) return
 //! new tensors and reshape shares the buffer. Elements are `f32` (values) or `u32` (indices,
@@ -7,7 +7,6 @@
 use super::error::GpuError;
 use super::gpu::{Gpu, GpuBuffer};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -70,23 +69,33 @@ impl<T: GpuScalar> GpuTensor<T> {
         })
     }
 
-    /// Copies a host tensor to the device.
-    pub fn upload(gpu: &Gpu, host: &Tensor<T>) -> Result<Self, GpuError> {
-        let out = GpuTensor::uninit(gpu, host.shape().clone())?;
-        let bytes: Vec<u8> = host.data().iter().flat_map(|v| v.to_le()).collect();
+    /// Copies host values of `shape` to the device.
+    pub fn upload_slice(
+        gpu: &Gpu,
+        values: &[T],
+        shape: impl Into<Shape>,
+    ) -> Result<Self, GpuError> {
+        let out = GpuTensor::uninit(gpu, shape)?;
+        assert_eq!(
+            values.len(),
+            out.numel(),
+            "upload: {} values cannot fill shape {:?}",
+            values.len(),
+            out.shape
+        );
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le()).collect();
         gpu.write(&out.buffer, &bytes)?;
         Ok(out)
     }
 
-    /// Copies the tensor back to the host (waits for the kernels that write it).
-    pub fn download(&self) -> Result<Tensor<T>, GpuError> {
+    /// Copies the elements back to the host (waits for the kernels that write them).
+    pub fn download_vec(&self) -> Result<Vec<T>, GpuError> {
         let mut bytes = vec![0u8; self.numel() * 4];
         self.gpu().read(&self.buffer, &mut bytes)?;
-        let values = bytes
+        Ok(bytes
             .chunks_exact(4)
             .map(|b| T::from_le([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(Tensor::from_vec(values, self.shape.clone()))
+            .collect())
     }
 
     /// The device.
@@ -135,8 +144,8 @@ impl<T: GpuScalar> GpuTensor<T> {
         }
     }
 
-    /// A tensor over an existing buffer (the `Tensor` side of the bridge).
-    pub(crate) fn from_buffer(buffer: Arc<GpuBuffer>, shape: Shape) -> Self {
+    /// A tensor over an existing buffer (a cached constant's).
+    pub(super) fn from_buffer(buffer: Arc<GpuBuffer>, shape: Shape) -> Self {
         assert!(
             buffer.len() >= shape.numel() * 4,
             "GpuTensor::from_buffer: {} bytes cannot hold shape {shape:?}",
@@ -149,9 +158,14 @@ impl<T: GpuScalar> GpuTensor<T> {
         }
     }
 
-    /// The buffer, for wrapping as a `Tensor`.
-    pub(crate) fn into_buffer(self) -> Arc<GpuBuffer> {
-        self.buffer
+    /// The buffer (to cache it).
+    pub(super) fn buffer(&self) -> &Arc<GpuBuffer> {
+        &self.buffer
+    }
+
+    /// How many tensors share this buffer.
+    pub fn buffer_ref_count(&self) -> usize {
+        Arc::strong_count(&self.buffer)
     }
 
     /// True when another tensor shares this buffer (in-place updates must copy first).

@@ -15,6 +15,7 @@
 
 mod backend;
 mod buffer_cache;
+mod constants;
 pub mod device_tensor;
 pub mod driver;
 pub mod error;

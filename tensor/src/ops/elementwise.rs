@@ -1,12 +1,13 @@
 //! Elementwise unary and binary ops with numpy broadcasting.
 
-use crate::cuda::GpuTensor;
+use crate::backend::{BackendOps, BinaryOp, ScalarOp, UnaryOp};
+use crate::device::Device;
 use crate::element::Element;
-use crate::ops::on_gpu;
+use crate::ops::placement::agree;
 use crate::parallel::{GRAIN, collect_chunks};
 use crate::shape::Shape;
 use crate::simd::vectorized;
-use crate::tensor::Tensor;
+use crate::tensor::{Storage, Tensor};
 
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element (vectorised and parallel for large tensors).
@@ -74,130 +75,151 @@ impl<T: Element> Tensor<T> {
 
     /// Elementwise sum with broadcasting.
     pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_add(self, other)
+        self.binary(BinaryOp::Add, other)
     }
 
     /// Elementwise difference with broadcasting.
     pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_sub(self, other)
+        self.binary(BinaryOp::Sub, other)
     }
 
     /// Elementwise product with broadcasting.
     pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_mul(self, other)
+        self.binary(BinaryOp::Mul, other)
     }
 
     /// Elementwise quotient with broadcasting.
     pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_div(self, other)
+        self.binary(BinaryOp::Div, other)
     }
 
     /// Elementwise maximum with broadcasting (NaN-propagating like `torch.maximum`).
     pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_maximum(self, other)
+        self.binary(BinaryOp::Maximum, other)
     }
 
     /// Elementwise minimum with broadcasting (NaN-propagating like `torch.minimum`).
     pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
-        T::tensor_minimum(self, other)
+        self.binary(BinaryOp::Minimum, other)
     }
 
     /// `self + s` for a scalar `s`.
     pub fn add_scalar(&self, s: T) -> Tensor<T> {
-        T::tensor_add_scalar(self, s)
+        self.with_scalar(ScalarOp::Add, s)
     }
 
     /// `self * s` for a scalar `s`.
     pub fn mul_scalar(&self, s: T) -> Tensor<T> {
-        T::tensor_mul_scalar(self, s)
+        self.with_scalar(ScalarOp::Mul, s)
     }
 
     /// `-self`.
     pub fn neg(&self) -> Tensor<T> {
-        T::tensor_neg(self)
+        self.unary(UnaryOp::Neg)
     }
 
     /// `e^self`.
     pub fn exp(&self) -> Tensor<T> {
-        T::tensor_exp(self)
+        self.unary(UnaryOp::Exp)
     }
 
     /// Natural logarithm.
     pub fn log(&self) -> Tensor<T> {
-        T::tensor_log(self)
+        self.unary(UnaryOp::Log)
     }
 
     /// Square root.
     pub fn sqrt(&self) -> Tensor<T> {
-        T::tensor_sqrt(self)
+        self.unary(UnaryOp::Sqrt)
     }
 
     /// Absolute value.
     pub fn abs(&self) -> Tensor<T> {
-        T::tensor_abs(self)
+        self.unary(UnaryOp::Abs)
     }
 
     /// -1, 0 or 1 by the sign of each element (0 at 0, as `torch.sign`).
     pub fn sign(&self) -> Tensor<T> {
-        T::tensor_sign(self)
+        self.unary(UnaryOp::Sign)
     }
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor<T> {
-        T::tensor_relu(self)
+        self.unary(UnaryOp::Relu)
     }
 
     /// `x * x`.
     pub fn square(&self) -> Tensor<T> {
-        T::tensor_square(self)
+        self.unary(UnaryOp::Square)
     }
 
     /// `x^p` for a scalar exponent.
     pub fn powf(&self, p: T) -> Tensor<T> {
-        T::tensor_powf(self, p)
+        self.with_scalar(ScalarOp::Pow, p)
     }
 
     /// Clamps into `[min, max]`.
     pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
-        T::tensor_clamp(self, min, max)
+        assert!(min <= max, "clamp: min {min} is above max {max}");
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::clamp(self, min, max),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::clamp(x, min, max)),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// Each op's one dispatch: on the backend that holds its operands.
+impl<T: Element> Tensor<T> {
+    /// A broadcasting binary op (arithmetic or comparison), on the device the operands agree on.
+    pub(crate) fn binary(&self, op: BinaryOp, other: &Tensor<T>) -> Tensor<T> {
+        let name = op.name();
+        match agree(name, &[self.placed(), other.placed()]) {
+            Device::Cpu => T::Cpu::binary(op, self, other),
+            device => Tensor::from_gpu_storage(T::Gpu::binary(
+                op,
+                &self.gpu_operand(name, device),
+                &other.gpu_operand(name, device),
+            )),
+        }
+    }
+
+    /// A unary op, on the backend that holds `self`.
+    fn unary(&self, op: UnaryOp) -> Tensor<T> {
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::unary(op, self),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::unary(op, x)),
+        }
+    }
+
+    /// An op with a scalar parameter, on the backend that holds `self`.
+    fn with_scalar(&self, op: ScalarOp, s: T) -> Tensor<T> {
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::scalar(op, self, s),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::scalar(op, x, s)),
+        }
+    }
+}
+
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn add_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("add", self, other, GpuTensor::add) {
-            return out;
-        }
         self.zip_map(other, "add", |a, b| a + b)
     }
 
     pub(crate) fn sub_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("sub", self, other, GpuTensor::sub) {
-            return out;
-        }
         self.zip_map(other, "sub", |a, b| a - b)
     }
 
     pub(crate) fn mul_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("mul", self, other, GpuTensor::mul) {
-            return out;
-        }
         self.zip_map(other, "mul", |a, b| a * b)
     }
 
     pub(crate) fn div_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("div", self, other, GpuTensor::div) {
-            return out;
-        }
         self.zip_map(other, "div", |a, b| a / b)
     }
 
     pub(crate) fn maximum_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("maximum", self, other, GpuTensor::maximum) {
-            return out;
-        }
         self.zip_map(
             other,
             "maximum",
@@ -206,9 +228,6 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn minimum_impl(&self, other: &Tensor<T>) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("minimum", self, other, GpuTensor::minimum) {
-            return out;
-        }
         self.zip_map(
             other,
             "minimum",
@@ -217,58 +236,34 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn add_scalar_impl(&self, s: T) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("add_scalar", self, |g| g.add_scalar(to_f32(s))) {
-            return out;
-        }
         self.map(|x| x + s)
     }
 
     pub(crate) fn mul_scalar_impl(&self, s: T) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("mul_scalar", self, |g| g.mul_scalar(to_f32(s))) {
-            return out;
-        }
         self.map(|x| x * s)
     }
 
     pub(crate) fn neg_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("neg", self, GpuTensor::neg) {
-            return out;
-        }
         self.map(|x| -x)
     }
 
     pub(crate) fn exp_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("exp", self, GpuTensor::exp) {
-            return out;
-        }
         self.map(|x| x.exp())
     }
 
     pub(crate) fn log_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("log", self, GpuTensor::log) {
-            return out;
-        }
         self.map(|x| x.ln())
     }
 
     pub(crate) fn sqrt_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("sqrt", self, GpuTensor::sqrt) {
-            return out;
-        }
         self.map(|x| x.sqrt())
     }
 
     pub(crate) fn abs_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("abs", self, GpuTensor::abs) {
-            return out;
-        }
         self.map(|x| x.abs())
     }
 
     pub(crate) fn sign_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("sign", self, GpuTensor::sign) {
-            return out;
-        }
         self.map(|x| {
             if x > T::zero() {
                 T::one()
@@ -281,31 +276,18 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn relu_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("relu", self, GpuTensor::relu) {
-            return out;
-        }
         self.map(|x| if x > T::zero() { x } else { T::zero() })
     }
 
     pub(crate) fn square_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("square", self, GpuTensor::square) {
-            return out;
-        }
         self.map(|x| x * x)
     }
 
     pub(crate) fn powf_impl(&self, p: T) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("powf", self, |g| g.powf(to_f32(p))) {
-            return out;
-        }
         self.map(|x| x.powf(p))
     }
 
     pub(crate) fn clamp_impl(&self, min: T, max: T) -> Tensor<T> {
-        assert!(min <= max, "clamp: min {min} is above max {max}");
-        if let Some(out) = on_gpu::unary("clamp", self, |g| g.clamp(to_f32(min), to_f32(max))) {
-            return out;
-        }
         self.map(|x| {
             if x < min {
                 min
@@ -316,11 +298,6 @@ impl<T: Element> Tensor<T> {
             }
         })
     }
-}
-
-/// A scalar parameter as the f32 a GPU kernel takes.
-pub(crate) fn to_f32<T: Element>(v: T) -> f32 {
-    v.to_f32().expect("an f32-representable scalar")
 }
 
 /// The general broadcasting path: the output is written once, a row at a time, each input read

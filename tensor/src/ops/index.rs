@@ -1,10 +1,11 @@
 //! Indexing by integer tensors: gather, scatter-add, one-hot.
 
-use crate::cuda::GpuTensor;
+use crate::backend::BackendOps;
+use crate::device::Device;
 use crate::element::Element;
-use crate::ops::on_gpu;
+use crate::ops::placement::agree;
 use crate::shape::Shape;
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{IndexTensor, Storage, Tensor};
 
 /// Panics naming `op` unless `axis` is one of `target`'s and `index` (of `target`'s rank) fits
 /// inside `target` on every other axis.
@@ -62,32 +63,44 @@ impl<T: Element> Tensor<T> {
     /// `out[..., i, ...] = self[..., index[..., i, ...], ...]` along `axis`, as `torch.gather`;
     /// the result has `index`'s shape.
     pub fn gather(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
-        T::tensor_gather(self, axis, index)
+        match agree("gather", &[self.placed(), index.placed()]) {
+            Device::Cpu => T::Cpu::gather(self, axis, index),
+            device => Tensor::from_gpu_storage(T::Gpu::gather(
+                &self.gpu_operand("gather", device),
+                axis,
+                &index.gpu_operand("gather", device),
+            )),
+        }
     }
 
     /// A copy of `self` with `src` added at the positions `index` names along `axis`, as
     /// `torch.Tensor.scatter_add`: the adjoint of [`Tensor::gather`].
     pub fn scatter_add(&self, axis: usize, index: &IndexTensor, src: &Tensor<T>) -> Tensor<T> {
-        T::tensor_scatter_add(self, axis, index, src)
+        let operands = [self.placed(), index.placed(), src.placed()];
+        match agree("scatter_add", &operands) {
+            Device::Cpu => T::Cpu::scatter_add(self, axis, index, src),
+            device => Tensor::from_gpu_storage(T::Gpu::scatter_add(
+                &self.gpu_operand("scatter_add", device),
+                axis,
+                &index.gpu_operand("scatter_add", device),
+                &src.gpu_operand("scatter_add", device),
+            )),
+        }
     }
 
     /// One-hot rows: `labels` of any shape gives `[..., classes]` with a 1 at each label.
     pub fn one_hot(labels: &IndexTensor, classes: usize) -> Tensor<T> {
-        T::tensor_one_hot(labels, classes)
+        match labels.storage() {
+            Storage::Cpu(_) => T::Cpu::one_hot(labels, classes),
+            Storage::Gpu(l) => Tensor::from_gpu_storage(T::Gpu::one_hot(l, classes)),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn gather_impl(&self, axis: usize, index: &IndexTensor) -> Tensor<T> {
-        if on_gpu::common_device("gather", self, index).is_gpu() {
-            let (x, i) = (
-                on_gpu::view::<T, f32>(self),
-                on_gpu::view::<u32, u32>(index),
-            );
-            return on_gpu::done("gather", x.unwrap().gather(axis, &i.unwrap()));
-        }
         let at = offsets_along("gather", self.shape(), axis, index);
         Tensor::from_vec(
             at.iter().map(|&o| self.data()[o]).collect(),
@@ -101,22 +114,6 @@ impl<T: Element> Tensor<T> {
         index: &IndexTensor,
         src: &Tensor<T>,
     ) -> Tensor<T> {
-        let device = on_gpu::agree(
-            "scatter_add",
-            &[
-                (self.dims(), self.device()),
-                (index.dims(), index.device()),
-                (src.dims(), src.device()),
-            ],
-        );
-        if device.is_gpu() {
-            let (x, i, s) = (
-                on_gpu::on::<T, f32>("scatter_add", self, device),
-                on_gpu::on::<u32, u32>("scatter_add", index, device),
-                on_gpu::on::<T, f32>("scatter_add", src, device),
-            );
-            return on_gpu::done("scatter_add", x.scatter_add(axis, &i, &s));
-        }
         check_scatter_source(index.shape(), src.shape());
         let at = offsets_along("scatter_add", self.shape(), axis, index);
         let mut out = self.to_vec();
@@ -127,9 +124,6 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn one_hot_impl(labels: &IndexTensor, classes: usize) -> Tensor<T> {
-        if let Some(l) = on_gpu::view::<u32, u32>(labels) {
-            return on_gpu::done("one_hot", GpuTensor::<f32>::one_hot(&l, classes));
-        }
         let mut out = vec![T::zero(); labels.numel() * classes];
         for (row, &l) in labels.data().iter().enumerate() {
             assert!(

@@ -4,8 +4,10 @@
 //! of the output across rayon's threads, each thread running a single-threaded GEMM, so GEMM and
 //! rayon never oversubscribe the cores.
 
+use crate::backend::BackendOps;
+use crate::device::Device;
 use crate::element::Element;
-use crate::ops::on_gpu;
+use crate::ops::placement::agree;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -170,12 +172,20 @@ impl<T: Element> Tensor<T> {
         other: &Tensor<T>,
         transpose_other: bool,
     ) -> Tensor<T> {
-        T::tensor_matmul_t(self, transpose_self, other, transpose_other)
+        match agree("matmul", &[self.placed(), other.placed()]) {
+            Device::Cpu => T::Cpu::matmul_t(self, transpose_self, other, transpose_other),
+            device => Tensor::from_gpu_storage(T::Gpu::matmul_t(
+                &self.gpu_operand("matmul", device),
+                transpose_self,
+                &other.gpu_operand("matmul", device),
+                transpose_other,
+            )),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn matmul_t_impl(
         &self,
@@ -183,11 +193,6 @@ impl<T: Element> Tensor<T> {
         other: &Tensor<T>,
         transpose_other: bool,
     ) -> Tensor<T> {
-        if let Some(out) = on_gpu::binary("matmul", self, other, |a, b| {
-            a.matmul_t(transpose_self, b, transpose_other)
-        }) {
-            return out;
-        }
         let MatmulShape {
             batch,
             m,

@@ -3,11 +3,11 @@
 //! memory. The GPU runs the fused kernels of `cuda::kernels::optim`, with the same operation
 //! order and roundings as the loops below, so both devices agree bit for bit.
 
+use crate::backend::BackendOps;
 pub use crate::cuda::kernels::optim::{AdamStep, SgdStep};
-use crate::cuda::kernels::optim::{adam_step, sgd_step};
 use crate::element::Element;
-use crate::ops::on_gpu;
-use crate::tensor::Tensor;
+use crate::ops::placement::agree;
+use crate::tensor::{Storage, Tensor};
 
 fn check_like<T: Element>(op: &str, what: &str, param: &Tensor<T>, other: &Tensor<T>) {
     assert_eq!(
@@ -17,7 +17,7 @@ fn check_like<T: Element>(op: &str, what: &str, param: &Tensor<T>, other: &Tenso
         other.shape(),
         param.shape()
     );
-    on_gpu::common_device(op, param, other);
+    agree(op, &[param.placed(), other.placed()]);
 }
 
 impl<T: Element> Tensor<T> {
@@ -30,7 +30,17 @@ impl<T: Element> Tensor<T> {
         momentum_buffer: &mut Option<Tensor<T>>,
         config: &SgdStep,
     ) {
-        T::tensor_sgd_step(self, grad, momentum_buffer, config)
+        check_like("sgd_step", "gradient", self, grad);
+        let mut param = match self.storage() {
+            Storage::Cpu(_) => return T::Cpu::sgd_step(self, grad, momentum_buffer, config),
+            Storage::Gpu(param) => param.clone(),
+        };
+        let device = self.device();
+        let grad = grad.gpu_operand("sgd_step", device);
+        let mut buf = (momentum_buffer.as_ref()).map(|b| b.gpu_operand("sgd_step", device));
+        T::Gpu::sgd_step(&mut param, &grad, &mut buf, config);
+        *self = Tensor::from_gpu_storage(param);
+        *momentum_buffer = buf.map(Tensor::from_gpu_storage);
     }
 
     /// One Adam step (`step` counts from 1) on this parameter: `g = g + wd p`, `m = b1 m + (1 -
@@ -44,12 +54,27 @@ impl<T: Element> Tensor<T> {
         step: u64,
         config: &AdamStep,
     ) {
-        T::tensor_adam_step(self, grad, moments, step, config)
+        check_like("adam_step", "gradient", self, grad);
+        let mut param = match self.storage() {
+            Storage::Cpu(_) => return T::Cpu::adam_step(self, grad, moments, step, config),
+            Storage::Gpu(param) => param.clone(),
+        };
+        let device = self.device();
+        let grad = grad.gpu_operand("adam_step", device);
+        let mut state = moments.as_ref().map(|(m, v)| {
+            (
+                m.gpu_operand("adam_step", device),
+                v.gpu_operand("adam_step", device),
+            )
+        });
+        T::Gpu::adam_step(&mut param, &grad, &mut state, step, config);
+        *self = Tensor::from_gpu_storage(param);
+        *moments = state.map(|(m, v)| (Tensor::from_gpu_storage(m), Tensor::from_gpu_storage(v)));
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn sgd_step_impl(
         &mut self,
@@ -57,20 +82,6 @@ impl<T: Element> Tensor<T> {
         momentum_buffer: &mut Option<Tensor<T>>,
         config: &SgdStep,
     ) {
-        check_like("sgd_step", "gradient", self, grad);
-        if let Some(param) = on_gpu::view::<T, f32>(self) {
-            let mut param = param;
-            let grad = on_gpu::view(grad).expect("same device");
-            let mut buf = momentum_buffer
-                .as_ref()
-                .map(|b| on_gpu::view(b).expect("same device"));
-            if let Err(e) = sgd_step(&mut param, &grad, &mut buf, config) {
-                panic!("sgd_step on the GPU: {e}");
-            }
-            *self = Tensor::from_gpu_parts(param);
-            *momentum_buffer = buf.map(Tensor::from_gpu_parts);
-            return;
-        }
         let c = config;
         let lr = T::from_f64_lossy(c.lr);
         let wd = T::from_f64_lossy(c.weight_decay);
@@ -116,23 +127,6 @@ impl<T: Element> Tensor<T> {
         step: u64,
         config: &AdamStep,
     ) {
-        check_like("adam_step", "gradient", self, grad);
-        if let Some(param) = on_gpu::view::<T, f32>(self) {
-            let mut param = param;
-            let grad = on_gpu::view(grad).expect("same device");
-            let mut state = moments.as_ref().map(|(m, v)| {
-                (
-                    on_gpu::view(m).expect("same device"),
-                    on_gpu::view(v).expect("same device"),
-                )
-            });
-            if let Err(e) = adam_step(&mut param, &grad, &mut state, step, config) {
-                panic!("adam_step on the GPU: {e}");
-            }
-            *self = Tensor::from_gpu_parts(param);
-            *moments = state.map(|(m, v)| (Tensor::from_gpu_parts(m), Tensor::from_gpu_parts(v)));
-            return;
-        }
         assert!(step >= 1, "adam_step: steps count from 1, got {step}");
         let c = config;
         let t = step as i32;

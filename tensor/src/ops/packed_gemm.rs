@@ -11,7 +11,6 @@
 //! `matrixmultiply` route, see [`available`].
 
 use crate::element::Element;
-use std::any::TypeId;
 
 /// Rows of the output block one micro-kernel call computes.
 pub const MR: usize = 8;
@@ -94,7 +93,7 @@ pub type Block<T> = [[T; NR]; MR];
 pub fn available<T: Element>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        TypeId::of::<T>() == TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f")
+        T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -1,107 +1,16 @@
 //! 2-D max and average pooling over NCHW tensors, and their gradients.
 
-use std::ops::Range;
-
-use crate::cuda::GpuTensor;
+use crate::backend::BackendOps;
+use crate::device::Device;
 use crate::element::Element;
-use crate::ops::on_gpu;
+use crate::ops::placement::agree;
+use crate::ops::pool_geometry::{check_max_pool_indices, check_nchw, check_pooled_gradient};
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
 use crate::simd;
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{IndexTensor, Storage, Tensor};
 
-/// Window size, stride and padding of a pooling op, the same on both spatial axes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pool2dGeometry {
-    /// Window height and width.
-    pub kernel: usize,
-    /// Step between windows.
-    pub stride: usize,
-    /// Implicit padding on every side (-inf for max, 0 counted in the mean for average).
-    pub padding: usize,
-}
-
-impl Pool2dGeometry {
-    /// A square window of `kernel` with the given stride and padding.
-    pub fn new(kernel: usize, stride: usize, padding: usize) -> Self {
-        assert!(
-            kernel > 0 && stride > 0,
-            "pool2d: kernel and stride must be positive"
-        );
-        assert!(
-            padding * 2 <= kernel,
-            "pool2d: padding {padding} exceeds half the kernel {kernel}"
-        );
-        Pool2dGeometry {
-            kernel,
-            stride,
-            padding,
-        }
-    }
-
-    /// Output height and width for an `h x w` input (floor mode, as PyTorch's default).
-    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
-        let (ph, pw) = (h + 2 * self.padding, w + 2 * self.padding);
-        assert!(
-            self.kernel <= ph && self.kernel <= pw,
-            "pool2d: window {} larger than padded input {ph}x{pw}",
-            self.kernel
-        );
-        (
-            (ph - self.kernel) / self.stride + 1,
-            (pw - self.kernel) / self.stride + 1,
-        )
-    }
-
-    /// The input rows and columns inside an `h x w` plane covered by window `(oy, ox)`
-    /// (padding positions left out).
-    fn window(&self, oy: usize, ox: usize, h: usize, w: usize) -> (Range<usize>, Range<usize>) {
-        let clip = |start: usize, len: usize| {
-            let lo = start.max(self.padding) - self.padding;
-            let hi = (start + self.kernel).min(len + self.padding) - self.padding;
-            lo..hi.max(lo)
-        };
-        (clip(oy * self.stride, h), clip(ox * self.stride, w))
-    }
-}
-
-/// The dimensions of an NCHW shape, panicking with the op's name otherwise.
-pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
-    let d = shape.dims();
-    assert_eq!(
-        d.len(),
-        4,
-        "{op}: expected an NCHW tensor, got shape {shape:?}"
-    );
-    (d[0], d[1], d[2], d[3])
-}
-
-/// Panics as `max_pool2d_backward` unless the gradient `grad` and the forward's `indices` have
-/// the same shape.
-pub(crate) fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
-    assert_eq!(
-        grad, indices,
-        "max_pool2d_backward: gradient {grad:?} and indices {indices:?} differ"
-    );
-}
-
-/// The input height and width and pooled height and width of a pooling gradient `grad` for an
-/// input of shape `input_shape`, panicking naming `op` unless `grad` has the pooled shape.
-pub(crate) fn check_pooled_gradient(
-    op: &str,
-    grad: &Shape,
-    input_shape: &Shape,
-    geom: Pool2dGeometry,
-) -> (usize, usize, usize, usize) {
-    let (n, c, h, w) = check_nchw(op, input_shape);
-    let (oh, ow) = geom.output_size(h, w);
-    assert_eq!(
-        grad.dims(),
-        &[n, c, oh, ow],
-        "{op}: gradient {grad:?} does not fit input {input_shape:?}"
-    );
-    (h, w, oh, ow)
-}
+pub use crate::ops::pool_geometry::Pool2dGeometry;
 
 /// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
 /// case, without the general loop's window clipping. Same choice as the general loop: the first
@@ -142,7 +51,16 @@ impl<T: Element> Tensor<T> {
     /// Max pooling; also returns, for each output, the flat index `y * W + x` of the chosen
     /// input inside its plane (the first maximum in scan order on ties, as PyTorch).
     pub fn max_pool2d(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
-        T::tensor_max_pool2d(self, geom)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::max_pool2d(self, geom),
+            Storage::Gpu(x) => {
+                let (values, indices) = T::Gpu::max_pool2d(x, geom);
+                (
+                    Tensor::from_gpu_storage(values),
+                    Tensor::from_gpu_storage(indices),
+                )
+            }
+        }
     }
 
     /// Gradient of [`Tensor::max_pool2d`]: sends each output gradient (`self`) to its recorded
@@ -153,34 +71,41 @@ impl<T: Element> Tensor<T> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Tensor<T> {
-        T::tensor_max_pool2d_backward(self, indices, input_shape, geom)
+        match agree("max_pool2d_backward", &[self.placed(), indices.placed()]) {
+            Device::Cpu => T::Cpu::max_pool2d_backward(self, indices, input_shape, geom),
+            device => Tensor::from_gpu_storage(T::Gpu::max_pool2d_backward(
+                &self.gpu_operand("max_pool2d_backward", device),
+                &indices.gpu_operand("max_pool2d_backward", device),
+                input_shape,
+                geom,
+            )),
+        }
     }
 
     /// Average pooling; padding counts as zeros in the mean (PyTorch's `count_include_pad`).
     pub fn avg_pool2d(&self, geom: Pool2dGeometry) -> Tensor<T> {
-        T::tensor_avg_pool2d(self, geom)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::avg_pool2d(self, geom),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::avg_pool2d(x, geom)),
+        }
     }
 
     /// Gradient of [`Tensor::avg_pool2d`]: spreads each output gradient (`self`) evenly over
     /// its window.
     pub fn avg_pool2d_backward(&self, input_shape: &Shape, geom: Pool2dGeometry) -> Tensor<T> {
-        T::tensor_avg_pool2d_backward(self, input_shape, geom)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::avg_pool2d_backward(self, input_shape, geom),
+            Storage::Gpu(x) => {
+                Tensor::from_gpu_storage(T::Gpu::avg_pool2d_backward(x, input_shape, geom))
+            }
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn max_pool2d_impl(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
-        if let Some(x) = on_gpu::view::<T, f32>(self) {
-            return match x.max_pool2d(geom) {
-                Ok((values, indices)) => (
-                    Tensor::from_gpu_parts(values),
-                    Tensor::from_gpu_parts(indices),
-                ),
-                Err(e) => panic!("max_pool2d on the GPU: {e}"),
-            };
-        }
         let (n, c, h, w) = check_nchw("max_pool2d", self.shape());
         let (oh, ow) = geom.output_size(h, w);
         let mut out = vec![T::zero(); n * c * oh * ow];
@@ -248,14 +173,6 @@ impl<T: Element> Tensor<T> {
             "max_pool2d_backward: gradient {:?} is not the pooled size of input {input_shape:?}",
             self.shape()
         );
-        if on_gpu::common_device("max_pool2d_backward", self, indices).is_gpu() {
-            let (g, i) = (on_gpu::view(self), on_gpu::view(indices));
-            let (g, i): (GpuTensor<f32>, GpuTensor<u32>) = (g.unwrap(), i.unwrap());
-            return on_gpu::done(
-                "max_pool2d_backward",
-                g.max_pool2d_backward(&i, input_shape, geom),
-            );
-        }
         let per_plane = self.dims()[2] * self.dims()[3];
         let mut dx = vec![T::zero(); input_shape.numel()];
         for_each_row_mut(&mut dx, h * w, 1, |p, plane| {
@@ -269,9 +186,6 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn avg_pool2d_impl(&self, geom: Pool2dGeometry) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("avg_pool2d", self, |x| x.avg_pool2d(geom)) {
-            return out;
-        }
         let (n, c, h, w) = check_nchw("avg_pool2d", self.shape());
         let (oh, ow) = geom.output_size(h, w);
         let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();
@@ -298,11 +212,6 @@ impl<T: Element> Tensor<T> {
         input_shape: &Shape,
         geom: Pool2dGeometry,
     ) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("avg_pool2d_backward", self, |g| {
-            g.avg_pool2d_backward(input_shape, geom)
-        }) {
-            return out;
-        }
         let (h, w, oh, ow) =
             check_pooled_gradient("avg_pool2d_backward", self.shape(), input_shape, geom);
         let scale = T::one() / T::from_usize(geom.kernel * geom.kernel).unwrap();

@@ -4,12 +4,12 @@
 //! `[outer, inner]`, reshaped to the input's shape without (or, with `keepdim`, with a size-1)
 //! `axis`.
 
+use crate::backend::{BackendOps, ReduceOp};
 use crate::element::Element;
-use crate::ops::on_gpu;
 use crate::parallel::{GRAIN, for_each_row_mut, worth_splitting};
 use crate::shape::Shape;
 use crate::simd::vectorized;
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{IndexTensor, Storage, Tensor};
 use rayon::prelude::*;
 
 /// Folds `x` along `axis` with `fold`, starting every output from `init`.
@@ -99,85 +99,110 @@ fn best_two_along<T: Element>(
 impl<T: Element> Tensor<T> {
     /// Sum along `axis`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        T::tensor_sum_axis(self, axis, keepdim)
+        self.reduce(ReduceOp::Sum, axis, keepdim)
     }
 
     /// Mean along `axis`.
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        T::tensor_mean_axis(self, axis, keepdim)
+        self.reduce(ReduceOp::Mean, axis, keepdim)
     }
 
     /// Maximum along `axis`.
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        T::tensor_max_axis(self, axis, keepdim)
+        self.reduce(ReduceOp::Max, axis, keepdim)
     }
 
     /// Minimum along `axis`.
     pub fn min_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        T::tensor_min_axis(self, axis, keepdim)
+        self.reduce(ReduceOp::Min, axis, keepdim)
     }
 
     /// Index of the maximum along `axis` (the first one on ties), with `axis` removed.
     pub fn argmax_axis(&self, axis: usize) -> IndexTensor {
-        T::tensor_argmax_axis(self, axis)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::argmax_axis(self, axis),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::argmax_axis(x, axis)),
+        }
     }
 
     /// Indices of the largest and second-largest elements along `axis` (lower index first on
     /// ties), each with `axis` removed.
     pub fn top2_axis(&self, axis: usize) -> (IndexTensor, IndexTensor) {
-        T::tensor_top2_axis(self, axis)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::top2_axis(self, axis),
+            Storage::Gpu(x) => {
+                let (first, second) = T::Gpu::top2_axis(x, axis);
+                (
+                    Tensor::from_gpu_storage(first),
+                    Tensor::from_gpu_storage(second),
+                )
+            }
+        }
     }
 
     /// Sum of all elements, as a scalar tensor.
     pub fn sum_all(&self) -> Tensor<T> {
-        T::tensor_sum_all(self)
+        self.reduce_all(ReduceOp::Sum)
     }
 
     /// Mean of all elements, as a scalar tensor.
     pub fn mean_all(&self) -> Tensor<T> {
-        T::tensor_mean_all(self)
+        self.reduce_all(ReduceOp::Mean)
     }
 
     /// Largest element, as a scalar tensor.
     pub fn max_all(&self) -> Tensor<T> {
-        T::tensor_max_all(self)
+        self.reduce_all(ReduceOp::Max)
     }
 
     /// Smallest element, as a scalar tensor.
     pub fn min_all(&self) -> Tensor<T> {
-        T::tensor_min_all(self)
+        self.reduce_all(ReduceOp::Min)
     }
 
     /// Sums away the axes that broadcasting added or stretched, giving `target`'s shape: the
     /// gradient of `broadcast_to`.
     pub fn sum_to(&self, target: &Shape) -> Tensor<T> {
-        T::tensor_sum_to(self, target)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::sum_to(self, target),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::sum_to(x, target)),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// Each op's one dispatch: on the backend that holds `self`.
+impl<T: Element> Tensor<T> {
+    /// A reduction along `axis`.
+    fn reduce(&self, op: ReduceOp, axis: usize, keepdim: bool) -> Tensor<T> {
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::reduce(op, self, axis, keepdim),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::reduce(op, x, axis, keepdim)),
+        }
+    }
+
+    /// A reduction over all elements, to a rank-0 tensor.
+    fn reduce_all(&self, op: ReduceOp) -> Tensor<T> {
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::reduce_all(op, self),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::reduce_all(op, x)),
+        }
+    }
+}
+
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn sum_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("sum_axis", self, |x| x.sum_axis(axis, keepdim)) {
-            return out;
-        }
         fold_axis(self, axis, keepdim, "sum_axis", T::zero(), |a, b| a + b)
     }
 
     pub(crate) fn mean_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("mean_axis", self, |x| x.mean_axis(axis, keepdim)) {
-            return out;
-        }
         self.shape().check_axis(axis, "mean_axis");
         let len = T::from_usize(self.dims()[axis]).unwrap();
         self.sum_axis(axis, keepdim).mul_scalar(T::one() / len)
     }
 
     pub(crate) fn max_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("max_axis", self, |x| x.max_axis(axis, keepdim)) {
-            return out;
-        }
         fold_axis(
             self,
             axis,
@@ -191,32 +216,17 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn min_axis_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("min_axis", self, |x| x.min_axis(axis, keepdim)) {
-            return out;
-        }
         fold_axis(self, axis, keepdim, "min_axis", T::infinity(), |a, b| {
             if b < a { b } else { a }
         })
     }
 
     pub(crate) fn argmax_axis_impl(&self, axis: usize) -> IndexTensor {
-        if let Some(x) = on_gpu::view::<T, f32>(self) {
-            return on_gpu::done("argmax_axis", x.argmax_axis(axis));
-        }
         let (best, _) = best_two_along(self, axis, "argmax_axis", false);
         Tensor::from_vec(best, self.shape().reduced(axis, false))
     }
 
     pub(crate) fn top2_axis_impl(&self, axis: usize) -> (IndexTensor, IndexTensor) {
-        if let Some(x) = on_gpu::view::<T, f32>(self) {
-            return match x.top2_axis(axis) {
-                Ok((first, second)) => (
-                    Tensor::from_gpu_parts(first),
-                    Tensor::from_gpu_parts(second),
-                ),
-                Err(e) => panic!("top2_axis on the GPU: {e}"),
-            };
-        }
         let (best, second) = best_two_along(self, axis, "top2_axis", true);
         let shape = self.shape().reduced(axis, false);
         (
@@ -226,9 +236,6 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn sum_all_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("sum_all", self, |x| x.sum_all()) {
-            return out;
-        }
         let data = self.data();
         let partial = |chunk: &[T]| {
             vectorized(
@@ -247,31 +254,19 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn mean_all_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("mean_all", self, |x| x.mean_all()) {
-            return out;
-        }
         let n = T::from_usize(self.numel()).unwrap();
         Tensor::scalar(self.sum_all().item() / n)
     }
 
     pub(crate) fn max_all_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("max_all", self, |x| x.max_all()) {
-            return out;
-        }
         Tensor::scalar(self.data().iter().fold(T::neg_infinity(), |a, &b| a.max(b)))
     }
 
     pub(crate) fn min_all_impl(&self) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("min_all", self, |x| x.min_all()) {
-            return out;
-        }
         Tensor::scalar(self.data().iter().fold(T::infinity(), |a, &b| a.min(b)))
     }
 
     pub(crate) fn sum_to_impl(&self, target: &Shape) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("sum_to", self, |x| x.sum_to(target)) {
-            return out;
-        }
         if self.shape() == target {
             return self.clone();
         }

@@ -6,9 +6,9 @@
 //!
 //! On a GPU both run the kernels of [`crate::cuda::kernels::scan`], which give the same bits.
 
+use crate::backend::BackendOps;
 use crate::element::Element;
-use crate::ops::on_gpu;
-use crate::tensor::{IndexTensor, Tensor};
+use crate::tensor::{IndexTensor, Storage, Tensor};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -58,29 +58,32 @@ impl<T: Element> Tensor<T> {
     /// their order (a stable sort), NaN counts as the largest value. `descending` sorts from
     /// the largest, as `torch.sort(x, dim=axis, descending=True, stable=True)`.
     pub fn sort_axis(&self, axis: usize, descending: bool) -> (Tensor<T>, IndexTensor) {
-        T::tensor_sort_axis(self, axis, descending)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::sort_axis(self, axis, descending),
+            Storage::Gpu(x) => {
+                let (values, indices) = T::Gpu::sort_axis(x, axis, descending);
+                (
+                    Tensor::from_gpu_storage(values),
+                    Tensor::from_gpu_storage(indices),
+                )
+            }
+        }
     }
 
     /// Running sums along `axis`: `out[.., l, ..] = sum_{k <= l} self[.., k, ..]`, added in
     /// order from the first element, as `torch.cumsum`.
     pub fn cumsum_axis(&self, axis: usize) -> Tensor<T> {
-        T::tensor_cumsum_axis(self, axis)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::cumsum_axis(self, axis),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::cumsum_axis(x, axis)),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn sort_axis_impl(&self, axis: usize, descending: bool) -> (Tensor<T>, IndexTensor) {
-        if let Some(x) = on_gpu::view::<T, f32>(self) {
-            return match x.sort_axis(axis, descending) {
-                Ok((values, indices)) => (
-                    Tensor::from_gpu_parts(values),
-                    Tensor::from_gpu_parts(indices),
-                ),
-                Err(e) => panic!("sort_axis on the GPU: {e}"),
-            };
-        }
         let order = |values: &[T]| -> Vec<u32> {
             let mut idx: Vec<u32> = (0..values.len() as u32).collect();
             idx.sort_by(|&a, &b| {
@@ -101,9 +104,6 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn cumsum_axis_impl(&self, axis: usize) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("cumsum_axis", self, |x| x.cumsum_axis(axis)) {
-            return out;
-        }
         let running = |values: &[T]| -> Vec<T> {
             let mut acc = T::zero();
             values

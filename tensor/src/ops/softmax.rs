@@ -1,9 +1,9 @@
 //! softmax, log_softmax and logsumexp along an axis, stabilised by subtracting the maximum.
 
+use crate::backend::{BackendOps, SoftmaxOp};
 use crate::element::Element;
-use crate::ops::on_gpu;
 use crate::parallel::for_each_row_mut;
-use crate::tensor::Tensor;
+use crate::tensor::{Storage, Tensor};
 
 /// Which of the three related results to produce.
 #[derive(Clone, Copy)]
@@ -46,41 +46,45 @@ fn normalise<T: Element>(x: &Tensor<T>, axis: usize, form: Form, op: &str) -> Te
 impl<T: Element> Tensor<T> {
     /// `exp(x) / sum(exp(x))` along `axis`.
     pub fn softmax(&self, axis: usize) -> Tensor<T> {
-        T::tensor_softmax(self, axis)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::softmax(SoftmaxOp::Softmax, self, axis),
+            Storage::Gpu(x) => {
+                Tensor::from_gpu_storage(T::Gpu::softmax(SoftmaxOp::Softmax, x, axis))
+            }
+        }
     }
 
     /// `x - logsumexp(x)` along `axis`, exact even for very negative probabilities.
     pub fn log_softmax(&self, axis: usize) -> Tensor<T> {
-        T::tensor_log_softmax(self, axis)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::softmax(SoftmaxOp::LogSoftmax, self, axis),
+            Storage::Gpu(x) => {
+                Tensor::from_gpu_storage(T::Gpu::softmax(SoftmaxOp::LogSoftmax, x, axis))
+            }
+        }
     }
 
     /// `log(sum(exp(x)))` along `axis`.
     pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        T::tensor_logsumexp(self, axis, keepdim)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::logsumexp(self, axis, keepdim),
+            Storage::Gpu(x) => Tensor::from_gpu_storage(T::Gpu::logsumexp(x, axis, keepdim)),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn softmax_impl(&self, axis: usize) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("softmax", self, |x| x.softmax(axis)) {
-            return out;
-        }
         normalise(self, axis, Form::Softmax, "softmax")
     }
 
     pub(crate) fn log_softmax_impl(&self, axis: usize) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("log_softmax", self, |x| x.log_softmax(axis)) {
-            return out;
-        }
         normalise(self, axis, Form::LogSoftmax, "log_softmax")
     }
 
     pub(crate) fn logsumexp_impl(&self, axis: usize, keepdim: bool) -> Tensor<T> {
-        if let Some(out) = on_gpu::unary("logsumexp", self, |x| x.logsumexp(axis, keepdim)) {
-            return out;
-        }
         self.shape().check_axis(axis, "logsumexp");
         let max = self.max_axis(axis, true);
         // Rows that are all -inf would give NaN from (-inf) - (-inf); use 0 as their shift.

@@ -1,9 +1,9 @@
 //! Per-channel statistics of NCHW tensors (what batch normalisation needs).
 
+use crate::backend::BackendOps;
 use crate::element::Element;
-use crate::ops::on_gpu;
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{Storage, Tensor};
 use rayon::prelude::*;
 
 /// The batch size, channel count and plane size (1 for NC) of an NC or NCHW shape, panicking as
@@ -22,20 +22,23 @@ impl<T: Element> Tensor<T> {
     /// spatial axes, each shaped `[C]`. Two passes (mean, then squared deviations), so the
     /// variance does not lose precision to cancellation.
     pub fn channel_mean_var(&self) -> (Tensor<T>, Tensor<T>) {
-        T::tensor_channel_mean_var(self)
+        match self.storage() {
+            Storage::Cpu(_) => T::Cpu::channel_mean_var(self),
+            Storage::Gpu(x) => {
+                let (mean, var) = T::Gpu::channel_mean_var(x);
+                (
+                    Tensor::from_gpu_storage(mean),
+                    Tensor::from_gpu_storage(var),
+                )
+            }
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn channel_mean_var_impl(&self) -> (Tensor<T>, Tensor<T>) {
-        if let Some(x) = on_gpu::view::<T, f32>(self) {
-            return match x.channel_mean_var() {
-                Ok((mean, var)) => (Tensor::from_gpu_parts(mean), Tensor::from_gpu_parts(var)),
-                Err(e) => panic!("channel_mean_var on the GPU: {e}"),
-            };
-        }
         let (n, c, plane) = channel_layout(self.shape());
         let count = T::from_usize(n * plane).unwrap();
         let src = self.data();

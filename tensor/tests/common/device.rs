@@ -20,7 +20,7 @@
 use std::io::Write;
 use std::sync::Once;
 use tensor::cuda::test_devices::gpu_test_devices;
-use tensor::{Device, Tensor};
+use tensor::{Device, Stored, Tensor};
 
 /// One `#[test]` per device kind for the test body `fn name(device: Device)` defined beside it:
 /// `device_test!(name)` makes `name::cpu`, `name::sim` and `name::cuda`; `device_test!(name: cpu,
@@ -77,14 +77,14 @@ pub fn cuda() -> Option<Device> {
 }
 
 /// `t` moved to `device` (a no-op on the CPU), panicking with the device's error.
-pub fn on<T: Copy + Send + Sync + 'static>(device: Device, t: &Tensor<T>) -> Tensor<T> {
+pub fn on<T: Stored>(device: Device, t: &Tensor<T>) -> Tensor<T> {
     t.to_device(device)
         .unwrap_or_else(|e| panic!("moving a tensor of shape {:?} to {device}: {e}", t.dims()))
 }
 
 /// The host copy of `t`, a result that must still live on `device`.
 #[track_caller]
-pub fn back<T: Copy + Send + Sync + 'static>(device: Device, t: &Tensor<T>) -> Tensor<T> {
+pub fn back<T: Stored>(device: Device, t: &Tensor<T>) -> Tensor<T> {
     assert_eq!(
         t.device(),
         device,

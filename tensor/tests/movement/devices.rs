@@ -8,13 +8,13 @@ use super::common::broadcast_read;
 use super::common::device::{back, device_test, on};
 use super::{build, reference_concat, reference_pad, reference_permute, reference_slice};
 use std::fmt::Debug;
-use tensor::{Device, Rng, Tensor};
+use tensor::{Device, Rng, Stored, Tensor};
 
 /// Asserts that `got`, a result on `device`, holds exactly `want` in shape `dims`.
 #[track_caller]
 fn assert_moved<T>(what: &str, device: Device, got: &Tensor<T>, dims: &[usize], want: &[T])
 where
-    T: Copy + Send + Sync + PartialEq + Debug + 'static,
+    T: Stored + PartialEq + Debug,
 {
     let got = back(device, got);
     assert_eq!(got.dims(), dims, "{what} on {device}: dimensions");
@@ -34,7 +34,7 @@ fn values(rng: &mut Rng, dims: &[usize]) -> Tensor<f32> {
 /// Checks `x.permute(perm)` on `device` against [`reference_permute`].
 fn check_permute<T>(device: Device, x: &Tensor<T>, perm: &[usize])
 where
-    T: Copy + Send + Sync + PartialEq + Debug + 'static,
+    T: Stored + PartialEq + Debug,
 {
     let (dims, want) = reference_permute(x.data(), x.dims(), perm);
     let got = on(device, x).permute(perm);

@@ -1,5 +1,5 @@
-//! The three public convolution ops on [`Tensor`]: their shape checks, the hand-off to the GPU
-//! kernels for operands on a GPU, and on the CPU the route [`super::route`] picks for them.
+//! The three public convolution ops on [`Tensor`]: their shape checks, the choice of backend,
+//! and the CPU backend's bodies, which take the route [`super::route`] picks for them.
 
 use super::gemm::{gemm_conv, gemm_grad_input, gemm_grad_weight};
 use super::geometry::{Conv2dGeometry, check_conv_shapes};
@@ -10,10 +10,12 @@ use super::route::{
     use_implicit, use_packed, use_packed_grad_input, winograd_shape,
 };
 use super::unfold::Unfold;
+use crate::backend::BackendOps;
 use crate::counters::{self, CountedOp};
+use crate::device::Device;
 use crate::element::Element;
-use crate::ops::on_gpu;
 use crate::ops::packed_gemm::PackedLhs;
+use crate::ops::placement::agree;
 use crate::ops::winograd::{WinogradWeights, winograd_conv};
 use crate::ops::winograd_cache::{self, Orientation};
 use crate::ops::winograd_grad::winograd_grad_weight;
@@ -29,7 +31,21 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        T::tensor_conv2d(self, weight, bias, geom)
+        check_conv_shapes("conv2d", self.dims(), weight.dims());
+        let mut operands = vec![self.placed(), weight.placed()];
+        operands.extend(bias.map(Tensor::placed));
+        match agree("conv2d", &operands) {
+            Device::Cpu => T::Cpu::conv2d(self, weight, bias, geom),
+            device => {
+                let b = bias.map(|b| b.gpu_operand("conv2d", device));
+                Tensor::from_gpu_storage(T::Gpu::conv2d(
+                    &self.gpu_operand("conv2d", device),
+                    &weight.gpu_operand("conv2d", device),
+                    b.as_ref(),
+                    geom,
+                ))
+            }
+        }
     }
 
     /// Gradient of [`Tensor::conv2d`] with respect to its input: `self` is the output gradient
@@ -40,7 +56,17 @@ impl<T: Element> Tensor<T> {
         input_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        T::tensor_conv2d_grad_input(self, weight, input_shape, geom)
+        check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
+        counters::record(CountedOp::Conv2dGradInput);
+        match agree("conv2d_grad_input", &[self.placed(), weight.placed()]) {
+            Device::Cpu => T::Cpu::conv2d_grad_input(self, weight, input_shape, geom),
+            device => Tensor::from_gpu_storage(T::Gpu::conv2d_grad_input(
+                &self.gpu_operand("conv2d_grad_input", device),
+                &weight.gpu_operand("conv2d_grad_input", device),
+                input_shape,
+                geom,
+            )),
+        }
     }
 
     /// Gradient of [`Tensor::conv2d`] with respect to its weight: `self` is the output gradient
@@ -51,12 +77,22 @@ impl<T: Element> Tensor<T> {
         weight_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        T::tensor_conv2d_grad_weight(self, input, weight_shape, geom)
+        check_conv_shapes("conv2d_grad_weight", input.dims(), weight_shape.dims());
+        counters::record(CountedOp::Conv2dGradWeight);
+        match agree("conv2d_grad_weight", &[self.placed(), input.placed()]) {
+            Device::Cpu => T::Cpu::conv2d_grad_weight(self, input, weight_shape, geom),
+            device => Tensor::from_gpu_storage(T::Gpu::conv2d_grad_weight(
+                &self.gpu_operand("conv2d_grad_weight", device),
+                &input.gpu_operand("conv2d_grad_weight", device),
+                weight_shape,
+                geom,
+            )),
+        }
     }
 }
 
-/// The bodies of the ops above, compiled once per element type in this crate: see
-/// [`crate::compiled`].
+/// The CPU bodies of the ops above, compiled once per element type in this crate (see
+/// [`crate::backend`]).
 impl<T: Element> Tensor<T> {
     pub(crate) fn conv2d_impl(
         &self,
@@ -64,21 +100,6 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d", self.dims(), weight.dims());
-        let mut operands = vec![
-            (self.dims(), self.device()),
-            (weight.dims(), weight.device()),
-        ];
-        operands.extend(bias.map(|b| (b.dims(), b.device())));
-        let device = on_gpu::agree("conv2d", &operands);
-        if device.is_gpu() {
-            let (x, w) = (
-                on_gpu::on("conv2d", self, device),
-                on_gpu::on("conv2d", weight, device),
-            );
-            let b = bias.map(|b| on_gpu::on("conv2d", b, device));
-            return on_gpu::done("conv2d", x.conv2d(&w, b.as_ref(), geom));
-        }
         let out_ch = weight.dims()[0];
         if let Some(b) = bias {
             assert_eq!(
@@ -133,13 +154,6 @@ impl<T: Element> Tensor<T> {
         input_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d_grad_input", input_shape.dims(), weight.dims());
-        counters::record(CountedOp::Conv2dGradInput);
-        if let Some(out) = on_gpu::binary("conv2d_grad_input", self, weight, |g, w| {
-            g.conv2d_grad_input(w, input_shape, geom)
-        }) {
-            return out;
-        }
         let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
         let (n, out_ch, rows) = (input_shape.dims()[0], weight.dims()[0], u.rows());
         assert_eq!(
@@ -199,13 +213,6 @@ impl<T: Element> Tensor<T> {
         weight_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d_grad_weight", input.dims(), weight_shape.dims());
-        counters::record(CountedOp::Conv2dGradWeight);
-        if let Some(out) = on_gpu::binary("conv2d_grad_weight", self, input, |g, x| {
-            g.conv2d_grad_weight(x, weight_shape, geom)
-        }) {
-            return out;
-        }
         let u = Unfold::new(input.dims(), weight_shape.dims(), geom);
         let (n, out_ch) = (input.dims()[0], weight_shape.dims()[0]);
         assert_eq!(

@@ -271,8 +271,7 @@ impl<T: GpuScalar> GpuTensor<T> {
             return Ok(out);
         }
         let rows: Vec<u32> = rows.iter().map(|&r| to_u32(r, "select_rows")).collect();
-        let rows = crate::Tensor::from_vec(rows, [out.dims()[0]]);
-        let rows = GpuTensor::upload(self.gpu(), &rows)?;
+        let rows = GpuTensor::upload_slice(self.gpu(), &rows, [out.dims()[0]])?;
         self.gpu().launch(
             &MODULE,
             "select_rows",
