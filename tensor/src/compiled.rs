@@ -287,6 +287,13 @@ kernels! {
             bias: Option<&Tensor<Self>>,
             geom: Conv2dGeometry,
         ) -> Tensor<Self> = Tensor::conv2d_impl;
+        /// [`Tensor::conv2d_relu`].
+        fn tensor_conv2d_relu(
+            x: &Tensor<Self>,
+            weight: &Tensor<Self>,
+            bias: Option<&Tensor<Self>>,
+            geom: Conv2dGeometry,
+        ) -> Tensor<Self> = Tensor::conv2d_relu_impl;
         /// [`Tensor::conv2d_grad_input`].
         fn tensor_conv2d_grad_input(
             x: &Tensor<Self>,

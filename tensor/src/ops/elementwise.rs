@@ -3,7 +3,7 @@
 use crate::cuda::GpuTensor;
 use crate::element::Element;
 use crate::ops::on_gpu;
-use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
+use crate::parallel::{GRAIN, collect_chunks, for_each_chunk_mut, for_each_row_mut};
 use crate::shape::Shape;
 use crate::simd::vectorized;
 use crate::tensor::Tensor;
@@ -316,6 +316,21 @@ impl<T: Element> Tensor<T> {
             }
         })
     }
+}
+
+/// [`Tensor::relu`] in place over `values` (vectorised and parallel when large): each value
+/// stays where it is above 0 and becomes 0 elsewhere (NaN included), the bits `relu` gives.
+pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {
+    for_each_chunk_mut(values, GRAIN, |_, chunk| {
+        vectorized(
+            #[inline(always)]
+            || {
+                for v in chunk.iter_mut() {
+                    *v = if *v > T::zero() { *v } else { T::zero() };
+                }
+            },
+        )
+    });
 }
 
 /// A scalar parameter as the f32 a GPU kernel takes.

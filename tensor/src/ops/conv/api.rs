@@ -12,6 +12,7 @@ use super::route::{
 use super::unfold::Unfold;
 use crate::counters::{self, CountedOp};
 use crate::element::Element;
+use crate::ops::elementwise::relu_in_place;
 use crate::ops::on_gpu;
 use crate::ops::packed_gemm::PackedLhs;
 use crate::ops::winograd::{WinogradWeights, winograd_conv};
@@ -30,6 +31,19 @@ impl<T: Element> Tensor<T> {
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
         T::tensor_conv2d(self, weight, bias, geom)
+    }
+
+    /// `relu(conv2d(self, weight, bias))` in one op, as `F.relu(F.conv2d(...))` and with the
+    /// same bits: the Winograd route applies the bias and ReLU as it writes each output, the
+    /// other routes clamp their output in place in one pass, and on a GPU the convolution
+    /// kernel is followed by the ReLU kernel.
+    pub fn conv2d_relu(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        T::tensor_conv2d_relu(self, weight, bias, geom)
     }
 
     /// Gradient of [`Tensor::conv2d`] with respect to its input: `self` is the output gradient
@@ -64,27 +78,46 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d", self.dims(), weight.dims());
+        self.conv2d_then(weight, bias, geom, false)
+    }
+
+    pub(crate) fn conv2d_relu_impl(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        self.conv2d_then(weight, bias, geom, true)
+    }
+
+    /// The convolution plus bias, followed by ReLU when `relu` holds.
+    fn conv2d_then(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+        relu: bool,
+    ) -> Tensor<T> {
+        let op = if relu { "conv2d_relu" } else { "conv2d" };
+        check_conv_shapes(op, self.dims(), weight.dims());
         let mut operands = vec![
             (self.dims(), self.device()),
             (weight.dims(), weight.device()),
         ];
         operands.extend(bias.map(|b| (b.dims(), b.device())));
-        let device = on_gpu::agree("conv2d", &operands);
+        let device = on_gpu::agree(op, &operands);
         if device.is_gpu() {
-            let (x, w) = (
-                on_gpu::on("conv2d", self, device),
-                on_gpu::on("conv2d", weight, device),
-            );
-            let b = bias.map(|b| on_gpu::on("conv2d", b, device));
-            return on_gpu::done("conv2d", x.conv2d(&w, b.as_ref(), geom));
+            let (x, w) = (on_gpu::on(op, self, device), on_gpu::on(op, weight, device));
+            let b = bias.map(|b| on_gpu::on(op, b, device));
+            let y = x.conv2d(&w, b.as_ref(), geom);
+            return on_gpu::done(op, if relu { y.and_then(|y| y.relu()) } else { y });
         }
         let out_ch = weight.dims()[0];
         if let Some(b) = bias {
             assert_eq!(
                 b.dims(),
                 &[out_ch],
-                "conv2d: bias {:?} for {out_ch} output channels",
+                "{op}: bias {:?} for {out_ch} output channels",
                 b.shape()
             );
         }
@@ -92,7 +125,10 @@ impl<T: Element> Tensor<T> {
         let n = self.dims()[0];
         let len = n * out_ch * u.positions();
         let bias = bias.map(|b| b.data());
-        let out = if let Some(shape) = winograd_shape::<T>(&u, out_ch) {
+        let winograd = winograd_shape::<T>(&u, out_ch);
+        // The Winograd route applies ReLU as it writes each output; the others after.
+        let relu_after = relu && winograd.is_none();
+        let mut out = if let Some(shape) = winograd {
             let weights = winograd_cache::transformed(weight, Orientation::Forward, || {
                 WinogradWeights::new(weight.data(), out_ch, u.channels)
             });
@@ -101,6 +137,7 @@ impl<T: Element> Tensor<T> {
                 &shape,
                 &weights,
                 bias,
+                relu,
                 self.data(),
                 &mut out.spare_capacity_mut()[..len],
             );
@@ -124,6 +161,9 @@ impl<T: Element> Tensor<T> {
             gemm_conv(&u, weight.data(), bias, self.data(), &mut out);
             out
         };
+        if relu_after {
+            relu_in_place(&mut out);
+        }
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 
@@ -160,6 +200,7 @@ impl<T: Element> Tensor<T> {
                 &shape,
                 &weights,
                 None,
+                false,
                 self.data(),
                 &mut dx.spare_capacity_mut()[..len],
             );
