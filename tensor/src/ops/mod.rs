@@ -11,6 +11,7 @@ pub(crate) mod on_gpu;
 pub mod optim;
 pub mod packed_gemm;
 pub mod pool;
+mod pool_2x2;
 pub mod reduce;
 pub mod scan;
 pub mod softmax;
