@@ -82,6 +82,23 @@ pub trait Module<T: Element> {
     /// Runs the module on `x` under the mode and tape of `fwd`.
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T>;
 
+    /// `relu(self.forward(x))`, the module followed by a ReLU. A layer that can apply the ReLU
+    /// inside its own op overrides this with the same values and gradients ([`Conv2d`]'s
+    /// [`Var::conv2d_relu`]); [`Sequential`] calls it for a child followed by a [`ReLU`].
+    ///
+    /// [`Conv2d`]: crate::layers::Conv2d
+    /// [`Sequential`]: crate::layers::Sequential
+    /// [`ReLU`]: crate::layers::ReLU
+    fn forward_relu<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
+        self.forward(x, fwd).relu()
+    }
+
+    /// True for [`crate::layers::ReLU`]: a module that [`Module::forward_relu`] of the module
+    /// before it may stand in for.
+    fn is_relu(&self) -> bool {
+        false
+    }
+
     /// Calls `f` with the PyTorch `state_dict` name (prefixed by `prefix`) of every parameter
     /// and buffer, in `state_dict` order.
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>));

@@ -4,7 +4,7 @@ mod common;
 
 use autograd::{Tape, Var};
 use common::{assert_close, mean_std};
-use nn::module::state_dict_shapes;
+use nn::module::{Entry, EntryMut, state_dict_shapes};
 use nn::{
     AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Forward, Linear, MaxPool2d, Module, ReLU,
     Sequential,
@@ -307,4 +307,89 @@ fn sequential_names_children_by_index_or_name() {
     let x = Tensor::<f32>::ones([2, 3]);
     assert!(Sequential::<f32>::default().is_empty());
     assert_eq!(eval(&Sequential::<f32>::default(), &x).data(), x.data());
+}
+
+/// `torch.nn.ReLU` as a module that does not say it is one, so no `Sequential` fuses it.
+struct UnfusedRelu;
+
+impl<T: Element> Module<T> for UnfusedRelu {
+    fn forward<'t>(&self, x: &Var<'t, T>, _fwd: &mut Forward<'t, T>) -> Var<'t, T> {
+        x.relu()
+    }
+
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}
+
+    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, EntryMut<'_, T>)) {}
+}
+
+/// SmallCNN's pattern (conv, relu, conv, relu, pool) with the given ReLU module, every
+/// convolution sharing the parameters (and their ids) of `convs`.
+fn conv_relu_stack(
+    convs: &[Conv2d<f32>; 2],
+    relu: fn() -> Box<dyn Module<f32>>,
+) -> Sequential<f32> {
+    let copy = |c: &Conv2d<f32>| -> Box<dyn Module<f32>> {
+        Box::new(Conv2d {
+            weight: c.weight.clone(),
+            bias: c.bias.clone(),
+            geometry: c.geometry,
+        })
+    };
+    Sequential::named(vec![
+        ("conv1", copy(&convs[0])),
+        ("relu1", relu()),
+        ("conv2", copy(&convs[1])),
+        ("relu2", relu()),
+        ("maxpool1", Box::new(MaxPool2d::new(2))),
+    ])
+}
+
+/// The output, the input gradient, the gradient of each parameter (in `visit` order) and the
+/// tape's length, of `sum(r * model(x))` in train mode.
+fn outputs_and_gradients(
+    model: &Sequential<f32>,
+    x: &Tensor<f32>,
+    r: &Tensor<f32>,
+) -> (Tensor<f32>, Tensor<f32>, Vec<Tensor<f32>>, usize) {
+    let tape = Tape::new();
+    let mut fwd = Forward::train(&tape, Rng::new(0));
+    let input = tape.var(x.clone());
+    let y = model.forward(&input, &mut fwd);
+    let loss = y.mul(&Var::constant(r.clone())).sum_all();
+    let grads = fwd.param_grads(&loss);
+    let dx = tape.backward(&loss, &[&input]).remove(0);
+    let mut params = Vec::new();
+    model.visit("", &mut |_, e| {
+        if let Entry::Param(p) = e {
+            params.push(grads[&p.id()].clone());
+        }
+    });
+    (y.into_value(), dx, params, tape.len())
+}
+
+#[test]
+fn sequential_fuses_a_convolution_and_its_relu_with_the_values_and_gradients_of_the_pair() {
+    let mut rng = Rng::new(6);
+    // 16 channels on both sides of conv2: the CPU's Winograd route, which fuses the ReLU.
+    let convs = [
+        Conv2d::new(1, 16, 3, Conv2dGeometry::new(1, 0), true, &mut rng),
+        Conv2d::new(16, 16, 3, Conv2dGeometry::new(1, 1), true, &mut rng),
+    ];
+    let fused = conv_relu_stack(&convs, || Box::new(ReLU));
+    let unfused = conv_relu_stack(&convs, || Box::new(UnfusedRelu));
+    assert_eq!(state_dict_shapes(&fused), state_dict_shapes(&unfused));
+    let x: Tensor<f32> = rng.normal([3, 1, 12, 12], 0.0, 1.0);
+    let r: Tensor<f32> = rng.normal([3, 16, 5, 5], 0.0, 1.0);
+    let (y, dx, dparams, len) = outputs_and_gradients(&fused, &x, &r);
+    let (y_pair, dx_pair, dparams_pair, len_pair) = outputs_and_gradients(&unfused, &x, &r);
+    // Each conv and its relu recorded as one op.
+    assert_eq!(len + 2, len_pair);
+    let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert!(y.data().iter().any(|&v| v > 0.0));
+    assert_eq!(bits(&y), bits(&y_pair), "outputs");
+    assert_eq!(bits(&dx), bits(&dx_pair), "input gradients");
+    assert_eq!(dparams.len(), 4);
+    for (i, (a, b)) in dparams.iter().zip(&dparams_pair).enumerate() {
+        assert_eq!(bits(a), bits(b), "gradient of parameter {i}");
+    }
 }

@@ -2,7 +2,8 @@
 //! strides and paddings. Values are small integers, so windows are full of ties: max pooling
 //! must pick the first maximum in row-major scan order (as PyTorch) and never a padded cell. The
 //! proptest properties and the multi-threaded size run on the CPU, in f64 (hundreds of random
-//! cases would take minutes on the simulator).
+//! cases would take minutes on the simulator); 2x2 stride-2 pooling also in f32 at every row
+//! width up to 35 outputs.
 //!
 //! On every device (`device_test!`: cpu, sim, cuda), in f32: 2x2 stride 2 (the GPU's and the
 //! CPU's fast path), 3x3 stride 2 with padding 1 (overlapping windows), 3x3 stride 1, on odd
@@ -209,6 +210,44 @@ fn large_pooling_matches_the_reference() {
         .collect();
     let dy = wave(pool.output_dims().iter().product());
     check(pool, &x, &dy);
+}
+
+/// 2x2 stride-2 pooling in f32 (the CPU's vector route where it has AVX-512) at every row
+/// width from 1 to 35 outputs, odd plane widths and heights included: whole blocks of 16
+/// outputs, partial ones and both. Tie-prone values of both signs, signed zeros, and NaNs (some
+/// windows hold two) against the reference on the same values.
+#[test]
+fn halving_pool_in_f32_at_every_row_width() {
+    let mut rng = Rng::new(11);
+    for w in 2..=71 {
+        for h in [2, 5] {
+            let pool = Pool {
+                n: 1,
+                c: 2,
+                h,
+                w,
+                kernel: 2,
+                stride: 2,
+                padding: 0,
+            };
+            let u = rng.uniform::<f32>(pool.input_dims(), 0.0, 1.0);
+            let data: Vec<f32> = u
+                .data()
+                .iter()
+                .map(|&r| match (r * 40.0) as u32 {
+                    0 | 1 => f32::NAN,
+                    2 => -0.0,
+                    k => (k % 5) as f32 - 2.0,
+                })
+                .collect();
+            let x = Tensor::from_vec(data, pool.input_dims());
+            let (values, indices) = x.max_pool2d(pool.geometry());
+            let (want, want_indices) = reference_max_pool(&pool, &x.to_f64_vec());
+            let what = format!("max_pool2d {pool:?}");
+            assert_f32(&what, &values, &pool.output_dims(), &want, 0.0, 0.0);
+            assert_eq!(indices.to_usizes(), want_indices, "{what}: indices");
+        }
+    }
 }
 
 #[test]

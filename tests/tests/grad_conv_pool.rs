@@ -1,12 +1,13 @@
-//! Gradient checks of conv2d (with and without bias, 1x1 and 3x3 kernels, stride 1-2, padding
-//! 0-1), max_pool2d and avg_pool2d. Max pooling is checked by finite differences on values with
+//! Gradient checks of conv2d and conv2d_relu (with and without bias, 1x1 and 3x3 kernels,
+//! stride 1-2, padding 0-1), max_pool2d and avg_pool2d. conv2d_relu is checked by finite
+//! differences away from its kink, and everywhere (zeros planted) against conv2d then relu. Max pooling is checked by finite differences on values with
 //! no ties, and on tie-prone values against its rule: each window's gradient goes to the
 //! position it recorded, the first maximum in scan order.
 
 use proptest::prelude::*;
 use tensor::{Conv2dGeometry, Pool2dGeometry, Tensor};
 use tests::gradcheck::{check_gradients, gradients};
-use tests::strategies::{config, distinct_tensor, tensor_of, tie_prone, value};
+use tests::strategies::{KINK_GAP, config, distinct_tensor, planted, tensor_of, tie_prone, value};
 
 /// Input `[N, C, H, W]`, weight `[O, C, K, K]`, optional bias `[O]` and geometry of a conv2d.
 type ConvCase = (
@@ -18,6 +19,14 @@ type ConvCase = (
 
 /// A random conv2d: N 1-2, C and O 1-3, K 1 or 3, stride 1-2, padding 0-1, H and W up to 5.
 fn conv_case() -> impl Strategy<Value = ConvCase> {
+    conv_case_of(value())
+}
+
+/// As [`conv_case`], every operand's elements drawn from `values`.
+fn conv_case_of<S>(values: S) -> impl Strategy<Value = ConvCase>
+where
+    S: Strategy<Value = f64> + Clone + 'static,
+{
     let layout = (
         1..=2usize,
         1..=3usize,
@@ -25,17 +34,18 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         prop_oneof![Just(1usize), Just(3)],
     );
     (layout, 1..=2usize, 0..=1usize, any::<bool>()).prop_flat_map(
-        |((n, c, o, k), stride, padding, with_bias)| {
+        move |((n, c, o, k), stride, padding, with_bias)| {
+            let values = values.clone();
             let smallest = k.saturating_sub(2 * padding).max(1);
             (smallest..=5usize, smallest..=5usize).prop_flat_map(move |(h, w)| {
                 let bias = if with_bias {
-                    tensor_of(vec![o], value()).prop_map(Some).boxed()
+                    tensor_of(vec![o], values.clone()).prop_map(Some).boxed()
                 } else {
                     Just(None).boxed()
                 };
                 (
-                    tensor_of(vec![n, c, h, w], value()),
-                    tensor_of(vec![o, c, k, k], value()),
+                    tensor_of(vec![n, c, h, w], values.clone()),
+                    tensor_of(vec![o, c, k, k], values.clone()),
                     bias,
                     Just(Conv2dGeometry::new(stride, padding)),
                 )
@@ -102,6 +112,38 @@ proptest! {
         let mut inputs = vec![x, weight];
         inputs.extend(bias);
         check_gradients(&inputs, |v| v[0].conv2d(&v[1], v.get(2), geom))?;
+    }
+
+    /// Away from the kink: cases with a convolution output within `KINK_GAP` of 0 are skipped.
+    #[test]
+    fn conv2d_relu((x, weight, bias, geom) in conv_case()) {
+        let z = x.conv2d(&weight, bias.as_ref(), geom);
+        prop_assume!(z.data().iter().all(|v| v.abs() >= KINK_GAP));
+        let mut inputs = vec![x, weight];
+        inputs.extend(bias);
+        check_gradients(&inputs, |v| v[0].conv2d_relu(&v[1], v.get(2), geom))?;
+    }
+
+    /// Kinks included (zeros planted in every operand, so that outputs of exactly 0 occur):
+    /// the value and every gradient are those of conv2d followed by relu, bit for bit.
+    #[test]
+    fn conv2d_relu_is_conv2d_then_relu(
+        (x, weight, bias, geom) in conv_case_of(planted(value(), 0.0))
+    ) {
+        let mut inputs = vec![x, weight];
+        inputs.extend(bias);
+        let fused = gradients(&inputs, |v| v[0].conv2d_relu(&v[1], v.get(2), geom));
+        let pair = gradients(&inputs, |v| v[0].conv2d(&v[1], v.get(2), geom).relu());
+        for (i, (f, p)) in fused.grads.iter().zip(&pair.grads).enumerate() {
+            prop_assert_eq!(f.dims(), p.dims());
+            for (at, (a, b)) in f.data().iter().zip(p.data()).enumerate() {
+                prop_assert!(a.to_bits() == b.to_bits(), "input {} element {}: {} vs {}", i, at, a, b);
+            }
+        }
+        let v = &inputs;
+        let fused = v[0].conv2d_relu(&v[1], v.get(2), geom);
+        let pair = v[0].conv2d(&v[1], v.get(2), geom).relu();
+        prop_assert_eq!(fused.to_vec(), pair.to_vec());
     }
 
     /// Away from ties: all elements at least 0.1 apart.

@@ -1,6 +1,6 @@
 //! Convolution and pooling, whose gradients are the tensor crate's dedicated kernels.
 
-use tensor::{Conv2dGeometry, Element, Pool2dGeometry};
+use tensor::{Conv2dGeometry, Element, Pool2dGeometry, Tensor};
 
 use crate::var::Var;
 
@@ -13,11 +13,44 @@ impl<'t, T: Element> Var<'t, T> {
         bias: Option<&Var<'t, T>>,
         geom: Conv2dGeometry,
     ) -> Var<'t, T> {
+        let value = self
+            .value()
+            .conv2d(weight.value(), bias.map(|b| b.value()), geom);
+        self.conv_op("conv2d", weight, bias, geom, value, false)
+    }
+
+    /// `relu(conv2d(self, weight, bias))` as one op ([`tensor::Tensor::conv2d_relu`]), with
+    /// the values and gradients of the pair: the backward masks the output gradient where the
+    /// output is not positive (where the convolution was not), then runs the convolution's.
+    pub fn conv2d_relu(
+        &self,
+        weight: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        geom: Conv2dGeometry,
+    ) -> Var<'t, T> {
+        let value = self
+            .value()
+            .conv2d_relu(weight.value(), bias.map(|b| b.value()), geom);
+        self.conv_op("conv2d_relu", weight, bias, geom, value, true)
+    }
+
+    /// Records a convolution (followed by ReLU when `relu` holds) whose output is `value`.
+    fn conv_op(
+        &self,
+        op: &str,
+        weight: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        geom: Conv2dGeometry,
+        value: Tensor<T>,
+        relu: bool,
+    ) -> Var<'t, T> {
         let (x, w) = (self.value().clone(), weight.value().clone());
-        let value = x.conv2d(&w, bias.map(|b| b.value()), geom);
+        let y = relu.then(|| value.clone());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::from_op("conv2d", &inputs, value, move |g, need| {
+        Var::from_op(op, &inputs, value, move |g, need| {
+            let masked = y.as_ref().map(|y| g.relu_grad(y));
+            let g = masked.as_ref().unwrap_or(g);
             let mut grads = vec![
                 need[0].then(|| g.conv2d_grad_input(&w, x.shape(), geom)),
                 need[1].then(|| g.conv2d_grad_weight(&x, w.shape(), geom)),

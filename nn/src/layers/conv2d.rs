@@ -61,6 +61,12 @@ impl<T: Element> Module<T> for Conv2d<T> {
         x.conv2d(&fwd.param(&self.weight), bias.as_ref(), self.geometry)
     }
 
+    /// The convolution and the ReLU after it as one op ([`Var::conv2d_relu`]).
+    fn forward_relu<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
+        let bias = self.bias.as_ref().map(|b| fwd.param(b));
+        x.conv2d_relu(&fwd.param(&self.weight), bias.as_ref(), self.geometry)
+    }
+
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {
         f(&join(prefix, "weight"), Entry::Param(&self.weight));
         if let Some(b) = &self.bias {

@@ -14,6 +14,10 @@ impl<T: Element> Module<T> for ReLU {
         x.relu()
     }
 
+    fn is_relu(&self) -> bool {
+        true
+    }
+
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}
 
     fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, EntryMut<'_, T>)) {}

@@ -8,6 +8,9 @@ use crate::module::{Entry, EntryMut, Forward, Module, join};
 /// Named children run in order (`torch.nn.Sequential`). Children are named by their index
 /// (`layer1.0.conv1.weight`) or, as with an `OrderedDict`, by name
 /// (`feature_extractor.conv1.weight`). An empty `Sequential` is the identity, as PyTorch's.
+/// A child followed by a [`ReLU`](crate::layers::ReLU) runs as one op where it can
+/// ([`Module::forward_relu`]: a convolution applies the ReLU as it writes its output), with
+/// the values and gradients of the two in turn; the children and their names stay as given.
 #[derive(Default)]
 pub struct Sequential<T: Element> {
     children: Vec<(String, Box<dyn Module<T>>)>,
@@ -48,9 +51,16 @@ impl<T: Element> Sequential<T> {
 
 impl<T: Element> Module<T> for Sequential<T> {
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
-        self.children
-            .iter()
-            .fold(x.clone(), |h, (_, child)| child.forward(&h, fwd))
+        let mut h = x.clone();
+        let mut children = self.children.iter().map(|(_, child)| child).peekable();
+        while let Some(child) = children.next() {
+            h = if children.next_if(|next| next.is_relu()).is_some() {
+                child.forward_relu(&h, fwd)
+            } else {
+                child.forward(&h, fwd)
+            };
+        }
+        h
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

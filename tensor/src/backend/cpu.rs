@@ -217,6 +217,16 @@ macro_rules! cpu_ops {
             }
 
             #[inline(never)]
+            fn conv2d_relu(
+                x: &Tensor<$ty>,
+                weight: &Tensor<$ty>,
+                bias: Option<&Tensor<$ty>>,
+                geom: Conv2dGeometry,
+            ) -> Tensor<$ty> {
+                x.conv2d_relu_impl(weight, bias, geom)
+            }
+
+            #[inline(never)]
             fn conv2d_grad_input(
                 g: &Tensor<$ty>,
                 weight: &Tensor<$ty>,

@@ -197,6 +197,19 @@ impl BackendOps<f32> for GpuBackend {
         ok("conv2d", x.conv2d(weight, bias, geom))
     }
 
+    /// The convolution kernel, then the ReLU kernel (no fused PTX kernel).
+    fn conv2d_relu(
+        x: &Values,
+        weight: &Values,
+        bias: Option<&Values>,
+        geom: Conv2dGeometry,
+    ) -> Values {
+        ok(
+            "conv2d_relu",
+            x.conv2d(weight, bias, geom).and_then(|y| y.relu()),
+        )
+    }
+
     fn conv2d_grad_input(
         g: &Values,
         weight: &Values,

@@ -267,6 +267,13 @@ pub trait BackendOps<T>: MovementOps<T> {
         bias: Option<&Self::Tensor>,
         geom: Conv2dGeometry,
     ) -> Self::Tensor;
+    /// [`crate::Tensor::conv2d_relu`] (shapes checked by the caller).
+    fn conv2d_relu(
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        geom: Conv2dGeometry,
+    ) -> Self::Tensor;
     /// [`crate::Tensor::conv2d_grad_input`] (shapes checked by the caller).
     fn conv2d_grad_input(
         g: &Self::Tensor,

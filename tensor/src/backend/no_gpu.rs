@@ -134,6 +134,10 @@ impl BackendOps<f64> for NoGpu {
         match *x {}
     }
 
+    fn conv2d_relu(x: &NoGpu, _: &NoGpu, _: Option<&NoGpu>, _: Conv2dGeometry) -> NoGpu {
+        match *x {}
+    }
+
     fn conv2d_grad_input(g: &NoGpu, _: &NoGpu, _: &Shape, _: Conv2dGeometry) -> NoGpu {
         match *g {}
     }

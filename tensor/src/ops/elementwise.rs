@@ -4,7 +4,7 @@ use crate::backend::{BackendOps, BinaryOp, ScalarOp, UnaryOp};
 use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
-use crate::parallel::{GRAIN, collect_chunks};
+use crate::parallel::{GRAIN, collect_chunks, for_each_chunk_mut};
 use crate::shape::Shape;
 use crate::simd::vectorized;
 use crate::tensor::{Storage, Tensor};
@@ -298,6 +298,21 @@ impl<T: Element> Tensor<T> {
             }
         })
     }
+}
+
+/// [`Tensor::relu`] in place over `values` (vectorised and parallel when large): each value
+/// stays where it is above 0 and becomes 0 elsewhere (NaN included), the bits `relu` gives.
+pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {
+    for_each_chunk_mut(values, GRAIN, |_, chunk| {
+        vectorized(
+            #[inline(always)]
+            || {
+                for v in chunk.iter_mut() {
+                    *v = if *v > T::zero() { *v } else { T::zero() };
+                }
+            },
+        )
+    });
 }
 
 /// The general broadcasting path: the output is written once, a row at a time, each input read

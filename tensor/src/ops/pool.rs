@@ -1,9 +1,12 @@
 //! 2-D max and average pooling over NCHW tensors, and their gradients.
 
+use std::mem::MaybeUninit;
+
 use crate::backend::BackendOps;
 use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
+use crate::ops::pool_2x2;
 use crate::ops::pool_geometry::{check_max_pool_indices, check_nchw, check_pooled_gradient};
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
@@ -12,10 +15,19 @@ use crate::tensor::{IndexTensor, Storage, Tensor};
 
 pub use crate::ops::pool_geometry::Pool2dGeometry;
 
+/// The values and indices of one plane of a max pooling's output, before they are written.
+type PlaneOut<'a, T> = (&'a mut [MaybeUninit<T>], &'a mut [MaybeUninit<u32>]);
+
 /// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
 /// case, without the general loop's window clipping. Same choice as the general loop: the first
 /// maximum in scan order, and a NaN wins over any number (the last NaN over earlier ones).
-fn max_pool_2x2<T: Element>(plane: &[T], w: usize, ow: usize, vals: &mut [T], inds: &mut [u32]) {
+fn max_pool_2x2<T: Element>(
+    plane: &[T],
+    w: usize,
+    ow: usize,
+    vals: &mut [MaybeUninit<T>],
+    inds: &mut [MaybeUninit<u32>],
+) {
     // Branch-free, so that the compiler vectorises the row (inside `vectorized`).
     let better = |c: T, best: T| c > best || c.is_nan();
     simd::vectorized(
@@ -39,8 +51,8 @@ fn max_pool_2x2<T: Element>(plane: &[T], w: usize, ow: usize, vals: &mut [T], in
                         best = if take { c } else { best };
                         best_at = if take { c_at } else { best_at };
                     }
-                    *v = best;
-                    *i = best_at;
+                    v.write(best);
+                    i.write(best_at);
                 }
             }
         },
@@ -108,39 +120,45 @@ impl<T: Element> Tensor<T> {
     pub(crate) fn max_pool2d_impl(&self, geom: Pool2dGeometry) -> (Tensor<T>, IndexTensor) {
         let (n, c, h, w) = check_nchw("max_pool2d", self.shape());
         let (oh, ow) = geom.output_size(h, w);
-        let mut out = vec![T::zero(); n * c * oh * ow];
-        let mut idx = vec![0u32; n * c * oh * ow];
+        let len = n * c * oh * ow;
+        let (mut out, mut idx) = (Vec::with_capacity(len), Vec::with_capacity(len));
         let src = self.data();
         // Interleave value and index work per plane so both outputs are written together.
-        let mut planes: Vec<(&mut [T], &mut [u32])> = out
+        let mut planes: Vec<PlaneOut<'_, T>> = out.spare_capacity_mut()[..len]
             .chunks_mut(oh * ow)
-            .zip(idx.chunks_mut(oh * ow))
+            .zip(idx.spare_capacity_mut()[..len].chunks_mut(oh * ow))
             .collect();
         let halving = geom == Pool2dGeometry::new(2, 2, 0);
-        let work = |p: usize, (vals, inds): &mut (&mut [T], &mut [u32])| {
-            let plane = &src[p * h * w..(p + 1) * h * w];
-            if halving {
-                max_pool_2x2(plane, w, ow, vals, inds);
-                return;
-            }
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
-                    let (rows, cols) = geom.window(oy, ox, h, w);
-                    for y in rows {
-                        for x in cols.clone() {
-                            let v = plane[y * w + x];
-                            if at == usize::MAX || v > best || v.is_nan() {
-                                best = v;
-                                at = y * w + x;
+        // Every path below writes each of a plane's `oh * ow` values and indices.
+        let work =
+            |p: usize, (vals, inds): &mut (&mut [MaybeUninit<T>], &mut [MaybeUninit<u32>])| {
+                let plane = &src[p * h * w..(p + 1) * h * w];
+                if halving && pool_2x2::available::<T>() {
+                    pool_2x2::max_pool_2x2_rows(plane, w, ow, vals, inds);
+                    return;
+                }
+                if halving {
+                    max_pool_2x2(plane, w, ow, vals, inds);
+                    return;
+                }
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                        let (rows, cols) = geom.window(oy, ox, h, w);
+                        for y in rows {
+                            for x in cols.clone() {
+                                let v = plane[y * w + x];
+                                if at == usize::MAX || v > best || v.is_nan() {
+                                    best = v;
+                                    at = y * w + x;
+                                }
                             }
                         }
+                        vals[oy * ow + ox].write(best);
+                        inds[oy * ow + ox].write(at as u32);
                     }
-                    vals[oy * ow + ox] = best;
-                    inds[oy * ow + ox] = at as u32;
                 }
-            }
-        };
+            };
         if crate::parallel::worth_splitting(self.numel()) {
             use rayon::prelude::*;
             planes
@@ -153,6 +171,9 @@ impl<T: Element> Tensor<T> {
                 .enumerate()
                 .for_each(|(p, pl)| work(p, pl));
         }
+        drop(planes);
+        // SAFETY: `work` wrote every value and index of every plane, the first `len` of each.
+        unsafe { (out.set_len(len), idx.set_len(len)) };
         (
             Tensor::from_vec(out, [n, c, oh, ow]),
             Tensor::from_vec(idx, [n, c, oh, ow]),

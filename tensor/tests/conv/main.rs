@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod devices;
+mod fused;
 
 use common::{F32_TOL, F64_TOL, assert_tensor, config, wave};
 use proptest::collection::vec;

@@ -14,6 +14,7 @@ use crate::backend::BackendOps;
 use crate::counters::{self, CountedOp};
 use crate::device::Device;
 use crate::element::Element;
+use crate::ops::elementwise::relu_in_place;
 use crate::ops::packed_gemm::PackedLhs;
 use crate::ops::placement::agree;
 use crate::ops::winograd::{WinogradWeights, winograd_conv};
@@ -41,6 +42,33 @@ impl<T: Element> Tensor<T> {
                 Tensor::from_gpu_storage(T::Gpu::conv2d(
                     &self.gpu_operand("conv2d", device),
                     &weight.gpu_operand("conv2d", device),
+                    b.as_ref(),
+                    geom,
+                ))
+            }
+        }
+    }
+
+    /// `relu(conv2d(self, weight, bias))` in one op, as `F.relu(F.conv2d(...))` and with the
+    /// same bits: the Winograd route applies the bias and ReLU as it writes each output, the
+    /// other routes clamp their output in place in one pass, and on a GPU the convolution
+    /// kernel is followed by the ReLU kernel.
+    pub fn conv2d_relu(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        check_conv_shapes("conv2d_relu", self.dims(), weight.dims());
+        let mut operands = vec![self.placed(), weight.placed()];
+        operands.extend(bias.map(Tensor::placed));
+        match agree("conv2d_relu", &operands) {
+            Device::Cpu => T::Cpu::conv2d_relu(self, weight, bias, geom),
+            device => {
+                let b = bias.map(|b| b.gpu_operand("conv2d_relu", device));
+                Tensor::from_gpu_storage(T::Gpu::conv2d_relu(
+                    &self.gpu_operand("conv2d_relu", device),
+                    &weight.gpu_operand("conv2d_relu", device),
                     b.as_ref(),
                     geom,
                 ))
@@ -100,12 +128,33 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
+        self.conv2d_then(weight, bias, geom, false)
+    }
+
+    pub(crate) fn conv2d_relu_impl(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        self.conv2d_then(weight, bias, geom, true)
+    }
+
+    /// The convolution plus bias, followed by ReLU when `relu` holds.
+    fn conv2d_then(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+        relu: bool,
+    ) -> Tensor<T> {
+        let op = if relu { "conv2d_relu" } else { "conv2d" };
         let out_ch = weight.dims()[0];
         if let Some(b) = bias {
             assert_eq!(
                 b.dims(),
                 &[out_ch],
-                "conv2d: bias {:?} for {out_ch} output channels",
+                "{op}: bias {:?} for {out_ch} output channels",
                 b.shape()
             );
         }
@@ -113,7 +162,10 @@ impl<T: Element> Tensor<T> {
         let n = self.dims()[0];
         let len = n * out_ch * u.positions();
         let bias = bias.map(|b| b.data());
-        let out = if let Some(shape) = winograd_shape::<T>(&u, out_ch) {
+        let winograd = winograd_shape::<T>(&u, out_ch);
+        // The Winograd route applies ReLU as it writes each output; the others after.
+        let relu_after = relu && winograd.is_none();
+        let mut out = if let Some(shape) = winograd {
             let weights = winograd_cache::transformed(weight, Orientation::Forward, || {
                 WinogradWeights::new(weight.data(), out_ch, u.channels)
             });
@@ -122,6 +174,7 @@ impl<T: Element> Tensor<T> {
                 &shape,
                 &weights,
                 bias,
+                relu,
                 self.data(),
                 &mut out.spare_capacity_mut()[..len],
             );
@@ -145,6 +198,9 @@ impl<T: Element> Tensor<T> {
             gemm_conv(&u, weight.data(), bias, self.data(), &mut out);
             out
         };
+        if relu_after {
+            relu_in_place(&mut out);
+        }
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 
@@ -174,6 +230,7 @@ impl<T: Element> Tensor<T> {
                 &shape,
                 &weights,
                 None,
+                false,
                 self.data(),
                 &mut dx.spare_capacity_mut()[..len],
             );

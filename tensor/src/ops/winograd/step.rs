@@ -32,8 +32,8 @@ pub(in crate::ops) struct TileRow {
     pub column: usize,
 }
 
-/// `y = conv3x3(x) + bias` by F(2x2, 3x3) for every image of `x` (`[N, C, H, W]`), written to
-/// `y` (`[N, O, OH, OW]`, every element once). Tasks of whole images run in parallel; each
+/// `y = conv3x3(x) + bias`, or `relu(conv3x3(x) + bias)` when `relu` holds, by F(2x2, 3x3) for
+/// every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once). Tasks of whole images run in parallel; each
 /// cuts its tile rows into steps of a few hundred kilobytes of transformed data and for each
 /// step transforms the input, runs the 16 products, and transforms the products back into
 /// outputs. Every output is one fixed sum: the bits do not depend on the thread count.
@@ -41,6 +41,7 @@ pub fn winograd_conv<T: Element>(
     shape: &WinogradShape,
     weights: &WinogradWeights<T>,
     bias: Option<&[T]>,
+    relu: bool,
     x: &[T],
     y: &mut [MaybeUninit<T>],
 ) {
@@ -68,7 +69,7 @@ pub fn winograd_conv<T: Element>(
                 let columns = (step.len() * tw).next_multiple_of(NR);
                 buffers.transform_input(shape, x, &step, columns);
                 buffers.multiply(weights, shape, columns);
-                buffers.transform_output(shape, bias, &step, columns, y);
+                buffers.transform_output(shape, (bias, relu), &step, columns, y);
             }
         });
 }
@@ -172,12 +173,13 @@ impl<T: Element> StepBuffers<T> {
         }
     }
 
-    /// `Y = A^T M A` for every tile of the step and every output channel, plus the bias, into
-    /// the task's output `y` (`[images, O, OH, OW]`), with `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
+    /// `Y = A^T M A` for every tile of the step and every output channel, plus the bias and
+    /// then ReLU where `epilogue` asks, into the task's output `y` (`[images, O, OH, OW]`), with
+    /// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
     fn transform_output(
         &mut self,
         shape: &WinogradShape,
-        bias: Option<&[T]>,
+        epilogue: (Option<&[T]>, bool),
         step: &[TileRow],
         columns: usize,
         y: &mut [MaybeUninit<T>],
@@ -188,7 +190,7 @@ impl<T: Element> StepBuffers<T> {
         let m = &mut self.m;
         simd::vectorized(
             #[inline(always)]
-            || transform_products(m, len, shape.out_ch, columns, bias),
+            || transform_products(m, len, shape.out_ch, columns, epilogue),
         );
         // Scatter: the two output columns of each tile interleaved into its two output rows.
         let m = &self.m;

@@ -68,6 +68,16 @@ fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
     ]
 }
 
+/// `max(a, 0)` lane by lane, as [`crate::Tensor::relu`] (`a` where `a > 0`, else 0).
+#[inline(always)]
+fn relu<T: Element>(a: Lanes<T>) -> Lanes<T> {
+    let mut out = a;
+    for o in out.iter_mut() {
+        *o = if *o > T::zero() { *o } else { T::zero() };
+    }
+    out
+}
+
 /// `A^T m` for four values `m` of a row of the products: `[m0 + m1 + m2, m1 - m2 - m3]`.
 #[inline(always)]
 fn row_products<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>; 2] {
@@ -116,16 +126,16 @@ fn points_of_row<T: Element>(planes: &[T], len: usize, p: usize, row: usize) -> 
     ]
 }
 
-/// `Y = A^T M A` plus the bias in place over the 16 planes of `m` (`len` apart, `out_ch` rows
-/// of `columns` each used), [`LANES`] at a time: output `(dy, dx)` of each tile into plane
-/// `2 dy + dx`.
+/// `Y = A^T M A` plus the bias, then ReLU when `relu` holds, in place over the 16 planes of `m`
+/// (`len` apart, `out_ch` rows of `columns` each used), [`LANES`] at a time: output `(dy, dx)`
+/// of each tile into plane `2 dy + dx`.
 #[inline(always)]
 pub(super) fn transform_products<T: Element>(
     m: &mut [T],
     len: usize,
     out_ch: usize,
     columns: usize,
-    bias: Option<&[T]>,
+    (bias, relu_after): (Option<&[T]>, bool),
 ) {
     for o in 0..out_ch {
         let b = [bias.map_or(T::zero(), |b| b[o]); LANES];
@@ -140,8 +150,11 @@ pub(super) fn transform_products<T: Element>(
             // ... then down the columns.
             for dx in 0..2 {
                 let [q0, q1, q2, q3] = column_of(&q, dx);
-                let upper = add(add(add(q0, q1), q2), b);
-                let lower = add(sub(sub(q1, q2), q3), b);
+                let mut upper = add(add(add(q0, q1), q2), b);
+                let mut lower = add(sub(sub(q1, q2), q3), b);
+                if relu_after {
+                    (upper, lower) = (relu(upper), relu(lower));
+                }
                 store(m, dx * len + p, &upper);
                 store(m, (2 + dx) * len + p, &lower);
             }
