@@ -35,8 +35,9 @@ pub trait Element:
     /// The type's name as PyTorch spells it, for messages.
     const NAME: &'static str;
 
-    /// True when the hand-written AVX-512 kernels of [`crate::ops::packed_gemm`] cover this
-    /// type (`f32`); where they do not, the conv routes fall back to `matrixmultiply`.
+    /// True for the one type (`f32`) the hand-written AVX-512 kernels are written for: the packed
+    /// GEMM of [`crate::ops::packed_gemm`] (elsewhere the conv routes fall back to
+    /// `matrixmultiply`) and the 2x2 max-pool (elsewhere its plain loop).
     const PACKED_KERNELS: bool;
 
     /// Converts from f64 (rounding for f32).

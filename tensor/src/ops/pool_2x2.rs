@@ -3,7 +3,6 @@
 //! picked out of whole-vector loads by one permute each, where a plain loop over the windows
 //! reads every value alone.
 
-use std::any::TypeId;
 use std::mem::MaybeUninit;
 
 use crate::element::Element;
@@ -12,7 +11,7 @@ use crate::element::Element;
 pub(super) fn available<T: Element>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        TypeId::of::<T>() == TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f")
+        T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
