@@ -133,6 +133,7 @@ fn winograd_matches_gemm_route() {
         (1, 17, 5, 7, 24, 2),
         (5, 32, 4, 4, 40, 1),
         (2, 16, 13, 6, 19, 1),
+        (1, 16, 5, 37, 16, 1),
     ];
     for (n, c, h, w, o, padding) in cases {
         let geom = Conv2dGeometry::new(1, padding);
