@@ -42,10 +42,9 @@ impl<T: Element> PaddedImage<T> {
 /// by permutes of whole vectors ([`deinterleave_avx512`]); elsewhere by a plain loop.
 fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && std::arch::is_x86_feature_detected!("avx512f")
-    {
-        // SAFETY: `T` is `f32` (checked just above), so the casts are to the same type.
+    if T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is sealed),
+        // so the casts are to the same type.
         let (x, padded) = unsafe {
             (
                 &*(x as *const [T] as *const [f32]),
