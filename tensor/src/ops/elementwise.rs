@@ -276,7 +276,7 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn relu_impl(&self) -> Tensor<T> {
-        self.map(|x| if x > T::zero() { x } else { T::zero() })
+        self.map(relu_of)
     }
 
     pub(crate) fn square_impl(&self) -> Tensor<T> {
@@ -300,6 +300,13 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+/// [`Tensor::relu`] of one value: `x` where `x > 0`, else 0 (NaN included); every CPU path that
+/// applies a ReLU (the op, the fused convolutions) calls this, so that all give the same bits.
+#[inline(always)]
+pub(crate) fn relu_of<T: Element>(x: T) -> T {
+    if x > T::zero() { x } else { T::zero() }
+}
+
 /// [`Tensor::relu`] in place over `values` (vectorised and parallel when large): each value
 /// stays where it is above 0 and becomes 0 elsewhere (NaN included), the bits `relu` gives.
 pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {
@@ -308,7 +315,7 @@ pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {
             #[inline(always)]
             || {
                 for v in chunk.iter_mut() {
-                    *v = if *v > T::zero() { *v } else { T::zero() };
+                    *v = relu_of(*v);
                 }
             },
         )

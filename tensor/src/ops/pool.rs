@@ -130,35 +130,34 @@ impl<T: Element> Tensor<T> {
             .collect();
         let halving = geom == Pool2dGeometry::new(2, 2, 0);
         // Every path below writes each of a plane's `oh * ow` values and indices.
-        let work =
-            |p: usize, (vals, inds): &mut (&mut [MaybeUninit<T>], &mut [MaybeUninit<u32>])| {
-                let plane = &src[p * h * w..(p + 1) * h * w];
-                if halving && pool_2x2::available::<T>() {
-                    pool_2x2::max_pool_2x2_rows(plane, w, ow, vals, inds);
-                    return;
-                }
-                if halving {
-                    max_pool_2x2(plane, w, ow, vals, inds);
-                    return;
-                }
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
-                        let (rows, cols) = geom.window(oy, ox, h, w);
-                        for y in rows {
-                            for x in cols.clone() {
-                                let v = plane[y * w + x];
-                                if at == usize::MAX || v > best || v.is_nan() {
-                                    best = v;
-                                    at = y * w + x;
-                                }
+        let work = |p: usize, (vals, inds): &mut PlaneOut<'_, T>| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            if halving && pool_2x2::available::<T>() {
+                pool_2x2::max_pool_2x2_rows(plane, w, ow, vals, inds);
+                return;
+            }
+            if halving {
+                max_pool_2x2(plane, w, ow, vals, inds);
+                return;
+            }
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut best, mut at) = (T::neg_infinity(), usize::MAX);
+                    let (rows, cols) = geom.window(oy, ox, h, w);
+                    for y in rows {
+                        for x in cols.clone() {
+                            let v = plane[y * w + x];
+                            if at == usize::MAX || v > best || v.is_nan() {
+                                best = v;
+                                at = y * w + x;
                             }
                         }
-                        vals[oy * ow + ox].write(best);
-                        inds[oy * ow + ox].write(at as u32);
                     }
+                    vals[oy * ow + ox].write(best);
+                    inds[oy * ow + ox].write(at as u32);
                 }
-            };
+            }
+        };
         if crate::parallel::worth_splitting(self.numel()) {
             use rayon::prelude::*;
             planes

@@ -32,21 +32,7 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d", self.dims(), weight.dims());
-        let mut operands = vec![self.placed(), weight.placed()];
-        operands.extend(bias.map(Tensor::placed));
-        match agree("conv2d", &operands) {
-            Device::Cpu => T::Cpu::conv2d(self, weight, bias, geom),
-            device => {
-                let b = bias.map(|b| b.gpu_operand("conv2d", device));
-                Tensor::from_gpu_storage(T::Gpu::conv2d(
-                    &self.gpu_operand("conv2d", device),
-                    &weight.gpu_operand("conv2d", device),
-                    b.as_ref(),
-                    geom,
-                ))
-            }
-        }
+        self.conv2d_on_backend(weight, bias, geom, false)
     }
 
     /// `relu(conv2d(self, weight, bias))` in one op, as `F.relu(F.conv2d(...))` and with the
@@ -59,19 +45,33 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         geom: Conv2dGeometry,
     ) -> Tensor<T> {
-        check_conv_shapes("conv2d_relu", self.dims(), weight.dims());
+        self.conv2d_on_backend(weight, bias, geom, true)
+    }
+
+    /// [`Tensor::conv2d`], or [`Tensor::conv2d_relu`] when `relu` holds, on the backend that
+    /// holds the operands: the two ops' one dispatch.
+    fn conv2d_on_backend(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        geom: Conv2dGeometry,
+        relu: bool,
+    ) -> Tensor<T> {
+        let op = if relu { "conv2d_relu" } else { "conv2d" };
+        check_conv_shapes(op, self.dims(), weight.dims());
         let mut operands = vec![self.placed(), weight.placed()];
         operands.extend(bias.map(Tensor::placed));
-        match agree("conv2d_relu", &operands) {
-            Device::Cpu => T::Cpu::conv2d_relu(self, weight, bias, geom),
+        match agree(op, &operands) {
+            Device::Cpu if relu => T::Cpu::conv2d_relu(self, weight, bias, geom),
+            Device::Cpu => T::Cpu::conv2d(self, weight, bias, geom),
             device => {
-                let b = bias.map(|b| b.gpu_operand("conv2d_relu", device));
-                Tensor::from_gpu_storage(T::Gpu::conv2d_relu(
-                    &self.gpu_operand("conv2d_relu", device),
-                    &weight.gpu_operand("conv2d_relu", device),
-                    b.as_ref(),
-                    geom,
-                ))
+                let (x, w) = (self.gpu_operand(op, device), weight.gpu_operand(op, device));
+                let b = bias.map(|b| b.gpu_operand(op, device));
+                Tensor::from_gpu_storage(if relu {
+                    T::Gpu::conv2d_relu(&x, &w, b.as_ref(), geom)
+                } else {
+                    T::Gpu::conv2d(&x, &w, b.as_ref(), geom)
+                })
             }
         }
     }

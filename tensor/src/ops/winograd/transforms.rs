@@ -3,6 +3,7 @@
 //! arithmetic they are written in.
 
 use crate::element::Element;
+use crate::ops::elementwise::relu_of;
 
 /// Tiles the transforms handle at once: one 512-bit vector of `f32` per value of a patch.
 pub(in crate::ops) const LANES: usize = 16;
@@ -73,7 +74,7 @@ fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
 fn relu<T: Element>(a: Lanes<T>) -> Lanes<T> {
     let mut out = a;
     for o in out.iter_mut() {
-        *o = if *o > T::zero() { *o } else { T::zero() };
+        *o = relu_of(*o);
     }
     out
 }
