@@ -21,7 +21,7 @@ pub mod parallel;
 pub mod rng;
 pub mod scratch;
 pub mod scratch_pool;
-pub mod shape;
+pub use tensor_spec::shape;
 pub mod simd;
 pub mod stored;
 pub mod tensor;

@@ -8,9 +8,9 @@ use crate::cuda::kernels::optim::{self, AdamStep, SgdStep};
 use crate::cuda::{Gpu, GpuError, GpuScalar, GpuTensor};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
+use tensor_spec::Pool2dGeometry;
 
 /// A kernel's result, or a panic naming `op` with the device's error (see [`super`]).
 fn ok<R>(op: &str, result: Result<R, GpuError>) -> R {

@@ -4,13 +4,13 @@
 
 use super::{BackendOps, BinaryOp, Draw, MovementOps, ReduceOp, ScalarOp, SoftmaxOp, UnaryOp};
 use crate::cuda::GpuTensor;
-use crate::cuda::kernels::optim::{AdamStep, SgdStep};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::stored::NoGpu;
+use tensor_spec::Pool2dGeometry;
+use tensor_spec::optim::{AdamStep, SgdStep};
 
 /// The panic of an op asked to make a float64 tensor on `device`.
 fn refuse(op: &str, device: Device) -> ! {

@@ -22,9 +22,9 @@ use crate::cuda::device_tensor::{GpuScalar, GpuTensor};
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::index::{check_index_fits, check_scatter_source};
 use crate::shape::Shape;
 use std::fmt::Write;
+use tensor_spec::checks::{check_index_fits, check_scatter_source};
 
 /// The module.
 pub static MODULE: PtxModule = PtxModule::new("index", ptx);

@@ -19,6 +19,7 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
+pub use tensor_spec::optim::{AdamStep, SgdStep};
 
 /// The module.
 pub static MODULE: PtxModule = PtxModule::new("optim", ptx);
@@ -190,36 +191,6 @@ fn adam_kernel() -> String {
 
 fn ptx() -> String {
     [PTX_HEADER.to_string(), sgd_kernel(), adam_kernel()].join("\n")
-}
-
-/// The hyper-parameters of one SGD step, as nn's `SgdConfig` (`torch.optim.SGD`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SgdStep {
-    /// Learning rate.
-    pub lr: f64,
-    /// Momentum factor (0: plain SGD, no buffer).
-    pub momentum: f64,
-    /// Dampening of the gradient's share in the momentum buffer.
-    pub dampening: f64,
-    /// Coupled L2 weight decay, added to the gradient.
-    pub weight_decay: f64,
-    /// Nesterov momentum.
-    pub nesterov: bool,
-}
-
-/// The hyper-parameters of one Adam step, as nn's `AdamConfig` (`torch.optim.Adam`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamStep {
-    /// Learning rate.
-    pub lr: f64,
-    /// Decay of the first moment.
-    pub beta1: f64,
-    /// Decay of the second moment.
-    pub beta2: f64,
-    /// Added to the denominator for stability.
-    pub eps: f64,
-    /// Coupled L2 weight decay, added to the gradient.
-    pub weight_decay: f64,
 }
 
 /// Panics naming `op` unless `other` has the parameter's shape and device.

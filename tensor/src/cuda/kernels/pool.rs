@@ -10,10 +10,10 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::pool_geometry::{
+use crate::shape::Shape;
+use tensor_spec::pool::{
     Pool2dGeometry, check_max_pool_indices, check_nchw, check_pooled_gradient,
 };
-use crate::shape::Shape;
 
 /// The module: `max_pool2d_forward`, `max_pool2d_backward`, `avg_pool2d_forward`,
 /// `avg_pool2d_backward`.

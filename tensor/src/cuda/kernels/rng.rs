@@ -63,7 +63,7 @@ fn entry(name: &str, comment: &str, extra: &[&str]) -> String {
 }
 
 /// Declares `%w0..%w3` and sets them to Philox4x32-10 of counter `(start + i, 0)` (64-bit,
-/// split in two words) under key `(key0, key1)`: [`crate::rng::philox4x32`] round by round.
+/// split in two words) under key `(key0, key1)`: [`tensor_spec::philox::philox4x32`] round by round.
 fn philox() -> String {
     let mut s = String::from(
         "    .reg .u32 %w0, %w1, %w2, %w3, %k0, %k1, %hi0, %lo0, %hi1, %lo1;

@@ -23,8 +23,8 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{BLOCK_1D, LaunchConfig};
 use crate::cuda::module::{PTX_HEADER, PtxModule};
-use crate::ops::stats::channel_layout;
 use std::fmt::Write;
+use tensor_spec::checks::channel_layout;
 
 /// Threads per block of the partial-sum kernels (a power of two: the reduction tree halves it).
 pub const STATS_BLOCK: u32 = 256;

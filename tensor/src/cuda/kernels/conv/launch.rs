@@ -7,8 +7,8 @@ use crate::cuda::error::GpuError;
 use crate::cuda::gpu::Gpu;
 use crate::cuda::kernels::gemm::launch::{Gemm, Operand, sgemm};
 use crate::cuda::launch::{BLOCK_1D, KernelArg, LaunchConfig};
-use crate::ops::conv::Conv2dGeometry;
 use crate::shape::Shape;
+use tensor_spec::conv::{Conv2dGeometry, check_conv_shapes};
 
 /// Largest column-matrix buffer one chunk of images unfolds into (at least one image, or one
 /// group of the weight gradient, is unfolded whatever its size).
@@ -23,14 +23,6 @@ const MAX_GRID_YZ: usize = 65_535;
 
 /// Output tile side of the small SGEMM tile, to count the weight-gradient GEMM's blocks.
 const GEMM_TILE: usize = 64;
-
-/// Checks that `input` is NCHW and `weight` OIHW with matching channels (as the CPU op).
-fn check_conv_shapes(op: &str, input: &[usize], weight: &[usize]) {
-    assert!(
-        input.len() == 4 && weight.len() == 4 && input[1] == weight[1],
-        "{op}: input {input:?} (NCHW) and weight {weight:?} (OIHW) do not match"
-    );
-}
 
 /// Converts a size to a kernel's `u32` parameter, naming the op.
 fn to_u32(op: &str, v: usize) -> u32 {

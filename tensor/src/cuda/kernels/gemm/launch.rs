@@ -6,7 +6,7 @@ use super::tile::{LARGE, SMALL, THREADS};
 use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::launch::{KernelArg, LaunchConfig};
-use crate::ops::matmul::MatmulShape;
+use tensor_spec::MatmulShape;
 
 /// Blocks of the large tile from which a product may use it: enough to fill a large GPU (two
 /// per SM on an H100's 132); below that the 64-wide tile makes four times as many blocks.

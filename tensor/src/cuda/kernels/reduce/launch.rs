@@ -7,8 +7,8 @@ use crate::cuda::device_tensor::GpuTensor;
 use crate::cuda::error::GpuError;
 use crate::cuda::kernels::elementwise::launch::count;
 use crate::cuda::launch::KernelArg;
-use crate::ops::reduce::split_for_best_two;
 use crate::shape::Shape;
+use tensor_spec::checks::split_for_best_two;
 
 /// Below this many blocks, long lines are split into slices reduced by separate blocks (a few
 /// per streaming multiprocessor of a large GPU).

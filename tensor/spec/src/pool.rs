@@ -49,13 +49,7 @@ impl Pool2dGeometry {
 
     /// The input rows and columns inside an `h x w` plane covered by window `(oy, ox)`
     /// (padding positions left out).
-    pub(crate) fn window(
-        &self,
-        oy: usize,
-        ox: usize,
-        h: usize,
-        w: usize,
-    ) -> (Range<usize>, Range<usize>) {
+    pub fn window(&self, oy: usize, ox: usize, h: usize, w: usize) -> (Range<usize>, Range<usize>) {
         let clip = |start: usize, len: usize| {
             let lo = start.max(self.padding) - self.padding;
             let hi = (start + self.kernel).min(len + self.padding) - self.padding;
@@ -66,7 +60,7 @@ impl Pool2dGeometry {
 }
 
 /// The dimensions of an NCHW shape, panicking with the op's name otherwise.
-pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
+pub fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize) {
     let d = shape.dims();
     assert_eq!(
         d.len(),
@@ -78,7 +72,7 @@ pub(crate) fn check_nchw(op: &str, shape: &Shape) -> (usize, usize, usize, usize
 
 /// Panics as `max_pool2d_backward` unless the gradient `grad` and the forward's `indices` have
 /// the same shape.
-pub(crate) fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
+pub fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
     assert_eq!(
         grad, indices,
         "max_pool2d_backward: gradient {grad:?} and indices {indices:?} differ"
@@ -87,7 +81,7 @@ pub(crate) fn check_max_pool_indices(grad: &Shape, indices: &Shape) {
 
 /// The input height and width and pooled height and width of a pooling gradient `grad` for an
 /// input of shape `input_shape`, panicking naming `op` unless `grad` has the pooled shape.
-pub(crate) fn check_pooled_gradient(
+pub fn check_pooled_gradient(
     op: &str,
     grad: &Shape,
     input_shape: &Shape,

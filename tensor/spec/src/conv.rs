@@ -1,5 +1,5 @@
 //! The geometry of a convolution (stride and padding, the output size they give) and the check
-//! that an input and a weight can be convolved: what every route and the GPU kernels share.
+//! that an input and a weight can be convolved: what every CPU route and the GPU kernels share.
 
 /// Stride and zero padding of a convolution, the same on both spatial axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Conv2dGeometry {
 }
 
 /// Checks that `input` is NCHW and `weight` OIHW with matching channels.
-pub(super) fn check_conv_shapes(op: &str, input: &[usize], weight: &[usize]) {
+pub fn check_conv_shapes(op: &str, input: &[usize], weight: &[usize]) {
     assert!(
         input.len() == 4 && weight.len() == 4 && input[1] == weight[1],
         "{op}: input {input:?} (NCHW) and weight {weight:?} (OIHW) do not match"
