@@ -95,6 +95,17 @@ pub enum ScalarOp {
     Pow,
 }
 
+impl ScalarOp {
+    /// The op's name in messages (and its GPU kernel's).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarOp::Add => "add_scalar",
+            ScalarOp::Mul => "mul_scalar",
+            ScalarOp::Pow => "powf",
+        }
+    }
+}
+
 /// A reduction (along one axis, or over all elements).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceOp {
@@ -108,6 +119,28 @@ pub enum ReduceOp {
     Min,
 }
 
+impl ReduceOp {
+    /// The name of the reduction along an axis, in messages: `sum_axis`, `mean_axis`, ...
+    pub fn axis_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum_axis",
+            ReduceOp::Mean => "mean_axis",
+            ReduceOp::Max => "max_axis",
+            ReduceOp::Min => "min_axis",
+        }
+    }
+
+    /// The name of the reduction over all elements, in messages: `sum_all`, `mean_all`, ...
+    pub fn all_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum_all",
+            ReduceOp::Mean => "mean_all",
+            ReduceOp::Max => "max_all",
+            ReduceOp::Min => "min_all",
+        }
+    }
+}
+
 /// A softmax-family op along one axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SoftmaxOp {
@@ -115,6 +148,16 @@ pub enum SoftmaxOp {
     Softmax,
     /// `x - logsumexp(x)`.
     LogSoftmax,
+}
+
+impl SoftmaxOp {
+    /// The op's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SoftmaxOp::Softmax => "softmax",
+            SoftmaxOp::LogSoftmax => "log_softmax",
+        }
+    }
 }
 
 /// A seeded random draw (the same numbers on every backend for the same `tensor::Rng` state).

@@ -4,7 +4,7 @@
 //! A backend is a marker type whose associated `Tensor` is its own tensor (elements plus shape):
 //! [`CpuBackend`] works on host tensors (`cpu.rs`: the bodies in `crate::ops`, compiled once for
 //! `f32` and `f64` in this crate), [`GpuBackend`] on [`GpuTensor`]s (`gpu.rs`: our PTX kernels
-//! in `crate::cuda::kernels`), and [`NoGpu`](crate::stored::NoGpu), a backend with no tensors,
+//! in `tensor_gpu::kernels`), and [`NoGpu`](crate::stored::NoGpu), a backend with no tensors,
 //! stands for the GPU of `f64` (`no_gpu.rs`). Each element type names its backends
 //! ([`crate::Stored`], [`crate::Element`]), and `Tensor` runs each op on the backend that holds
 //! its operands, in one `match` per op (`crate::ops`), after checking that they agree on a
@@ -13,7 +13,7 @@
 //! Ops take and return tensors; a GPU failure inside one (out of memory, a faulted kernel)
 //! panics with the device's message, since ops return tensors, not `Result`s.
 //!
-//! [`GpuTensor`]: crate::cuda::GpuTensor
+//! [`GpuTensor`]: tensor_gpu::GpuTensor
 
 mod cpu;
 mod gpu;
@@ -30,7 +30,7 @@ use tensor_spec::optim::{AdamStep, SgdStep};
 /// The CPU backend: host tensors, rayon, SIMD and our GEMMs.
 pub struct CpuBackend;
 
-/// The GPU backend: [`GpuTensor`](crate::cuda::GpuTensor)s and our PTX kernels, on an NVIDIA
+/// The GPU backend: [`GpuTensor`](tensor_gpu::GpuTensor)s and our PTX kernels, on an NVIDIA
 /// GPU or the simulator.
 pub struct GpuBackend;
 

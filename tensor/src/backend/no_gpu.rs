@@ -3,12 +3,12 @@
 //! draw, one-hot rows from GPU labels) can ask for one; they panic, naming the device.
 
 use super::{BackendOps, BinaryOp, Draw, MovementOps, ReduceOp, ScalarOp, SoftmaxOp, UnaryOp};
-use crate::cuda::GpuTensor;
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::stored::NoGpu;
+use tensor_gpu::GpuTensor;
 use tensor_spec::Pool2dGeometry;
 use tensor_spec::optim::{AdamStep, SgdStep};
 
