@@ -1,13 +1,13 @@
 //! The float element types kernels are generic over: `f32` and `f64`.
 
 use crate::backend::{BackendOps, CpuBackend};
-use crate::cuda::GpuTensor;
 use crate::scratch_pool::Pool;
 use crate::stored::Stored;
 use crate::tensor::{IndexTensor, Tensor};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
+use tensor_gpu::GpuTensor;
 
 /// A floating-point element: `f32` (training, the GPU) or `f64` (exact gradient checks).
 ///

@@ -5,9 +5,9 @@
 //! be built and every GPU branch for it is `match *x {}`.
 
 use crate::backend::{GpuBackend, MovementOps};
-use crate::cuda::{Gpu, GpuError, GpuScalar, GpuTensor};
 use crate::device::Device;
 use crate::shape::Shape;
+use tensor_gpu::{Gpu, GpuError, GpuScalar, GpuTensor};
 
 mod sealed {
     /// Only this crate adds element types: each needs kernels on every backend.

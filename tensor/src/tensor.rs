@@ -1,11 +1,11 @@
 //! The `Tensor` type: shared immutable storage, on the CPU or a GPU, plus a shape.
 
-use crate::cuda::{GpuError, GpuScalar, GpuTensor};
 use crate::device::Device;
 use crate::shape::Shape;
 use crate::stored::{GpuStorage, Stored};
 use std::fmt;
 use std::sync::Arc;
+use tensor_gpu::{GpuError, GpuScalar, GpuTensor};
 
 /// A contiguous row-major n-d array on one [`Device`]. Cloning is cheap (the storage is shared);
 /// ops return new tensors on the device of their inputs; the only in-place mutation is
@@ -225,24 +225,6 @@ impl<T: GpuScalar + Stored<GpuTensor = GpuTensor<T>>> Tensor<T> {
             Storage::Cpu(_) => None,
             Storage::Gpu(gpu) => Some(gpu.clone()),
         }
-    }
-}
-
-impl<T: GpuScalar> GpuTensor<T> {
-    /// Copies a host tensor to the device.
-    pub fn upload(gpu: &crate::cuda::Gpu, host: &Tensor<T>) -> Result<Self, GpuError>
-    where
-        T: Stored,
-    {
-        GpuTensor::upload_slice(gpu, host.data(), host.shape().clone())
-    }
-
-    /// Copies the tensor back to the host (waits for the kernels that write it).
-    pub fn download(&self) -> Result<Tensor<T>, GpuError>
-    where
-        T: Stored,
-    {
-        Ok(Tensor::from_vec(self.download_vec()?, self.shape().clone()))
     }
 }
 

@@ -268,7 +268,7 @@ fn u32_fill_writes_every_element(device: Device) {
     for n in [0, 1, 255, 257, 1031] {
         let u = GpuTensor::full(&gpu, [n], 7u32).unwrap();
         assert_eq!(
-            u.download().unwrap().to_vec(),
+            u.download_vec().unwrap(),
             vec![7; n],
             "u32 fill on {device}"
         );
@@ -286,25 +286,25 @@ fn u32_gather_picks_the_values_named(device: Device) {
         .map(|i| table[index[i] as usize * 9 + i % 9])
         .collect();
     let gpu = gpu(device);
-    let table = GpuTensor::upload(&gpu, &Tensor::from_vec(table, [7, 9])).unwrap();
-    let index = GpuTensor::upload(&gpu, &Tensor::from_vec(index, [5, 9])).unwrap();
-    let got = table.gather(0, &index).unwrap().download().unwrap();
+    let table = GpuTensor::upload_slice(&gpu, &table, [7, 9]).unwrap();
+    let index = GpuTensor::upload_slice(&gpu, &index, [5, 9]).unwrap();
+    let got = table.gather(0, &index).unwrap();
     assert_eq!(got.dims(), &[5, 9]);
-    assert_eq!(got.to_vec(), want, "u32 gather on {device}");
+    assert_eq!(got.download_vec().unwrap(), want, "u32 gather on {device}");
 }
 device_test!(u32_gather_picks_the_values_named: sim, cuda);
 
 /// `duplicate` copies into a new buffer; `squeeze` of a device tensor shares it.
 fn duplicate_allocates_and_squeeze_shares(device: Device) {
     let x: Tensor<f32> = Rng::new(7).uniform([3, 1, 333], -1.0, 1.0);
-    let g = GpuTensor::upload(&gpu(device), &x).unwrap();
+    let g = GpuTensor::upload_slice(&gpu(device), x.data(), x.shape().clone()).unwrap();
     let copy = g.duplicate().unwrap();
     assert!(
         !copy.shares_buffer(&g),
         "duplicate must allocate a new buffer"
     );
     assert_eq!(
-        copy.download().unwrap().to_vec(),
+        copy.download_vec().unwrap(),
         x.to_vec(),
         "duplicate on {device}"
     );
@@ -321,8 +321,8 @@ fn private_sim(device: Device) -> Gpu {
 
 fn gather_of_an_out_of_range_index_fails_at_the_next_read(device: Device) {
     let gpu = private_sim(device);
-    let x = Tensor::from_gpu(GpuTensor::upload(&gpu, &Tensor::<f32>::zeros([2, 5])).unwrap());
-    let index = GpuTensor::upload(&gpu, &Tensor::from_vec(vec![0u32, 5, 1, 2], [2, 2])).unwrap();
+    let x = Tensor::from_gpu(GpuTensor::<f32>::zeros(&gpu, [2, 5]).unwrap());
+    let index = GpuTensor::upload_slice(&gpu, &[0u32, 5, 1, 2], [2, 2]).unwrap();
     let gathered = x.gather(1, &Tensor::from_gpu(index));
     let _ = back(device, &gathered);
 }
@@ -333,7 +333,7 @@ device_test!(
 
 fn one_hot_of_an_out_of_range_label_fails_at_the_next_read(device: Device) {
     let gpu = private_sim(device);
-    let labels = GpuTensor::upload(&gpu, &Tensor::from_vec(vec![0u32, 7, 2], [3])).unwrap();
+    let labels = GpuTensor::upload_slice(&gpu, &[0u32, 7, 2], [3]).unwrap();
     let rows: Tensor<f32> = Tensor::one_hot(&Tensor::from_gpu(labels), 3);
     let _ = back(device, &rows);
 }

@@ -1,5 +1,5 @@
 //! The C ABI: the driver entry points cudarc 0.19 resolves (lazily, by name, on first use) on the
-//! path `tensor::cuda::driver` takes, over one process-wide [`Driver`]. The current context is
+//! path `tensor_gpu::driver` takes, over one process-wide [`Driver`]. The current context is
 //! per thread, as in CUDA. Functions the mock does not export make cudarc panic on first use,
 //! which is why `tensor` checks the exported names before calling any.
 

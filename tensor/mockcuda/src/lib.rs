@@ -1,5 +1,5 @@
 //! `mockcuda`: a mock CUDA driver over the PTX simulator, built as `libmockcuda.so`, so that the
-//! real device path (`tensor::cuda::driver` through cudarc's dynamic loading, its argument
+//! real device path (`tensor_gpu::driver` through cudarc's dynamic loading, its argument
 //! marshalling, copies, caching allocator and error paths) runs in CI on machines without a GPU.
 //!
 //! It behaves as a driver does where our code could get it wrong: kernel arguments are read

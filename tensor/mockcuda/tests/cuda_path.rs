@@ -5,9 +5,10 @@
 mod common;
 
 use common::{FILL, Library, run_child};
-use tensor::cuda::module::PTX_HEADER;
-use tensor::cuda::{Gpu, GpuError, GpuTensor, KernelArg, LaunchConfig, PtxModule};
-use tensor::{Device, Tensor};
+use tensor_gpu::Device;
+use tensor_gpu::module::PTX_HEADER;
+use tensor_gpu::{Gpu, GpuError, GpuTensor, KernelArg, LaunchConfig, PtxModule};
+use tensor_spec::op::BinaryOp;
 
 static FILL_MODULE: PtxModule = PtxModule::new("mock_fill", || format!("{PTX_HEADER}{FILL}"));
 static BROKEN_MODULE: PtxModule = PtxModule::new("mock_broken", || {
@@ -32,10 +33,13 @@ fn fill(gpu: &Gpu, n: u32, out: u64, a: f32) -> Result<(), GpuError> {
 
 /// A small round trip through an elementwise kernel, checked against the CPU.
 fn healthy(gpu: &Gpu) {
-    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
-    let up = GpuTensor::upload(gpu, &x).expect("upload");
-    let sum = up.add(&up).expect("add").download().expect("download");
-    assert_eq!(sum.data(), &[2.0, 4.0, 6.0]);
+    let up = GpuTensor::upload_slice(gpu, &[1.0f32, 2.0, 3.0], [3]).expect("upload");
+    let sum = up
+        .binary(BinaryOp::Add, &up)
+        .expect("add")
+        .download_vec()
+        .expect("download");
+    assert_eq!(sum, [2.0, 4.0, 6.0]);
 }
 
 const EARLIER: &str = "an earlier kernel faulted: the device is unusable; rerun with CUDA_LAUNCH_BLOCKING=1 to find it";
@@ -195,17 +199,23 @@ fn child_two_devices() {
         (zero.name(), one.name()),
         ("cuda:0".to_string(), "cuda:1".to_string())
     );
-    let x = Tensor::from_vec(vec![1.0f32, -2.0], [2]);
+    let x = [1.0f32, -2.0];
     let (a, b) = (
-        GpuTensor::upload(&zero, &x).unwrap(),
-        GpuTensor::upload(&one, &x).unwrap(),
+        GpuTensor::upload_slice(&zero, &x, [2]).unwrap(),
+        GpuTensor::upload_slice(&one, &x, [2]).unwrap(),
     );
     assert!(
         a.ptr().abs_diff(b.ptr()) >= 1 << 40,
         "separate address ranges"
     );
-    assert_eq!(a.add(&a).unwrap().download().unwrap().data(), &[2.0, -4.0]);
-    assert_eq!(b.add(&b).unwrap().download().unwrap().data(), &[2.0, -4.0]);
+    assert_eq!(
+        a.binary(BinaryOp::Add, &a).unwrap().download_vec().unwrap(),
+        [2.0, -4.0]
+    );
+    assert_eq!(
+        b.binary(BinaryOp::Add, &b).unwrap().download_vec().unwrap(),
+        [2.0, -4.0]
+    );
     // The context waits by blocking, not spinning (CU_CTX_SCHED_BLOCKING_SYNC = 4).
     let mut flags = 0u32;
     // SAFETY: an out-pointer to a local; cuda:1's context is current on this thread.
@@ -252,7 +262,7 @@ fn child_no_device() {
         err.to_string()
             .contains("no CUDA device 0: the driver reports 0 device(s)")
     );
-    assert_eq!(tensor::cuda::driver::device_count(), 0);
+    assert_eq!(tensor_gpu::driver::device_count(), 0);
     assert_eq!(Device::auto(), Device::Cpu);
 }
 
@@ -298,7 +308,7 @@ fn child_foreign_library() {
     let text = err.to_string();
     assert!(matches!(err, GpuError::NoDriver { .. }), "{err:?}");
     assert!(text.contains("does not export cuInit"), "{text}");
-    assert_eq!(tensor::cuda::driver::device_count(), 0);
+    assert_eq!(tensor_gpu::driver::device_count(), 0);
 }
 
 #[test]
@@ -309,7 +319,7 @@ fn no_library_is_no_driver() {
 #[test]
 #[ignore = "run in a child process by the test above"]
 fn child_no_library() {
-    if tensor::cuda::driver::driver_present() {
+    if tensor_gpu::driver::driver_present() {
         eprintln!(
             "note: a CUDA driver is installed system-wide; the missing-driver case cannot run"
         );

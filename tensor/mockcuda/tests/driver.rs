@@ -10,8 +10,8 @@ use mockcuda::codes::Code;
 use mockcuda::config::Config;
 use mockcuda::device::DEVICE_STRIDE;
 use mockcuda::driver::Driver;
-use tensor::cuda::LaunchConfig;
-use tensor::cuda::module::PTX_HEADER;
+use tensor_gpu::LaunchConfig;
+use tensor_gpu::module::PTX_HEADER;
 
 /// An initialised driver with `config`, device 0's context retained, and `fill` loaded there.
 fn open(config: Config) -> (Driver, usize) {

@@ -12,14 +12,14 @@
 
 use super::UnaryOp;
 use super::{BackendOps, BinaryOp, CpuBackend, Draw, MovementOps, ReduceOp, ScalarOp, SoftmaxOp};
-use crate::cuda::kernels::optim::{AdamStep, SgdStep};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::stored::Stored;
 use crate::tensor::{IndexTensor, Tensor};
+use tensor_spec::Pool2dGeometry;
+use tensor_spec::optim::{AdamStep, SgdStep};
 
 impl<T: Stored> MovementOps<T> for CpuBackend {
     type Tensor = Tensor<T>;

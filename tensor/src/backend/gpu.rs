@@ -1,16 +1,17 @@
-//! The GPU backend: each op launches our PTX kernels on [`GpuTensor`]s (`crate::cuda::kernels`),
-//! on an NVIDIA GPU or the simulator. The float ops are `f32`'s; the movement ops also move
-//! `u32` indices.
+//! The GPU backend: each op calls a launcher of the `tensor-gpu` crate (`tensor_gpu::kernels`)
+//! on [`GpuTensor`]s, passing the op kind through, on an NVIDIA GPU or the simulator. The float
+//! ops are `f32`'s; the movement ops also move `u32` indices.
 
-use super::UnaryOp;
-use super::{BackendOps, BinaryOp, Draw, GpuBackend, MovementOps, ReduceOp, ScalarOp, SoftmaxOp};
-use crate::cuda::kernels::optim::{self, AdamStep, SgdStep};
-use crate::cuda::{Gpu, GpuError, GpuScalar, GpuTensor};
+use super::{
+    BackendOps, BinaryOp, Draw, GpuBackend, MovementOps, ReduceOp, ScalarOp, SoftmaxOp, UnaryOp,
+};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
+use tensor_gpu::kernels::optim::{self, AdamStep, SgdStep};
+use tensor_gpu::{Gpu, GpuError, GpuScalar, GpuTensor};
+use tensor_spec::Pool2dGeometry;
 
 /// A kernel's result, or a panic naming `op` with the device's error (see [`super`]).
 fn ok<R>(op: &str, result: Result<R, GpuError>) -> R {
@@ -74,52 +75,20 @@ impl BackendOps<f32> for GpuBackend {
     fn draw(device: Device, rng: &mut Rng, shape: Shape, draw: Draw) -> Values {
         let op = draw.on_name();
         let gpu = open(op, device);
-        let drawn = match draw {
-            Draw::Uniform { low, high } => GpuTensor::uniform(&gpu, rng, shape, low, high),
-            Draw::Normal { mean, std } => GpuTensor::normal(&gpu, rng, shape, mean, std),
-            Draw::Rademacher => GpuTensor::rademacher(&gpu, rng, shape),
-            Draw::Bernoulli { p } => GpuTensor::bernoulli(&gpu, rng, shape, p),
-        };
-        ok(op, drawn)
+        let start = rng.advance(shape.numel());
+        ok(op, GpuTensor::draw(&gpu, rng.key(), start, shape, draw))
     }
 
     fn binary(op: BinaryOp, a: &Values, b: &Values) -> Values {
-        let out = match op {
-            BinaryOp::Add => a.add(b),
-            BinaryOp::Sub => a.sub(b),
-            BinaryOp::Mul => a.mul(b),
-            BinaryOp::Div => a.div(b),
-            BinaryOp::Maximum => a.maximum(b),
-            BinaryOp::Minimum => a.minimum(b),
-            BinaryOp::Gt => a.gt(b),
-            BinaryOp::Ge => a.ge(b),
-            BinaryOp::Lt => a.lt(b),
-            BinaryOp::Le => a.le(b),
-            BinaryOp::Eq => a.eq_mask(b),
-        };
-        ok(op.name(), out)
+        ok(op.name(), a.binary(op, b))
     }
 
     fn unary(op: UnaryOp, x: &Values) -> Values {
-        let out = match op {
-            UnaryOp::Neg => x.neg(),
-            UnaryOp::Exp => x.exp(),
-            UnaryOp::Log => x.log(),
-            UnaryOp::Sqrt => x.sqrt(),
-            UnaryOp::Abs => x.abs(),
-            UnaryOp::Sign => x.sign(),
-            UnaryOp::Relu => x.relu(),
-            UnaryOp::Square => x.square(),
-        };
-        ok(op.name(), out)
+        ok(op.name(), x.unary(op))
     }
 
     fn scalar(op: ScalarOp, x: &Values, s: f32) -> Values {
-        match op {
-            ScalarOp::Add => ok("add_scalar", x.add_scalar(s)),
-            ScalarOp::Mul => ok("mul_scalar", x.mul_scalar(s)),
-            ScalarOp::Pow => ok("powf", x.powf(s)),
-        }
+        ok(op.name(), x.scalar(op, s))
     }
 
     fn clamp(x: &Values, min: f32, max: f32) -> Values {
@@ -132,26 +101,20 @@ impl BackendOps<f32> for GpuBackend {
 
     fn relu_grad(g: &Values, x: &Values) -> Values {
         // The mask and the product: two kernels.
-        let positive = GpuTensor::constant(x.gpu(), 0.0).and_then(|zero| x.gt(&zero));
-        ok("relu_grad", positive.and_then(|mask| g.mul(&mask)))
+        let positive =
+            GpuTensor::constant(x.gpu(), 0.0).and_then(|zero| x.binary(BinaryOp::Gt, &zero));
+        ok(
+            "relu_grad",
+            positive.and_then(|mask| g.binary(BinaryOp::Mul, &mask)),
+        )
     }
 
     fn reduce(op: ReduceOp, x: &Values, axis: usize, keepdim: bool) -> Values {
-        match op {
-            ReduceOp::Sum => ok("sum_axis", x.sum_axis(axis, keepdim)),
-            ReduceOp::Mean => ok("mean_axis", x.mean_axis(axis, keepdim)),
-            ReduceOp::Max => ok("max_axis", x.max_axis(axis, keepdim)),
-            ReduceOp::Min => ok("min_axis", x.min_axis(axis, keepdim)),
-        }
+        ok(op.axis_name(), x.reduce(op, axis, keepdim))
     }
 
     fn reduce_all(op: ReduceOp, x: &Values) -> Values {
-        match op {
-            ReduceOp::Sum => ok("sum_all", x.sum_all()),
-            ReduceOp::Mean => ok("mean_all", x.mean_all()),
-            ReduceOp::Max => ok("max_all", x.max_all()),
-            ReduceOp::Min => ok("min_all", x.min_all()),
-        }
+        ok(op.all_name(), x.reduce_all(op))
     }
 
     fn sum_to(x: &Values, target: &Shape) -> Values {
@@ -175,10 +138,7 @@ impl BackendOps<f32> for GpuBackend {
     }
 
     fn softmax(op: SoftmaxOp, x: &Values, axis: usize) -> Values {
-        match op {
-            SoftmaxOp::Softmax => ok("softmax", x.softmax(axis)),
-            SoftmaxOp::LogSoftmax => ok("log_softmax", x.log_softmax(axis)),
-        }
+        ok(op.name(), x.softmax(op, axis))
     }
 
     fn logsumexp(x: &Values, axis: usize, keepdim: bool) -> Values {
@@ -206,7 +166,8 @@ impl BackendOps<f32> for GpuBackend {
     ) -> Values {
         ok(
             "conv2d_relu",
-            x.conv2d(weight, bias, geom).and_then(|y| y.relu()),
+            x.conv2d(weight, bias, geom)
+                .and_then(|y| y.unary(UnaryOp::Relu)),
         )
     }
 

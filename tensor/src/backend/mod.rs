@@ -4,7 +4,7 @@
 //! A backend is a marker type whose associated `Tensor` is its own tensor (elements plus shape):
 //! [`CpuBackend`] works on host tensors (`cpu.rs`: the bodies in `crate::ops`, compiled once for
 //! `f32` and `f64` in this crate), [`GpuBackend`] on [`GpuTensor`]s (`gpu.rs`: our PTX kernels
-//! in `crate::cuda::kernels`), and [`NoGpu`](crate::stored::NoGpu), a backend with no tensors,
+//! in `tensor_gpu::kernels`), and [`NoGpu`](crate::stored::NoGpu), a backend with no tensors,
 //! stands for the GPU of `f64` (`no_gpu.rs`). Each element type names its backends
 //! ([`crate::Stored`], [`crate::Element`]), and `Tensor` runs each op on the backend that holds
 //! its operands, in one `match` per op (`crate::ops`), after checking that they agree on a
@@ -13,179 +13,26 @@
 //! Ops take and return tensors; a GPU failure inside one (out of memory, a faulted kernel)
 //! panics with the device's message, since ops return tensors, not `Result`s.
 //!
-//! [`GpuTensor`]: crate::cuda::GpuTensor
+//! [`GpuTensor`]: tensor_gpu::GpuTensor
 
 mod cpu;
 mod gpu;
 mod no_gpu;
 
-use crate::cuda::kernels::optim::{AdamStep, SgdStep};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
+use tensor_spec::Pool2dGeometry;
+pub use tensor_spec::op::{BinaryOp, Draw, ReduceOp, ScalarOp, SoftmaxOp, UnaryOp};
+use tensor_spec::optim::{AdamStep, SgdStep};
 
 /// The CPU backend: host tensors, rayon, SIMD and our GEMMs.
 pub struct CpuBackend;
 
-/// The GPU backend: [`GpuTensor`](crate::cuda::GpuTensor)s and our PTX kernels, on an NVIDIA
+/// The GPU backend: [`GpuTensor`](tensor_gpu::GpuTensor)s and our PTX kernels, on an NVIDIA
 /// GPU or the simulator.
 pub struct GpuBackend;
-
-/// A binary elementwise op with numpy broadcasting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b`.
-    Div,
-    /// NaN-propagating maximum.
-    Maximum,
-    /// NaN-propagating minimum.
-    Minimum,
-    /// 1 where `a > b`, else 0.
-    Gt,
-    /// 1 where `a >= b`, else 0.
-    Ge,
-    /// 1 where `a < b`, else 0.
-    Lt,
-    /// 1 where `a <= b`, else 0.
-    Le,
-    /// 1 where `a == b`, else 0.
-    Eq,
-}
-
-impl BinaryOp {
-    /// The op's name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Maximum => "maximum",
-            BinaryOp::Minimum => "minimum",
-            BinaryOp::Gt => "gt",
-            BinaryOp::Ge => "ge",
-            BinaryOp::Lt => "lt",
-            BinaryOp::Le => "le",
-            BinaryOp::Eq => "eq_mask",
-        }
-    }
-}
-
-/// A unary elementwise op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnaryOp {
-    /// `-x`.
-    Neg,
-    /// `e^x`.
-    Exp,
-    /// Natural logarithm.
-    Log,
-    /// Square root.
-    Sqrt,
-    /// Absolute value.
-    Abs,
-    /// -1, 0 or 1 by the sign.
-    Sign,
-    /// `max(x, 0)`.
-    Relu,
-    /// `x * x`.
-    Square,
-}
-
-impl UnaryOp {
-    /// The op's name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Sign => "sign",
-            UnaryOp::Relu => "relu",
-            UnaryOp::Square => "square",
-        }
-    }
-}
-
-/// An elementwise op with one scalar parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScalarOp {
-    /// `x + s`.
-    Add,
-    /// `x * s`.
-    Mul,
-    /// `x^s`.
-    Pow,
-}
-
-/// A reduction (along one axis, or over all elements).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    /// The sum.
-    Sum,
-    /// The mean.
-    Mean,
-    /// The maximum (NaN-propagating).
-    Max,
-    /// The minimum (NaN-propagating).
-    Min,
-}
-
-/// A softmax-family op along one axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SoftmaxOp {
-    /// `exp(x) / sum exp(x)`.
-    Softmax,
-    /// `x - logsumexp(x)`.
-    LogSoftmax,
-}
-
-/// A seeded random draw (the same numbers on every backend for the same [`Rng`] state).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Draw {
-    /// Uniform on `[low, high)`.
-    Uniform {
-        /// Lower bound.
-        low: f64,
-        /// Upper bound (excluded).
-        high: f64,
-    },
-    /// Normal (Box-Muller).
-    Normal {
-        /// Mean.
-        mean: f64,
-        /// Standard deviation.
-        std: f64,
-    },
-    /// -1 or +1 with equal probability.
-    Rademacher,
-    /// 1 with probability `p`, else 0.
-    Bernoulli {
-        /// Probability of a 1.
-        p: f64,
-    },
-}
-
-impl Draw {
-    /// The name of the `Rng` method that draws it on a device, for messages.
-    pub fn on_name(self) -> &'static str {
-        match self {
-            Draw::Uniform { .. } => "uniform_on",
-            Draw::Normal { .. } => "normal_on",
-            Draw::Rademacher => "rademacher_on",
-            Draw::Bernoulli { .. } => "bernoulli_on",
-        }
-    }
-}
 
 /// The movement ops, for every stored element type: each copies into a fresh contiguous tensor.
 pub trait MovementOps<T> {

@@ -3,14 +3,14 @@
 //! draw, one-hot rows from GPU labels) can ask for one; they panic, naming the device.
 
 use super::{BackendOps, BinaryOp, Draw, MovementOps, ReduceOp, ScalarOp, SoftmaxOp, UnaryOp};
-use crate::cuda::GpuTensor;
-use crate::cuda::kernels::optim::{AdamStep, SgdStep};
 use crate::device::Device;
 use crate::ops::conv::Conv2dGeometry;
-use crate::ops::pool_geometry::Pool2dGeometry;
 use crate::rng::Rng;
 use crate::shape::Shape;
 use crate::stored::NoGpu;
+use tensor_gpu::GpuTensor;
+use tensor_spec::Pool2dGeometry;
+use tensor_spec::optim::{AdamStep, SgdStep};
 
 /// The panic of an op asked to make a float64 tensor on `device`.
 fn refuse(op: &str, device: Device) -> ! {

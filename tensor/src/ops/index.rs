@@ -6,31 +6,7 @@ use crate::element::Element;
 use crate::ops::placement::agree;
 use crate::shape::Shape;
 use crate::tensor::{IndexTensor, Storage, Tensor};
-
-/// Panics naming `op` unless `axis` is one of `target`'s and `index` (of `target`'s rank) fits
-/// inside `target` on every other axis.
-pub(crate) fn check_index_fits(op: &str, target: &Shape, axis: usize, index: &Shape) {
-    target.check_axis(axis, op);
-    let fits = index.rank() == target.rank()
-        && index
-            .dims()
-            .iter()
-            .zip(target.dims())
-            .enumerate()
-            .all(|(i, (&a, &b))| i == axis || a <= b);
-    assert!(
-        fits,
-        "{op}: index {index:?} does not fit shape {target:?} on axis {axis}"
-    );
-}
-
-/// Panics as `scatter_add` unless `index` and `src` have the same shape.
-pub(crate) fn check_scatter_source(index: &Shape, src: &Shape) {
-    assert_eq!(
-        index, src,
-        "scatter_add: index {index:?} and source {src:?} differ"
-    );
-}
+use tensor_spec::checks::{check_index_fits, check_scatter_source};
 
 /// For each position of `index` (same rank as `target`), the flat offset in `target` obtained by
 /// replacing the coordinate on `axis` with the index value; panics naming `op` on bad input.

@@ -12,7 +12,6 @@ pub mod packed_gemm;
 pub(crate) mod placement;
 pub mod pool;
 mod pool_2x2;
-pub mod pool_geometry;
 pub mod random;
 pub mod reduce;
 pub mod scan;

@@ -4,10 +4,10 @@
 //! order and roundings as the loops below, so both devices agree bit for bit.
 
 use crate::backend::BackendOps;
-pub use crate::cuda::kernels::optim::{AdamStep, SgdStep};
 use crate::element::Element;
 use crate::ops::placement::agree;
 use crate::tensor::{Storage, Tensor};
+pub use tensor_spec::optim::{AdamStep, SgdStep};
 
 fn check_like<T: Element>(op: &str, what: &str, param: &Tensor<T>, other: &Tensor<T>) {
     assert_eq!(

@@ -7,13 +7,13 @@ use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
 use crate::ops::pool_2x2;
-use crate::ops::pool_geometry::{check_max_pool_indices, check_nchw, check_pooled_gradient};
 use crate::parallel::for_each_row_mut;
 use crate::shape::Shape;
 use crate::simd;
 use crate::tensor::{IndexTensor, Storage, Tensor};
+use tensor_spec::pool::{check_max_pool_indices, check_nchw, check_pooled_gradient};
 
-pub use crate::ops::pool_geometry::Pool2dGeometry;
+pub use tensor_spec::Pool2dGeometry;
 
 /// The values and indices of one plane of a max pooling's output, before they are written.
 type PlaneOut<'a, T> = (&'a mut [MaybeUninit<T>], &'a mut [MaybeUninit<u32>]);

@@ -11,6 +11,7 @@ use crate::shape::Shape;
 use crate::simd::vectorized;
 use crate::tensor::{IndexTensor, Storage, Tensor};
 use rayon::prelude::*;
+use tensor_spec::checks::split_for_best_two;
 
 /// Folds `x` along `axis` with `fold`, starting every output from `init`.
 fn fold_axis<T: Element>(
@@ -43,24 +44,6 @@ fn fold_axis<T: Element>(
         )
     });
     Tensor::from_vec(out, x.shape().reduced(axis, keepdim))
-}
-
-/// Splits `shape` around `axis` into (outer, axis length, inner), panicking naming `op` unless
-/// the axis exists and holds a best element (and, with `want_second`, a second-best one).
-pub(crate) fn split_for_best_two(
-    shape: &Shape,
-    axis: usize,
-    op: &str,
-    want_second: bool,
-) -> (usize, usize, usize) {
-    shape.check_axis(axis, op);
-    let (outer, len, inner) = shape.split_at_axis(axis);
-    assert!(len > 0, "{op}: axis {axis} of shape {shape:?} is empty");
-    assert!(
-        !want_second || len > 1,
-        "{op}: axis {axis} of shape {shape:?} has fewer than two elements"
-    );
-    (outer, len, inner)
 }
 
 /// Indices of the best and (optionally) second-best element along `axis` by `better(a, b)`

@@ -4,7 +4,7 @@
 //! AutoAttack needs both: the DLR losses read the largest logits in order, and FAB's projection
 //! onto a hyperplane sorts the coordinates by their breakpoints and sums along that order.
 //!
-//! On a GPU both run the kernels of [`crate::cuda::kernels::scan`], which give the same bits.
+//! On a GPU both run the kernels of [`tensor_gpu::kernels::scan`], which give the same bits.
 
 use crate::backend::BackendOps;
 use crate::element::Element;

@@ -2,20 +2,9 @@
 
 use crate::backend::BackendOps;
 use crate::element::Element;
-use crate::shape::Shape;
 use crate::tensor::{Storage, Tensor};
 use rayon::prelude::*;
-
-/// The batch size, channel count and plane size (1 for NC) of an NC or NCHW shape, panicking as
-/// `channel_mean_var` otherwise.
-pub(crate) fn channel_layout(shape: &Shape) -> (usize, usize, usize) {
-    let d = shape.dims();
-    assert!(
-        d.len() == 2 || d.len() == 4,
-        "channel_mean_var: expected NC or NCHW, got shape {shape:?}"
-    );
-    (d[0], d[1], d[2..].iter().product())
-}
+use tensor_spec::checks::channel_layout;
 
 impl<T: Element> Tensor<T> {
     /// Mean and biased variance of each channel of an NCHW (or NC) tensor over the batch and

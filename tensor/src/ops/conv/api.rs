@@ -2,7 +2,6 @@
 //! and the CPU backend's bodies, which take the route [`super::route`] picks for them.
 
 use super::gemm::{gemm_conv, gemm_grad_input, gemm_grad_weight};
-use super::geometry::{Conv2dGeometry, check_conv_shapes};
 use super::implicit::implicit_conv;
 use super::packed::{packed_conv, packed_grad_input};
 use super::route::{
@@ -22,6 +21,7 @@ use crate::ops::winograd_cache::{self, Orientation};
 use crate::ops::winograd_grad::winograd_grad_weight;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use tensor_spec::conv::{Conv2dGeometry, check_conv_shapes};
 
 impl<T: Element> Tensor<T> {
     /// Cross-correlation of NCHW `self` with OIHW `weight`, plus an optional bias `[O]`, as

@@ -16,14 +16,13 @@
 //! tiles sized for L2; a 1x1 kernel with stride 1 and no padding skips im2col: the image is
 //! already the column matrix. Images run in parallel, each with a single-threaded GEMM.
 //!
-//! One file per job: [`Conv2dGeometry`] and the shape checks (`geometry`), the column matrix
-//! and its tiles (`unfold`), which route each op takes (`route`), the routes themselves
-//! (`packed`, `implicit`, `gemm`, and [`crate::ops::winograd`]), and the three public ops on
-//! [`crate::Tensor`] (`api`).
+//! One file per job: the column matrix and its tiles (`unfold`), which route each op takes
+//! (`route`), the routes themselves (`packed`, `implicit`, `gemm`, and
+//! [`crate::ops::winograd`]), and the three public ops on [`crate::Tensor`] (`api`).
+//! [`Conv2dGeometry`] and the shape check live in `tensor_spec::conv`, shared with the GPU.
 
 mod api;
 mod gemm;
-mod geometry;
 mod implicit;
 mod packed;
 mod route;
@@ -31,4 +30,4 @@ mod route;
 mod tests;
 mod unfold;
 
-pub use geometry::Conv2dGeometry;
+pub use tensor_spec::Conv2dGeometry;

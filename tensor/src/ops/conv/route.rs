@@ -2,13 +2,13 @@
 //! Winograd, the implicit column matrix, the packed explicit one; and the convolution (with
 //! flipped weights) that an input gradient becomes on the first two.
 
-use super::geometry::Conv2dGeometry;
 use super::implicit::Implicit;
 use super::unfold::Unfold;
 use crate::element::Element;
 use crate::ops::packed_gemm;
 use crate::ops::winograd::WinogradShape;
 use crate::ops::winograd_grad;
+use tensor_spec::Conv2dGeometry;
 
 /// Shallowest column matrix (`C * KH * KW` rows) worth the packed route: below it the fixed
 /// cost per output block outweighs the multiply, and `matrixmultiply` does better.

@@ -1,7 +1,6 @@
 //! The CPU routes against the f64 `matrixmultiply` route, and the bits of the packed input
 //! gradient at any thread count.
 
-use super::geometry::Conv2dGeometry;
 use super::route::{
     grad_input_winograd_shape, grad_weight_winograd_shape, use_implicit, use_packed, winograd_shape,
 };
@@ -9,6 +8,7 @@ use super::unfold::Unfold;
 use crate::ops::packed_gemm;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use tensor_spec::Conv2dGeometry;
 
 /// Values in `[-1, 1)` from a fixed sequence, so failures repeat.
 fn values(len: usize, seed: u64) -> Vec<f64> {

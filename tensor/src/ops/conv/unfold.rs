@@ -1,11 +1,11 @@
 //! The column matrix of one image (im2col) and its adjoint (col2im): which input pixel each of its
 //! `C*KH*KW` rows reads at each output position, written out tile by tile or added back.
 
-use super::geometry::Conv2dGeometry;
 use crate::element::Element;
 use crate::ops::packed_gemm::NR;
 use crate::simd;
 use std::ops::Range;
+use tensor_spec::Conv2dGeometry;
 
 /// Bytes of im2col tile to aim for: comfortably inside a 1 MiB L2 together with the GEMM's panels.
 const TILE_BYTES: usize = 256 * 1024;
