@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use std::hint::black_box;
-use tensor::cuda::GpuError;
+use tensor::gpu::GpuError;
 use tensor::{Conv2dGeometry, Device, Rng};
 
 /// One run of a prepared case: the kernel, then (on a GPU) a wait until it has finished, so that

@@ -10,9 +10,9 @@ use nn::{Flatten, Forward, Linear, Module, Sequential};
 use tensor::{Device, Rng, Tensor};
 
 /// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
-/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::gpu::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    tensor::cuda::test_devices::gpu_test_devices("APGD")
+    tensor::gpu::test_devices::gpu_test_devices("APGD")
 }
 
 fn linear_model(rng: &mut Rng) -> Sequential<f32> {

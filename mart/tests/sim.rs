@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use tensor::{Device, Rng, Tensor};
 
 /// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
-/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::gpu::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    tensor::cuda::test_devices::gpu_test_devices("the training step")
+    tensor::gpu::test_devices::gpu_test_devices("the training step")
 }
 
 /// One training step of `defense` with a training attack of `steps` steps, in epoch 1 (where

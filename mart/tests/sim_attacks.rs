@@ -20,9 +20,9 @@ use tensor::{Device, IndexTensor, Rng, Tensor};
 const EPS: f32 = 0.3;
 
 /// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
-/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::gpu::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    tensor::cuda::test_devices::gpu_test_devices("the attacks")
+    tensor::gpu::test_devices::gpu_test_devices("the attacks")
 }
 
 /// The agreement fixture's SmallCNN (a short MART run) on `device`.

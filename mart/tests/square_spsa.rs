@@ -255,7 +255,7 @@ fn both_attacks_give_the_cpu_points_on_the_gpu_path() {
         [run.best, spsa]
     };
     let want = run_both(&linear.model, &x, &y);
-    for device in tensor::cuda::test_devices::gpu_test_devices("square and SPSA") {
+    for device in tensor::gpu::test_devices::gpu_test_devices("square and SPSA") {
         linear.model.to_device(device).expect("the device opens");
         let (xd, yd) = (x.to_device(device).unwrap(), y.to_device(device).unwrap());
         let got = run_both(&linear.model, &xd, &yd);

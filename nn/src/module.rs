@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autograd::{Tape, Var};
-use tensor::cuda::GpuError;
+use tensor::gpu::GpuError;
 use tensor::{Device, Element, Rng, Shape, Tensor};
 
 /// How a forward pass treats batch statistics, dropout and parameters.

@@ -2,8 +2,9 @@
 //!
 //! Every tensor owns immutable storage behind an `Arc` plus a [`Shape`], on one [`Device`]: host
 //! memory for the CPU kernels (`ops`), or a device buffer for our PTX kernels (the `tensor-gpu`
-//! crate below this one, re-exported as [`cuda`]), run by an NVIDIA GPU or by the PTX simulator. Ops return new tensors on their operands' device; movement
-//! ops (transpose, permute, slice, pad, concat) copy, so every kernel only ever sees contiguous
+//! crate below this one, re-exported as [`gpu`]), run by an NVIDIA GPU or by the PTX simulator.
+//! Ops return new tensors on their operands' device; movement ops (transpose, permute, slice,
+//! pad, concat) copy, so every kernel only ever sees contiguous
 //! memory. The op set is one trait that each backend implements ([`backend`]): the CPU's kernels
 //! are generic over [`Element`] (`f32` for training, `f64` for exact gradient checks) and
 //! compiled once, here; the GPU computes in `f32`, and a `f64` tensor on a GPU is a type error
@@ -25,8 +26,8 @@ pub mod stored;
 pub mod tensor;
 
 /// The GPU backend, the `tensor-gpu` crate below this one (kernels, driver, allocator,
-/// [`cuda::GpuTensor`]), under the name it had when it lived here.
-pub use tensor_gpu as cuda;
+/// [`gpu::GpuTensor`]): a CUDA device through the driver or the PTX simulator.
+pub use tensor_gpu as gpu;
 /// Devices (`cpu`, `sim`, `cuda:N`), from `tensor-gpu`, which opens them.
 pub use tensor_gpu::device;
 /// Shapes, strides and broadcasting, from `tensor-spec`.

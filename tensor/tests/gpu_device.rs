@@ -9,7 +9,7 @@
 mod common;
 
 use common::device::{back, device_test, on};
-use tensor::cuda::{Gpu, GpuTensor};
+use tensor::gpu::{Gpu, GpuTensor};
 use tensor::{Conv2dGeometry, Device, IndexTensor, Pool2dGeometry, Rng, Tensor};
 
 /// The GPU behind `device`.

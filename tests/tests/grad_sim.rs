@@ -24,9 +24,9 @@ trait Graph {
 }
 
 /// The simulator and `cuda:0` when it opens (`cuda:0` only, required, under
-/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::cuda::test_devices::gpu_test_devices`.
+/// `MART_REQUIRE_CUDA=1`): the rule of `tensor::gpu::test_devices::gpu_test_devices`.
 fn gpu_devices() -> Vec<Device> {
-    tensor::cuda::test_devices::gpu_test_devices("gradient parity")
+    tensor::gpu::test_devices::gpu_test_devices("gradient parity")
 }
 
 /// The value and the gradient of every input of `G`, computed on `device`.

@@ -71,7 +71,7 @@ pub fn train(args: &TrainArgs, stop: Arc<AtomicBool>, progress: bool) -> Result<
     // Every rank names the run folder before the rendezvous, so they all find the same one.
     let launch = Launch::from_env()?;
     let device = match &launch {
-        Some(launch) => launch.device(args.device, tensor::cuda::driver::device_count())?,
+        Some(launch) => launch.device(args.device, tensor::gpu::driver::device_count())?,
         None => args.device,
     };
     let place = RunPlace {

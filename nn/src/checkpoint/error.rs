@@ -47,7 +47,7 @@ pub enum CheckpointError {
         /// The model's device.
         device: tensor::Device,
         /// The device's error.
-        source: tensor::cuda::GpuError,
+        source: tensor::gpu::GpuError,
     },
     /// The file's names, shapes or types differ from the model's; nothing was loaded.
     #[error("{}", mismatch_message(.path, .problems, .file_model.as_deref()))]

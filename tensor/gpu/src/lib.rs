@@ -9,7 +9,7 @@
 //! [`Device`] enum (`cpu`, `sim`, `cuda:N`) lives here because opening a device (the
 //! process-wide [`Gpu`] handle of each) is this crate's job. `tensor`'s GPU backend
 //! (`tensor::backend`) maps each op of the op set to a launcher here, and `tensor` re-exports
-//! this crate as `tensor::cuda`. Inside: the kernels (PTX generators and their launchers,
+//! this crate as `tensor::gpu`. Inside: the kernels (PTX generators and their launchers,
 //! [`kernels`]), the driver ([`driver`], over cudarc, which only this crate links), the caching
 //! allocator (`buffer_cache`), module loading ([`module`], [`jit`], [`library`]), launches
 //! ([`launch`]) and device faults ([`faults`]).

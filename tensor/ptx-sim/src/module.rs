@@ -1,5 +1,5 @@
 //! A PTX module: a name and the PTX text of its kernels, built once on first use. Shared by the
-//! GPU backend's kernels (through `tensor::cuda::module`) and the simulator's tests.
+//! GPU backend's kernels (through `tensor::gpu::module`) and the simulator's tests.
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,6 @@
 //! Optimiser updates of one parameter, in place, on any device: the arithmetic of
 //! `torch.optim.SGD` and `torch.optim.Adam`, here so that `nn`'s optimisers never touch device
-//! memory. The GPU runs the fused kernels of `cuda::kernels::optim`, with the same operation
+//! memory. The GPU runs the fused kernels of `tensor_gpu::kernels::optim`, with the same operation
 //! order and roundings as the loops below, so both devices agree bit for bit.
 
 use crate::backend::BackendOps;

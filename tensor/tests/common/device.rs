@@ -10,7 +10,7 @@
 //! test cannot run, and libtest cannot mark a test skipped at run time: it passes without running,
 //! and the test binary says so once on stderr, uncaptured, so that it shows in every run. With
 //! `MART_REQUIRE_CUDA=1` (`.ci/mock-cuda`, `.ci/gpu-check`) a `cuda:0` that does not open fails
-//! the test instead: the rule of [`tensor::cuda::test_devices::gpu_test_devices`], which the GPU
+//! the test instead: the rule of [`tensor::gpu::test_devices::gpu_test_devices`], which the GPU
 //! tests of the other crates follow too.
 //!
 //! The helpers take results back to the host, checking that they stayed on the device (an op
@@ -19,7 +19,7 @@
 
 use std::io::Write;
 use std::sync::Once;
-use tensor::cuda::test_devices::gpu_test_devices;
+use tensor::gpu::test_devices::gpu_test_devices;
 use tensor::{Device, Stored, Tensor};
 
 /// One `#[test]` per device kind for the test body `fn name(device: Device)` defined beside it:
