@@ -37,7 +37,8 @@ pub trait Element:
 
     /// True for the one type (`f32`) the hand-written AVX-512 kernels are written for: the packed
     /// GEMM of [`crate::ops::packed_gemm`] (elsewhere the conv routes fall back to
-    /// `matrixmultiply`) and the 2x2 max-pool (elsewhere its plain loop).
+    /// `matrixmultiply`), the 2x2 max-pool and the Winograd row split (elsewhere plain loops);
+    /// [`crate::simd::avx512_kernels`] asks it together with the CPU.
     const PACKED_KERNELS: bool;
 
     /// Converts from f64 (rounding for f32).

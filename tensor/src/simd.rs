@@ -5,6 +5,21 @@
 //! detection, so LLVM's auto-vectoriser emits 512- or 256-bit code for the inlined loop. On other
 //! CPUs (or architectures) the loop runs as compiled for the baseline.
 
+/// True when the hand-written AVX-512 kernels run for `T` on this CPU: `T` is `f32` (the one
+/// element type with [`Element::PACKED_KERNELS`](crate::element::Element::PACKED_KERNELS)) and
+/// the CPU has AVX-512F. The packed GEMM, the 2x2 max-pool and the Winograd row split all ask
+/// this one question before they cast their slices to `f32`.
+pub fn avx512_kernels<T: crate::element::Element>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Runs `f` compiled for the widest SIMD extension this CPU supports. Mark the closure
 /// `#[inline(always)]` (and any closure it calls in its loops): a closure LLVM leaves as a
 /// function of its own is compiled for the baseline, not for the wide vectors.

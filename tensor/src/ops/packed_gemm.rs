@@ -91,14 +91,7 @@ pub type Block<T> = [[T; NR]; MR];
 /// True when [`multiply_strip`] has a vector kernel for `T` on this CPU (`f32` with AVX-512);
 /// callers take another route where it does not.
 pub fn available<T: Element>() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::simd::avx512_kernels::<T>()
 }
 
 /// Multiplies strip `s` of `a` by the `[depth, NR]` block of columns `b` (row `k` at

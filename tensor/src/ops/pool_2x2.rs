@@ -9,14 +9,7 @@ use crate::element::Element;
 
 /// True when [`max_pool_2x2_rows`] runs for `T` on this CPU (`f32` with AVX-512).
 pub(super) fn available<T: Element>() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::simd::avx512_kernels::<T>()
 }
 
 /// Max pooling of one plane (`w` columns, at least `2 oh` rows) into `vals` and `inds` (`oh`

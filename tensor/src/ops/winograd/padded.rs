@@ -42,7 +42,7 @@ impl<T: Element> PaddedImage<T> {
 /// by permutes of whole vectors ([`deinterleave_avx512`]); elsewhere by a plain loop.
 fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if T::PACKED_KERNELS && std::arch::is_x86_feature_detected!("avx512f") {
+    if simd::avx512_kernels::<T>() {
         // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is sealed),
         // so the casts are to the same type.
         let (x, padded) = unsafe {
