@@ -106,6 +106,47 @@ impl Shape {
             .collect()
     }
 
+    /// This shape as the output of a broadcast of `inputs`, simplified for a kernel's loops: its
+    /// dimensions and each input's strides along them (see [`Shape::broadcast_strides`]), with
+    /// size-1 axes dropped and neighbouring axes merged when every input reads them as one (its
+    /// stride on the outer axis is the inner stride times the inner size: both contiguous, or
+    /// both broadcast). So `[8, 3, 4, 4]` from `[8, 3, 4, 4]` and `[3, 1, 1]` becomes dims
+    /// `[8, 3, 16]` with strides `[48, 16, 1]` and `[0, 1, 0]`: the same elements in the same
+    /// order, in rows as long as the operands allow. At least one axis is kept.
+    pub fn collapsed_broadcast(&self, inputs: &[&Shape]) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let full: Vec<Vec<usize>> = inputs.iter().map(|s| s.broadcast_strides(self)).collect();
+        let mut dims: Vec<usize> = Vec::new();
+        let mut strides: Vec<Vec<usize>> = vec![Vec::new(); inputs.len()];
+        for (axis, &d) in self.0.iter().enumerate() {
+            if d == 1 {
+                continue;
+            }
+            let merges = !dims.is_empty()
+                && full
+                    .iter()
+                    .zip(&strides)
+                    .all(|(s, kept)| kept.last() == Some(&(s[axis] * d)));
+            if merges {
+                *dims.last_mut().expect("a kept axis") *= d;
+                for (kept, s) in strides.iter_mut().zip(&full) {
+                    *kept.last_mut().expect("a kept axis") = s[axis];
+                }
+            } else {
+                dims.push(d);
+                for (kept, s) in strides.iter_mut().zip(&full) {
+                    kept.push(s[axis]);
+                }
+            }
+        }
+        if dims.is_empty() {
+            dims.push(1);
+            for kept in &mut strides {
+                kept.push(0);
+            }
+        }
+        (dims, strides)
+    }
+
     /// The strides that read this shape broadcast to `target` (see [`Shape::broadcast_strides`]),
     /// panicking as `broadcast_to` when `target` is not a numpy broadcast of this shape.
     pub fn strides_broadcast_to(&self, target: &Shape) -> Vec<usize> {
@@ -268,6 +309,21 @@ impl From<Vec<usize>> for Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collapsed_broadcasts_merge_the_axes_both_inputs_step_through_as_one() {
+        let out = Shape::new(&[8, 3, 4, 4]);
+        let (dims, strides) = out.collapsed_broadcast(&[&out, &Shape::new(&[3, 1, 1])]);
+        assert_eq!(dims, vec![8, 3, 16]);
+        assert_eq!(strides, vec![vec![48, 16, 1], vec![0, 1, 0]]);
+        // Size-1 axes go; contiguous neighbours merge into one row.
+        let out = Shape::new(&[2, 1, 5, 7]);
+        let (dims, strides) = out.collapsed_broadcast(&[&out, &out]);
+        assert_eq!((dims, strides), (vec![70], vec![vec![1], vec![1]]));
+        // A scalar output keeps one axis, read at stride 0.
+        let (dims, strides) = Shape::scalar().collapsed_broadcast(&[&Shape::scalar()]);
+        assert_eq!((dims, strides), (vec![1], vec![vec![0]]));
+    }
 
     #[test]
     fn broadcast_follows_numpy() {

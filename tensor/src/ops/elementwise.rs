@@ -323,9 +323,10 @@ pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {
 }
 
 /// The general broadcasting path: the output is written once, a row at a time, each input read
-/// through its broadcast strides. The axes are merged first ([`merged_axes`]), so that the rows
-/// are as long as the operands allow: `[N, C, H, W] * [1, C, 1, 1]` (batch-norm's per-channel
-/// scale) runs rows of `H * W` values against one constant, not rows of `W`.
+/// through its broadcast strides. The axes are merged first ([`Shape::collapsed_broadcast`], as
+/// the GPU's broadcast does), so that the rows are as long as the operands allow:
+/// `[N, C, H, W] * [1, C, 1, 1]` (batch-norm's per-channel scale) runs rows of `H * W` values
+/// against one constant, not rows of `W`.
 fn broadcast_general<T: Element>(
     a: &Tensor<T>,
     b: &Tensor<T>,
@@ -336,11 +337,8 @@ fn broadcast_general<T: Element>(
     if numel == 0 {
         return Tensor::from_vec(Vec::new(), out_shape);
     }
-    let (dims, sa, sb) = merged_axes(
-        out_shape.dims(),
-        &a.shape().broadcast_strides(&out_shape),
-        &b.shape().broadcast_strides(&out_shape),
-    );
+    let (dims, strides) = out_shape.collapsed_broadcast(&[a.shape(), b.shape()]);
+    let (sa, sb) = (&strides[0], &strides[1]);
     let inner_axis = dims.len() - 1;
     let inner = dims[inner_axis];
     let (ia, ib) = (sa[inner_axis], sb[inner_axis]);
@@ -390,31 +388,4 @@ fn broadcast_general<T: Element>(
         }
     });
     Tensor::from_vec(out, out_shape)
-}
-
-/// The output's axes (`dims`, with the two operands' broadcast strides `sa` and `sb`) with
-/// every size-1 axis dropped and every pair of neighbours merged that both operands step
-/// through as one (the outer axis's stride is the inner's times its size, a broadcast axis's 0
-/// included). Walking the result visits the same elements in the same order; at least one axis
-/// is kept.
-fn merged_axes(dims: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
-    let (mut md, mut ma, mut mb): (Vec<usize>, Vec<usize>, Vec<usize>) = (vec![], vec![], vec![]);
-    for ((&d, &a), &b) in dims.iter().zip(sa).zip(sb).filter(|&((&d, _), _)| d != 1) {
-        match (md.last_mut(), ma.last_mut(), mb.last_mut()) {
-            (Some(last_d), Some(last_a), Some(last_b)) if *last_a == a * d && *last_b == b * d => {
-                *last_d *= d;
-                *last_a = a;
-                *last_b = b;
-            }
-            _ => {
-                md.push(d);
-                ma.push(a);
-                mb.push(b);
-            }
-        }
-    }
-    if md.is_empty() {
-        return (vec![1], vec![0], vec![0]);
-    }
-    (md, ma, mb)
 }

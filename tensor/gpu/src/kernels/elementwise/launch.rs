@@ -33,46 +33,6 @@ fn check_device<T: GpuScalar>(gpu: &Gpu, tensors: &[&GpuTensor<T>], op: &str) {
     }
 }
 
-/// A broadcast, simplified: the output's dimensions and each input's strides along them.
-///
-/// Size-1 output axes are dropped, and neighbouring axes merge when every input reads them as
-/// one (its stride on the outer axis is the inner stride times the inner size: both contiguous,
-/// or both broadcast). So `[8, 3, 4, 4] * [3, 1, 1]` becomes dims `[8, 3, 16]` with strides
-/// `[0, 1, 0]`, and a scalar operand becomes stride 0 on a single axis.
-fn collapse(out: &Shape, inputs: &[&Shape]) -> (Vec<usize>, Vec<Vec<usize>>) {
-    let full: Vec<Vec<usize>> = inputs.iter().map(|s| s.broadcast_strides(out)).collect();
-    let mut dims: Vec<usize> = Vec::new();
-    let mut strides: Vec<Vec<usize>> = vec![Vec::new(); inputs.len()];
-    for (axis, &d) in out.dims().iter().enumerate() {
-        if d == 1 {
-            continue;
-        }
-        let merges = !dims.is_empty()
-            && full
-                .iter()
-                .zip(&strides)
-                .all(|(s, kept)| kept.last() == Some(&(s[axis] * d)));
-        if merges {
-            *dims.last_mut().unwrap() *= d;
-            for (kept, s) in strides.iter_mut().zip(&full) {
-                *kept.last_mut().unwrap() = s[axis];
-            }
-        } else {
-            dims.push(d);
-            for (kept, s) in strides.iter_mut().zip(&full) {
-                kept.push(s[axis]);
-            }
-        }
-    }
-    if dims.is_empty() {
-        dims.push(1);
-        for kept in &mut strides {
-            kept.push(0);
-        }
-    }
-    (dims, strides)
-}
-
 /// Runs the elementwise kernel `name` over `inputs` broadcast together (panicking with `op`'s
 /// name when they cannot be), with f32 `scalars` as its last parameters.
 fn elementwise(
@@ -102,7 +62,7 @@ fn elementwise(
         return Ok(out);
     }
     let shapes: Vec<&Shape> = inputs.iter().map(|x| x.shape()).collect();
-    let (dims, strides) = collapse(&shape, &shapes);
+    let (dims, strides) = shape.collapsed_broadcast(&shapes);
     // Above MAX_RANK axes: one launch per index of the leading axes, at offset pointers.
     let lead = dims.len().saturating_sub(MAX_RANK);
     let (lead_dims, dims) = dims.split_at(lead);
