@@ -222,8 +222,7 @@ impl<T: Element> Tensor<T> {
         let len = n * u.channels * u.h * u.w;
         if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
             let weights = winograd_cache::transformed(weight, Orientation::InputGradient, || {
-                let flipped = flipped_weights(&u, weight.data(), out_ch);
-                WinogradWeights::new(&flipped, u.channels, out_ch)
+                WinogradWeights::flipped(weight.data(), out_ch, u.channels)
             });
             let mut dx = Vec::with_capacity(len);
             winograd_conv(

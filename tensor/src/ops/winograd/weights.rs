@@ -12,16 +12,44 @@ pub struct WinogradWeights<T> {
 }
 
 impl<T: Element> WinogradWeights<T> {
-    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` (`transform_kernel` on each),
-    /// writing each `U[ξ]` straight in the micro-kernel's strip layout; strips run in parallel.
+    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` (`transform_kernel` on each)
+    /// for the convolution itself: row `o`, column `c` of every `U[ξ]` from kernel `(o, c)`.
     pub fn new(weight: &[T], out_ch: usize, channels: usize) -> Self {
-        assert_eq!(
-            weight.len(),
-            out_ch * channels * 9,
-            "winograd: weight of {} values for [{out_ch}, {channels}, 3, 3]",
-            weight.len()
-        );
-        let (strips, strip_len) = (out_ch.div_ceil(MR), MR * channels);
+        check_len(weight, out_ch, channels);
+        Self::from_kernels(out_ch, channels, |o, c| {
+            weight[(o * channels + c) * 9..][..9]
+                .try_into()
+                .expect("3x3 kernel")
+        })
+    }
+
+    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` for the convolution's input
+    /// gradient, a convolution of the output gradient by the flipped kernels with the channels
+    /// swapped: row `c`, column `o` of every `U[ξ]` from kernel `(o, c)` rotated by 180
+    /// degrees.
+    pub fn flipped(weight: &[T], out_ch: usize, channels: usize) -> Self {
+        check_len(weight, out_ch, channels);
+        Self::from_kernels(channels, out_ch, |c, o| {
+            let mut g: [T; 9] = weight[(o * channels + c) * 9..][..9]
+                .try_into()
+                .expect("3x3 kernel");
+            g.reverse();
+            g
+        })
+    }
+
+    /// `U[ξ]` (`[rows, depth]` each) with row `r`, column `k` from the 3x3 kernel
+    /// `kernel(r, k)`, written straight in the micro-kernel's strip layout. Strips run in
+    /// parallel; within one, the columns are the outer loop and a column's [`MR`] kernels are
+    /// transformed together (one lane each), so that each matrix is written in order, a strip
+    /// column at a time, and the kernels read together are neighbours in memory for
+    /// [`WinogradWeights::flipped`].
+    fn from_kernels(
+        rows: usize,
+        depth: usize,
+        kernel: impl Fn(usize, usize) -> [T; 9] + Sync,
+    ) -> Self {
+        let (strips, strip_len) = (rows.div_ceil(MR), MR * depth);
         let mut points: Vec<Vec<T>> = (0..POINTS)
             .map(|_| vec![T::zero(); strips * strip_len])
             .collect();
@@ -36,40 +64,64 @@ impl<T: Element> WinogradWeights<T> {
             .into_par_iter()
             .enumerate()
             .for_each(|(s, mut strip)| {
-                for i in 0..MR.min(out_ch - s * MR) {
-                    let kernels = &weight[(s * MR + i) * channels * 9..][..channels * 9];
-                    for (c, g) in kernels.chunks_exact(9).enumerate() {
-                        let u = transform_kernel(g.try_into().expect("3x3 kernel"));
-                        for (point, &value) in strip.iter_mut().zip(&u) {
-                            point[c * MR + i] = value;
+                let strip_rows = MR.min(rows - s * MR);
+                for k in 0..depth {
+                    // Tap `t` of the strip's kernels in column `k`, zero past the last row.
+                    let mut g = [[T::zero(); MR]; 9];
+                    for i in 0..strip_rows {
+                        for (tap, &value) in g.iter_mut().zip(&kernel(s * MR + i, k)) {
+                            tap[i] = value;
                         }
+                    }
+                    for (point, u) in strip.iter_mut().zip(&transform_kernels(&g)) {
+                        point[k * MR..][..MR].copy_from_slice(u);
                     }
                 }
             });
         let points = points
             .into_iter()
-            .map(|data| PackedLhs::from_packed(data, out_ch, channels))
+            .map(|data| PackedLhs::from_packed(data, rows, depth))
             .collect();
         WinogradWeights { points }
     }
 }
 
-/// `U = G g G^T` for one 3x3 kernel `g` (row-major), the 4x4 result row-major, with
-/// `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
+/// Panics unless `weight` holds `[out_ch, channels, 3, 3]` values.
+fn check_len<T>(weight: &[T], out_ch: usize, channels: usize) {
+    assert_eq!(
+        weight.len(),
+        out_ch * channels * 9,
+        "winograd: weight of {} values for [{out_ch}, {channels}, 3, 3]",
+        weight.len()
+    );
+}
+
+/// `U = G g G^T` for [`MR`] 3x3 kernels at once, lane `i` of each value the kernel `i`:
+/// `g[t]` holds tap `t` (row-major) of each, the result the 16 values of the 4x4 transforms
+/// (row-major), with `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
 #[inline]
-fn transform_kernel<T: Element>(g: &[T; 9]) -> [T; POINTS] {
+fn transform_kernels<T: Element>(g: &[[T; MR]; 9]) -> [[T; MR]; POINTS] {
     let half = T::from_f64_lossy(0.5);
-    // G times a row or column of three.
-    let expand = |a: T, b: T, c: T| [a, (a + b + c) * half, (a - b + c) * half, c];
+    // G times a row or column of three, lane by lane.
+    let expand = |a: &[T; MR], b: &[T; MR], c: &[T; MR]| {
+        let mut out = [[T::zero(); MR]; 4];
+        for i in 0..MR {
+            out[0][i] = a[i];
+            out[1][i] = (a[i] + b[i] + c[i]) * half;
+            out[2][i] = (a[i] - b[i] + c[i]) * half;
+            out[3][i] = c[i];
+        }
+        out
+    };
     // gg[j][i] = (G g)[i][j]: G down each column of g.
     let gg = [
-        expand(g[0], g[3], g[6]),
-        expand(g[1], g[4], g[7]),
-        expand(g[2], g[5], g[8]),
+        expand(&g[0], &g[3], &g[6]),
+        expand(&g[1], &g[4], &g[7]),
+        expand(&g[2], &g[5], &g[8]),
     ];
-    let mut u = [T::zero(); POINTS];
+    let mut u = [[T::zero(); MR]; POINTS];
     for (i, row) in u.chunks_exact_mut(4).enumerate() {
-        row.copy_from_slice(&expand(gg[0][i], gg[1][i], gg[2][i]));
+        row.copy_from_slice(&expand(&gg[0][i], &gg[1][i], &gg[2][i]));
     }
     u
 }
