@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use autograd::Var;
 use tensor::{Element, Tensor};
 
+use super::fold::FoldCache;
 use crate::module::{Entry, EntryMut, Forward, Mode, Module, Param, join};
 
 /// Weight of the newest batch in the running statistics (PyTorch's `momentum=0.1`).
@@ -27,6 +28,9 @@ pub struct BatchNorm2d<T: Element> {
     running_mean: RefCell<Tensor<T>>,
     running_var: RefCell<Tensor<T>>,
     num_batches_tracked: Cell<i64>,
+    /// This layer folded into the convolution before it, for Eval and Attack modes
+    /// ([`super::fold::conv_bn`]).
+    fold_cache: FoldCache<T>,
 }
 
 impl<T: Element> BatchNorm2d<T> {
@@ -38,6 +42,7 @@ impl<T: Element> BatchNorm2d<T> {
             running_mean: RefCell::new(Tensor::zeros([channels])),
             running_var: RefCell::new(Tensor::ones([channels])),
             num_batches_tracked: Cell::new(0),
+            fold_cache: FoldCache::default(),
         }
     }
 
@@ -54,6 +59,26 @@ impl<T: Element> BatchNorm2d<T> {
     /// How many training batches have updated the running statistics.
     pub fn num_batches_tracked(&self) -> i64 {
         self.num_batches_tracked.get()
+    }
+
+    /// The per-channel map of Eval and Attack modes, `y = x scale + shift`, as `[C]` tensors:
+    /// `scale = weight / sqrt(running_var + eps)`, `shift = bias - running_mean scale`.
+    pub fn eval_scale_shift(&self) -> (Tensor<T>, Tensor<T>) {
+        let eps = T::from_f64_lossy(EPS);
+        let scale = self
+            .weight
+            .value()
+            .div(&self.running_var.borrow().add_scalar(eps).sqrt());
+        let shift = self
+            .bias
+            .value()
+            .sub(&self.running_mean.borrow().mul(&scale));
+        (scale, shift)
+    }
+
+    /// Where [`super::fold::conv_bn`] keeps this layer folded into a convolution.
+    pub(super) fn fold_cache(&self) -> &FoldCache<T> {
+        &self.fold_cache
     }
 
     /// `running = (1 - momentum) running + momentum batch`.

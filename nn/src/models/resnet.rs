@@ -5,7 +5,7 @@ use autograd::Var;
 use tensor::{Conv2dGeometry, Element, Rng};
 
 use super::resnet_blocks::{BASIC_EXPANSION, BOTTLENECK_EXPANSION, BasicBlock, Bottleneck};
-use crate::layers::{AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Sequential};
+use crate::layers::{AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Sequential, conv_bn};
 use crate::module::{Entry, EntryMut, Forward, Module, join};
 
 /// Which residual block a ResNet stacks.
@@ -97,7 +97,7 @@ const LAYER_NAMES: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
 impl<T: Element> Module<T> for ResNet<T> {
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
-        let mut out = self.bn1.forward(&self.conv1.forward(x, fwd), fwd).relu();
+        let mut out = conv_bn(&self.conv1, &self.bn1, x, true, fwd);
         for layer in &self.layers {
             out = layer.forward(&out, fwd);
         }

@@ -4,7 +4,7 @@
 use autograd::Var;
 use tensor::{Conv2dGeometry, Element, Rng};
 
-use crate::layers::{BatchNorm2d, Conv2d, Sequential};
+use crate::layers::{BatchNorm2d, Conv2d, conv_bn};
 use crate::module::{Entry, EntryMut, Forward, Module, join};
 
 /// Output channels per `planes` of a [`BasicBlock`] (PyTorch's `BasicBlock.expansion`).
@@ -30,21 +30,46 @@ fn conv<T: Element>(
     )
 }
 
-/// The projection shortcut: `Sequential(Conv2d 1x1 stride s, BatchNorm2d)` when the shape
-/// changes, else an empty `Sequential` (the identity), named `shortcut.0` and `shortcut.1`.
-fn shortcut<T: Element>(
-    in_ch: usize,
-    out_ch: usize,
-    stride: usize,
-    rng: &mut Rng,
-) -> Sequential<T> {
-    if stride == 1 && in_ch == out_ch {
-        return Sequential::default();
+/// The shortcut of a block: the identity, or when the shape changes a projection
+/// `Sequential(Conv2d 1x1 stride s, BatchNorm2d)`, its layers named `shortcut.0` and
+/// `shortcut.1` as in PyTorch.
+struct Shortcut<T: Element> {
+    projection: Option<(Conv2d<T>, BatchNorm2d<T>)>,
+}
+
+impl<T: Element> Shortcut<T> {
+    /// The identity when `stride == 1` and the channels stay, else the projection.
+    fn new(in_ch: usize, out_ch: usize, stride: usize, rng: &mut Rng) -> Self {
+        let projection = (stride != 1 || in_ch != out_ch).then(|| {
+            (
+                conv(in_ch, out_ch, 1, stride, rng),
+                BatchNorm2d::new(out_ch),
+            )
+        });
+        Shortcut { projection }
     }
-    Sequential::new(vec![
-        Box::new(conv(in_ch, out_ch, 1, stride, rng)),
-        Box::new(BatchNorm2d::new(out_ch)),
-    ])
+
+    /// `x`, or `bn(conv(x))` (folded outside training, see [`conv_bn`]).
+    fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
+        match &self.projection {
+            Some((conv, bn)) => conv_bn(conv, bn, x, false, fwd),
+            None => x.clone(),
+        }
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {
+        if let Some((conv, bn)) = &self.projection {
+            conv.visit(&join(prefix, "0"), f);
+            bn.visit(&join(prefix, "1"), f);
+        }
+    }
+
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, EntryMut<'_, T>)) {
+        if let Some((conv, bn)) = &mut self.projection {
+            conv.visit_mut(&join(prefix, "0"), f);
+            bn.visit_mut(&join(prefix, "1"), f);
+        }
+    }
 }
 
 /// `BasicBlock`: `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))` with 3x3 convolutions
@@ -54,7 +79,7 @@ pub struct BasicBlock<T: Element> {
     bn1: BatchNorm2d<T>,
     conv2: Conv2d<T>,
     bn2: BatchNorm2d<T>,
-    shortcut: Sequential<T>,
+    shortcut: Shortcut<T>,
 }
 
 impl<T: Element> BasicBlock<T> {
@@ -65,15 +90,15 @@ impl<T: Element> BasicBlock<T> {
             bn1: BatchNorm2d::new(planes),
             conv2: conv(planes, planes, 3, 1, rng),
             bn2: BatchNorm2d::new(planes),
-            shortcut: shortcut(in_planes, planes, stride, rng),
+            shortcut: Shortcut::new(in_planes, planes, stride, rng),
         }
     }
 }
 
 impl<T: Element> Module<T> for BasicBlock<T> {
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
-        let out = self.bn1.forward(&self.conv1.forward(x, fwd), fwd).relu();
-        let out = self.bn2.forward(&self.conv2.forward(&out, fwd), fwd);
+        let out = conv_bn(&self.conv1, &self.bn1, x, true, fwd);
+        let out = conv_bn(&self.conv2, &self.bn2, &out, false, fwd);
         out.add(&self.shortcut.forward(x, fwd)).relu()
     }
 
@@ -103,7 +128,7 @@ pub struct Bottleneck<T: Element> {
     bn2: BatchNorm2d<T>,
     conv3: Conv2d<T>,
     bn3: BatchNorm2d<T>,
-    shortcut: Sequential<T>,
+    shortcut: Shortcut<T>,
 }
 
 impl<T: Element> Bottleneck<T> {
@@ -117,16 +142,16 @@ impl<T: Element> Bottleneck<T> {
             bn2: BatchNorm2d::new(planes),
             conv3: conv(planes, out, 1, 1, rng),
             bn3: BatchNorm2d::new(out),
-            shortcut: shortcut(in_planes, out, stride, rng),
+            shortcut: Shortcut::new(in_planes, out, stride, rng),
         }
     }
 }
 
 impl<T: Element> Module<T> for Bottleneck<T> {
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
-        let out = self.bn1.forward(&self.conv1.forward(x, fwd), fwd).relu();
-        let out = self.bn2.forward(&self.conv2.forward(&out, fwd), fwd).relu();
-        let out = self.bn3.forward(&self.conv3.forward(&out, fwd), fwd);
+        let out = conv_bn(&self.conv1, &self.bn1, x, true, fwd);
+        let out = conv_bn(&self.conv2, &self.bn2, &out, true, fwd);
+        let out = conv_bn(&self.conv3, &self.bn3, &out, false, fwd);
         out.add(&self.shortcut.forward(x, fwd)).relu()
     }
 
