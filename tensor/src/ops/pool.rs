@@ -7,7 +7,7 @@ use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
 use crate::ops::pool_2x2;
-use crate::parallel::for_each_row_mut;
+use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
 use crate::shape::Shape;
 use crate::simd;
 use crate::tensor::{IndexTensor, Storage, Tensor};
@@ -193,13 +193,23 @@ impl<T: Element> Tensor<T> {
             "max_pool2d_backward: gradient {:?} is not the pooled size of input {input_shape:?}",
             self.shape()
         );
-        let per_plane = self.dims()[2] * self.dims()[3];
-        let mut dx = vec![T::zero(); input_shape.numel()];
-        for_each_row_mut(&mut dx, h * w, 1, |p, plane| {
-            let g = &self.data()[p * per_plane..(p + 1) * per_plane];
-            let at = &indices.data()[p * per_plane..(p + 1) * per_plane];
-            for (&gv, &i) in g.iter().zip(at) {
-                plane[i as usize] = plane[i as usize] + gv;
+        let (per_plane, plane_len) = (self.dims()[2] * self.dims()[3], h * w);
+        if plane_len == 0 {
+            return Tensor::zeros(input_shape.clone());
+        }
+        // Whole planes per task, each zeroed by the task that scatters into it (while it is in
+        // the core's cache) rather than all of `dx` up front on one thread.
+        let grain = (GRAIN / plane_len).max(1) * plane_len;
+        let (g, at) = (self.data(), indices.data());
+        let dx = collect_chunks(input_shape.numel(), grain, |start, chunk| {
+            for (k, plane) in chunk.chunks_exact_mut(plane_len).enumerate() {
+                let p = start / plane_len + k;
+                let plane = zeroed(plane);
+                let g = &g[p * per_plane..(p + 1) * per_plane];
+                let at = &at[p * per_plane..(p + 1) * per_plane];
+                for (&gv, &i) in g.iter().zip(at) {
+                    plane[i as usize] = plane[i as usize] + gv;
+                }
             }
         });
         Tensor::from_vec(dx, input_shape.clone())
@@ -252,4 +262,13 @@ impl<T: Element> Tensor<T> {
         });
         Tensor::from_vec(dx, input_shape.clone())
     }
+}
+
+/// Writes zero to every element of `values` and returns them as initialised.
+fn zeroed<T: Element>(values: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for v in values.iter_mut() {
+        v.write(T::zero());
+    }
+    // SAFETY: every element was written just above; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(values as *mut [MaybeUninit<T>] as *mut [T]) }
 }
