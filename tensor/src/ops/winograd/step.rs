@@ -206,12 +206,66 @@ impl<T: Element> StepBuffers<T> {
                     let left = &m[2 * dy * len + at..][..tw];
                     let right = &m[(2 * dy + 1) * len + at..][..tw];
                     let dst = &mut out[oy * ow..][..ow];
-                    simd::vectorized(
-                        #[inline(always)]
-                        || interleave(left, right, dst),
-                    );
+                    interleave_row(left, right, dst);
                 }
             }
+        }
+    }
+}
+
+/// [`interleave`] of one output row: for `f32` on CPUs with AVX-512 by permutes of whole
+/// vectors ([`interleave_avx512`]), elsewhere by the plain loop.
+fn interleave_row<T: Element>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx512_kernels::<T>() {
+        // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is
+        // sealed), so the casts are to the same type.
+        let (left, right, dst) = unsafe {
+            (
+                &*(left as *const [T] as *const [f32]),
+                &*(right as *const [T] as *const [f32]),
+                &mut *(dst as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]),
+            )
+        };
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        unsafe { interleave_avx512(left, right, dst) };
+        return;
+    }
+    simd::vectorized(
+        #[inline(always)]
+        || interleave(left, right, dst),
+    );
+}
+
+/// [`interleave`] for `f32`, 32 values of `dst` at a time: two (masked) loads of 16 from each
+/// half, two permutes, two masked stores.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn interleave_avx512(left: &[f32], right: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    use std::arch::x86_64::*;
+    let pairs = dst.len() / 2;
+    let (left, right) = (&left[..dst.len() - pairs], &right[..pairs]);
+    // Lane `2 i` of a pair of output vectors is left value `i`, lane `2 i + 1` right value `i`
+    // (indices 16 and up pick from the second operand).
+    let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+    let mask = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
+    for start in (0..dst.len()).step_by(32) {
+        let n = (dst.len() - start).min(32);
+        let half = start / 2;
+        // SAFETY: the masked loads read `left[half..][..(n + 1) / 2]` and
+        // `right[half..][..n / 2]`, and the masked stores write `dst[start..][..n]`, all inside
+        // the slices (`start` is even); masked-off lanes are not touched.
+        unsafe {
+            let l = _mm512_maskz_loadu_ps(mask(n.div_ceil(2)), left.as_ptr().wrapping_add(half));
+            let r = _mm512_maskz_loadu_ps(mask(n / 2), right.as_ptr().wrapping_add(half));
+            let p = dst.as_mut_ptr().add(start) as *mut f32;
+            _mm512_mask_storeu_ps(p, mask(n), _mm512_permutex2var_ps(l, low, r));
+            _mm512_mask_storeu_ps(
+                p.wrapping_add(16),
+                mask(n.saturating_sub(16)),
+                _mm512_permutex2var_ps(l, high, r),
+            );
         }
     }
 }
