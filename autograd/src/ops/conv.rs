@@ -21,7 +21,9 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// `relu(conv2d(self, weight, bias))` as one op ([`tensor::Tensor::conv2d_relu`]), with
     /// the values and gradients of the pair: the backward masks the output gradient where the
-    /// output is not positive (where the convolution was not), then runs the convolution's.
+    /// output is not positive (where the convolution was not), then runs the convolution's;
+    /// asked for the input's gradient alone, it runs
+    /// [`tensor::Tensor::conv2d_relu_grad_input`], which masks as it reads.
     pub fn conv2d_relu(
         &self,
         weight: &Var<'t, T>,
@@ -49,6 +51,13 @@ impl<'t, T: Element> Var<'t, T> {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Var::from_op(op, &inputs, value, move |g, need| {
+            let only_input = need[0] && !need[1..].contains(&true);
+            if let (Some(y), true) = (&y, only_input) {
+                // An attack's backward: the mask goes into the input gradient's own pass.
+                let mut grads = vec![None; need.len()];
+                grads[0] = Some(g.conv2d_relu_grad_input(y, &w, x.shape(), geom));
+                return grads;
+            }
             let masked = y.as_ref().map(|y| g.relu_grad(y));
             let g = masked.as_ref().unwrap_or(g);
             let mut grads = vec![

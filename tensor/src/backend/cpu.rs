@@ -237,6 +237,17 @@ macro_rules! cpu_ops {
             }
 
             #[inline(never)]
+            fn conv2d_relu_grad_input(
+                g: &Tensor<$ty>,
+                relu_output: &Tensor<$ty>,
+                weight: &Tensor<$ty>,
+                input_shape: &Shape,
+                geom: Conv2dGeometry,
+            ) -> Tensor<$ty> {
+                g.conv2d_relu_grad_input_impl(relu_output, weight, input_shape, geom)
+            }
+
+            #[inline(never)]
             fn conv2d_grad_weight(
                 g: &Tensor<$ty>,
                 input: &Tensor<$ty>,

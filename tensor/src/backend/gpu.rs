@@ -183,6 +183,18 @@ impl BackendOps<f32> for GpuBackend {
         )
     }
 
+    fn conv2d_relu_grad_input(
+        g: &Values,
+        relu_output: &Values,
+        weight: &Values,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Values {
+        // The mask, then the input gradient: the kernels of the two ops.
+        let masked = Self::relu_grad(g, relu_output);
+        Self::conv2d_grad_input(&masked, weight, input_shape, geom)
+    }
+
     fn conv2d_grad_weight(
         g: &Values,
         input: &Values,

@@ -128,6 +128,14 @@ pub trait BackendOps<T>: MovementOps<T> {
         input_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Self::Tensor;
+    /// [`crate::Tensor::conv2d_relu_grad_input`] (shapes checked by the caller).
+    fn conv2d_relu_grad_input(
+        g: &Self::Tensor,
+        relu_output: &Self::Tensor,
+        weight: &Self::Tensor,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Self::Tensor;
     /// [`crate::Tensor::conv2d_grad_weight`] (shapes checked by the caller).
     fn conv2d_grad_weight(
         g: &Self::Tensor,

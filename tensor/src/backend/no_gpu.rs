@@ -142,6 +142,16 @@ impl BackendOps<f64> for NoGpu {
         match *g {}
     }
 
+    fn conv2d_relu_grad_input(
+        g: &NoGpu,
+        _: &NoGpu,
+        _: &NoGpu,
+        _: &Shape,
+        _: Conv2dGeometry,
+    ) -> NoGpu {
+        match *g {}
+    }
+
     fn conv2d_grad_weight(g: &NoGpu, _: &NoGpu, _: &Shape, _: Conv2dGeometry) -> NoGpu {
         match *g {}
     }

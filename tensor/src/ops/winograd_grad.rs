@@ -158,7 +158,7 @@ impl<T: Element> GradScratch<T> {
             plane[used * ldv..columns * ldv].fill(T::zero());
         }
         for row in step {
-            let padded = self.padded.of(shape, x, row.image);
+            let padded = self.padded.of(shape, x, None, row.image);
             for a in 0..4 {
                 for j in 0..4 {
                     // Value (a, j) of tile `tx`'s patch: row `2 ty + a`, column `2 tx + j` of the

@@ -1,7 +1,8 @@
 //! `conv2d_relu` on every device (`device_test!`: cpu, sim, cuda): the same bits as `conv2d`
 //! followed by `relu`, and within rounding of the f64 loops of `main.rs` clamped at 0, on every
 //! CPU route (Winograd with and without padding, the implicit and packed column matrices, the
-//! shallow `matrixmultiply` one) and a batch of no images; in f64 on the CPU too.
+//! shallow `matrixmultiply` one) and a batch of no images; in f64 on the CPU too. Its input
+//! gradient, `conv2d_relu_grad_input`, against the mask and the gradient as two ops.
 
 use super::common::device::{assert_bits, assert_f32, back, device_test, on};
 use super::{Conv, reference};
@@ -82,6 +83,55 @@ fn matches_conv_then_relu(device: Device) {
     }
 }
 device_test!(matches_conv_then_relu);
+
+/// `conv2d_relu_grad_input` against `relu_grad` then `conv2d_grad_input` (the same bits: the
+/// same masked values reach the same route) and against the f64 loops fed the masked gradient.
+fn relu_grad_input_matches_mask_then_grad_input(device: Device) {
+    let mut rng = Rng::new(24);
+    for (conv, with_bias) in CASES {
+        let geom = Conv2dGeometry::new(conv.stride, conv.padding);
+        let [x, w, b] = operands::<f32>(&mut rng, &conv);
+        let dy: Tensor<f32> = rng.uniform(conv.output_dims(), -1.0, 1.0);
+        let (gx, gw, gb, gdy) = (
+            on(device, &x),
+            on(device, &w),
+            on(device, &b),
+            on(device, &dy),
+        );
+        let y = gx.conv2d_relu(&gw, with_bias.then_some(&gb), geom);
+        let what = format!("{conv:?} bias {with_bias} on {device}");
+
+        let fused = back(
+            device,
+            &gdy.conv2d_relu_grad_input(&y, &gw, gx.shape(), geom),
+        );
+        let unfused = gdy.relu_grad(&y).conv2d_grad_input(&gw, gx.shape(), geom);
+        let dims = conv.input_dims();
+        let unfused = back(device, &unfused).to_f64_vec();
+        assert_bits(
+            &format!("{what}: against the mask, then the gradient"),
+            &fused,
+            &dims,
+            &unfused,
+        );
+
+        let masked: Vec<f64> = (dy.to_f64_vec().iter())
+            .zip(back(device, &y).to_f64_vec())
+            .map(|(&g, y)| if y > 0.0 { g } else { 0.0 })
+            .collect();
+        let [_, want, _] = reference(&conv, &x.to_f64_vec(), &w.to_f64_vec(), None, &masked);
+        let atol = 1e-5 * (conv.o * conv.kh * conv.kw + 1) as f64;
+        assert_f32(
+            &format!("{what}: against the loops"),
+            &fused,
+            &dims,
+            &want,
+            atol,
+            1e-5,
+        );
+    }
+}
+device_test!(relu_grad_input_matches_mask_then_grad_input);
 
 #[test]
 fn matches_conv_then_relu_in_f64() {

@@ -97,6 +97,37 @@ impl<T: Element> Tensor<T> {
         }
     }
 
+    /// Gradient of [`Tensor::conv2d_relu`] with respect to its input: `self` is the output
+    /// gradient `[N, O, OH, OW]` and `relu_output` the op's output (the gradient flows where it
+    /// is positive); returns `[N, C, H, W]` for `input_shape`. The same values as
+    /// `self.relu_grad(relu_output).conv2d_grad_input(..)`, and on the CPU's Winograd route
+    /// without the masked gradient's pass over memory: the mask is applied as the route copies
+    /// the gradient in.
+    pub fn conv2d_relu_grad_input(
+        &self,
+        relu_output: &Tensor<T>,
+        weight: &Tensor<T>,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        let op = "conv2d_relu_grad_input";
+        check_conv_shapes(op, input_shape.dims(), weight.dims());
+        counters::record(CountedOp::Conv2dGradInput);
+        let operands = [self.placed(), relu_output.placed(), weight.placed()];
+        match agree(op, &operands) {
+            Device::Cpu => {
+                T::Cpu::conv2d_relu_grad_input(self, relu_output, weight, input_shape, geom)
+            }
+            device => Tensor::from_gpu_storage(T::Gpu::conv2d_relu_grad_input(
+                &self.gpu_operand(op, device),
+                &relu_output.gpu_operand(op, device),
+                &weight.gpu_operand(op, device),
+                input_shape,
+                geom,
+            )),
+        }
+    }
+
     /// Gradient of [`Tensor::conv2d`] with respect to its weight: `self` is the output gradient
     /// `[N, O, OH, OW]`; returns `weight_shape` (OIHW).
     pub fn conv2d_grad_weight(
@@ -176,6 +207,7 @@ impl<T: Element> Tensor<T> {
                 bias,
                 relu,
                 self.data(),
+                None,
                 &mut out.spare_capacity_mut()[..len],
             );
             // SAFETY: `winograd_conv` wrote all `len` elements (every output of every image).
@@ -204,8 +236,43 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 
+    pub(crate) fn conv2d_relu_grad_input_impl(
+        &self,
+        relu_output: &Tensor<T>,
+        weight: &Tensor<T>,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        assert_eq!(
+            self.shape(),
+            relu_output.shape(),
+            "conv2d_relu_grad_input: output gradient {:?} and ReLU output {:?} differ",
+            self.shape(),
+            relu_output.shape()
+        );
+        let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
+        if grad_input_winograd_shape::<T>(&u, weight.dims()[0]).is_some() {
+            return self.grad_input(Some(relu_output), weight, input_shape, geom);
+        }
+        self.relu_grad_impl(relu_output)
+            .grad_input(None, weight, input_shape, geom)
+    }
+
     pub(crate) fn conv2d_grad_input_impl(
         &self,
+        weight: &Tensor<T>,
+        input_shape: &Shape,
+        geom: Conv2dGeometry,
+    ) -> Tensor<T> {
+        self.grad_input(None, weight, input_shape, geom)
+    }
+
+    /// The input gradient for the output gradient `self`, masked by `relu_output` first when
+    /// given (which only the Winograd route does as it reads `self`; the callers mask first
+    /// for the other routes).
+    fn grad_input(
+        &self,
+        relu_output: Option<&Tensor<T>>,
         weight: &Tensor<T>,
         input_shape: &Shape,
         geom: Conv2dGeometry,
@@ -231,12 +298,17 @@ impl<T: Element> Tensor<T> {
                 None,
                 false,
                 self.data(),
+                relu_output.map(|y| y.data()),
                 &mut dx.spare_capacity_mut()[..len],
             );
             // SAFETY: `winograd_conv` wrote all `len` elements (every input gradient).
             unsafe { dx.set_len(len) };
             return Tensor::from_vec(dx, input_shape.clone());
         }
+        assert!(
+            relu_output.is_none(),
+            "conv2d_relu_grad_input: the ReLU mask is applied in the Winograd route only"
+        );
         if let Some(uf) = grad_input_as_conv::<T>(&u, out_ch) {
             let flipped = flipped_weights(&u, weight.data(), out_ch);
             let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());

@@ -12,6 +12,8 @@ pub(in crate::ops) struct PaddedImage<T> {
     values: Vec<T>,
     /// Image of the task held in `values`.
     image: Option<usize>,
+    /// One image of the input with a ReLU's mask applied, when the convolution asks for it.
+    masked: Vec<T>,
 }
 
 impl<T: Element> PaddedImage<T> {
@@ -21,15 +23,37 @@ impl<T: Element> PaddedImage<T> {
         PaddedImage {
             values: vec![T::zero(); shape.channels * ph * pw],
             image: None,
+            masked: Vec::new(),
         }
     }
 
     /// Image `image` of the task's input `x` (`[images, C, H, W]`) padded, copied in (see
-    /// [`pad_image`]) unless it is the one held already.
-    pub(in crate::ops) fn of(&mut self, shape: &WinogradShape, x: &[T], image: usize) -> &[T] {
+    /// [`pad_image`]) unless it is the one held already. With `relu_output` (shaped as `x`),
+    /// each value of `x` is taken where that ReLU's output is positive and zero elsewhere: the
+    /// output gradient of a convolution + ReLU masked as it is copied, with no pass of its own.
+    pub(in crate::ops) fn of(
+        &mut self,
+        shape: &WinogradShape,
+        x: &[T],
+        relu_output: Option<&[T]>,
+        image: usize,
+    ) -> &[T] {
         if self.image != Some(image) {
             let size = shape.channels * shape.h * shape.w;
-            pad_image(shape, &x[image * size..][..size], &mut self.values);
+            let x = &x[image * size..][..size];
+            let source = match relu_output {
+                Some(y) => {
+                    let masked = &mut self.masked;
+                    masked.resize(size, T::zero());
+                    simd::vectorized(
+                        #[inline(always)]
+                        || relu_mask(x, &y[image * size..][..size], masked),
+                    );
+                    &self.masked[..]
+                }
+                None => x,
+            };
+            pad_image(shape, source, &mut self.values);
             self.image = Some(image);
         }
         &self.values
@@ -128,5 +152,13 @@ fn deinterleave<T: Copy>(src: &[T], even: &mut [T], odd: &mut [T]) {
     }
     if src.len() % 2 == 1 {
         even[pairs] = src[src.len() - 1];
+    }
+}
+
+/// `out = g` where `y > 0`, else 0, as [`crate::Tensor::relu_grad`].
+#[inline(always)]
+fn relu_mask<T: Element>(g: &[T], y: &[T], out: &mut [T]) {
+    for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
+        *o = if y > T::zero() { g } else { T::zero() };
     }
 }

@@ -33,7 +33,10 @@ pub(in crate::ops) struct TileRow {
 }
 
 /// `y = conv3x3(x) + bias`, or `relu(conv3x3(x) + bias)` when `relu` holds, by F(2x2, 3x3) for
-/// every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once). Tasks of whole images run in parallel; each
+/// every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once).
+/// With `x_relu_output` (shaped as `x`) the convolution reads `x` masked where that is not
+/// positive: an input gradient through a convolution + ReLU, the mask applied as the input
+/// is copied (see [`PaddedImage::of`]). Tasks of whole images run in parallel; each
 /// cuts its tile rows into steps of a few hundred kilobytes of transformed data and for each
 /// step transforms the input, runs the 16 products, and transforms the products back into
 /// outputs. Every output is one fixed sum: the bits do not depend on the thread count.
@@ -43,6 +46,7 @@ pub fn winograd_conv<T: Element>(
     bias: Option<&[T]>,
     relu: bool,
     x: &[T],
+    x_relu_output: Option<&[T]>,
     y: &mut [MaybeUninit<T>],
 ) {
     let (oh, ow) = shape.output();
@@ -61,9 +65,11 @@ pub fn winograd_conv<T: Element>(
         .max(MIN_TILES)
         .max(tw);
     y.par_chunks_mut(group * out_size)
-        .zip(x.par_chunks(group * in_size))
-        .for_each(|(y, x)| {
+        .enumerate()
+        .for_each(|(task, y)| {
             let images = y.len() / out_size;
+            let inputs = task * group * in_size..(task * group + images) * in_size;
+            let x = (&x[inputs.clone()], x_relu_output.map(|m| &m[inputs]));
             let mut buffers = StepBuffers::new(shape, step_tiles.next_multiple_of(NR));
             for step in steps(images, shape, step_tiles) {
                 let columns = (step.len() * tw).next_multiple_of(NR);
@@ -123,11 +129,12 @@ impl<T: Element> StepBuffers<T> {
     }
 
     /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[16, C,
-    /// columns]`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
+    /// columns]`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`;
+    /// `x` is the task's input and the ReLU output that masks it, if any.
     fn transform_input(
         &mut self,
         shape: &WinogradShape,
-        x: &[T],
+        (x, x_relu_output): (&[T], Option<&[T]>),
         step: &[TileRow],
         columns: usize,
     ) {
@@ -144,7 +151,8 @@ impl<T: Element> StepBuffers<T> {
         }
         // Gather the patches' values plane by plane (see `gather_patches`), then transform.
         for row in step {
-            let (padded, v) = (self.padded.of(shape, x, row.image), &mut self.v);
+            let padded = self.padded.of(shape, x, x_relu_output, row.image);
+            let v = &mut self.v;
             let at = (row.ty, row.column, columns, len);
             simd::vectorized(
                 #[inline(always)]
