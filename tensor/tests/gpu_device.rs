@@ -244,6 +244,15 @@ fn every_op_routes_to_its_kernel_and_matches_the_cpu(device: Device) {
             let (m, v) = t[3].channel_mean_var();
             m.add(&v)
         }),
+        ("per-channel batch-norm ops", |t, _| {
+            let (img, c) = (&t[3], t[1].reshape([3]));
+            let y = img.channel_affine(&c, &c.square());
+            // The sums (of 60 values each) scaled down, so that the combination's rounding
+            // stays within the comparison's tolerance.
+            let (s1, s2) = y.channel_grad_sums(img, &c);
+            let (a, b) = (s1.mul_scalar(0.01), s2.mul_scalar(0.01));
+            y.channel_combine(&a, img, &c, &b, &c)
+        }),
         ("fill", |t, _| {
             Tensor::full_on([2, 2], 7.5, t[0].device()).add(&Tensor::ones_on([2], t[0].device()))
         }),

@@ -234,6 +234,17 @@ impl Graph for SmallCnn {
     }
 }
 
+/// The fused batch norm, then a per-channel affine map, weighted by the input (so that no
+/// gradient vanishes, as it would for a plain sum of a normalised output).
+struct FusedBatchNorm;
+impl Graph for FusedBatchNorm {
+    const NAME: &'static str = "fused batch norm and channel affine";
+    fn build<'t, T: Element>(p: &[Var<'t, T>], _: &IndexTensor) -> Var<'t, T> {
+        let (y, _, _) = p[0].batch_norm_train(&p[1], &p[2], c(1e-5));
+        y.channel_affine(&p[3], &p[4]).mul(&p[0]).sum_all()
+    }
+}
+
 struct MartLoss;
 impl Graph for MartLoss {
     const NAME: &'static str = "MART loss";
@@ -345,6 +356,15 @@ fn sim_small_cnn_gradients_match_the_cpu() {
         normal(&mut rng, &[k]),
     ];
     check::<SmallCnn>(&inputs, &labels(&mut rng, n, k));
+}
+
+#[test]
+fn sim_fused_batch_norm_gradients_match_the_cpu() {
+    let mut rng = Rng::new(9);
+    let ch = 3;
+    let mut inputs = vec![normal(&mut rng, &[2, ch, 5, 3])];
+    inputs.extend((0..4).map(|_| uniform(&mut rng, &[ch], 0.5, 1.5)));
+    check::<FusedBatchNorm>(&inputs, &no_labels());
 }
 
 #[test]

@@ -106,20 +106,17 @@ impl<T: Element> Module<T> for BatchNorm2d<T> {
             self.weight.value().numel(),
             x.shape()
         );
-        // [N, C, H*W] (a free reshape): per-channel statistics broadcast as [1, C, 1].
-        let x3 = x.reshape([n, c, plane]);
-        let per_channel = |t: &Tensor<T>| Var::constant(t.reshape([1, c, 1]));
         let eps = T::from_f64_lossy(EPS);
-        let weight = fwd.param(&self.weight).reshape([1, c, 1]);
-        let bias = fwd.param(&self.bias).reshape([1, c, 1]);
-        let scale_for = |var: &Var<'t, T>| weight.div(&var.add_scalar(eps).sqrt());
+        let weight = fwd.param(&self.weight);
+        let bias = fwd.param(&self.bias);
         if fwd.mode() != Mode::Train {
             // y = x * scale + (bias - mean * scale) with scale = weight / sqrt(var + eps), the
-            // form PyTorch's CPU kernel evaluates: two passes over x, the rest per channel.
-            let mean = per_channel(&self.running_mean.borrow());
-            let scale = scale_for(&per_channel(&self.running_var.borrow()));
+            // form PyTorch's CPU kernel evaluates: one pass over x, the rest per channel.
+            let mean = Var::constant(self.running_mean.borrow().clone());
+            let var = Var::constant(self.running_var.borrow().clone());
+            let scale = weight.div(&var.add_scalar(eps).sqrt());
             let shift = bias.sub(&mean.mul(&scale));
-            return x3.mul(&scale).add(&shift).reshape(d);
+            return x.channel_affine(&scale, &shift);
         }
         let count = n * plane;
         assert!(
@@ -127,19 +124,13 @@ impl<T: Element> Module<T> for BatchNorm2d<T> {
             "BatchNorm2d: expected more than 1 value per channel when training, got input {:?}",
             x.shape()
         );
-        let mean = x3.mean_axis(2, true).mean_axis(0, true);
-        let centered = x3.sub(&mean);
-        let var = centered.square().mean_axis(2, true).mean_axis(0, true);
+        let (y, mean, var) = x.batch_norm_train(&weight, &bias, eps);
         let unbias = T::from_usize(count).unwrap() / T::from_usize(count - 1).unwrap();
-        Self::blend(&self.running_mean, &mean.value().reshape([c]));
-        Self::blend(
-            &self.running_var,
-            &var.value().reshape([c]).mul_scalar(unbias),
-        );
+        Self::blend(&self.running_mean, &mean);
+        Self::blend(&self.running_var, &var.mul_scalar(unbias));
         self.num_batches_tracked
             .set(self.num_batches_tracked.get() + 1);
-        // y = (x - mean) * (weight / sqrt(var + eps)) + bias
-        centered.mul(&scale_for(&var)).add(&bias).reshape(d)
+        y
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

@@ -3,15 +3,41 @@
 
 use crate::shape::Shape;
 
-/// The batch size, channel count and plane size (1 for NC) of an NC or NCHW shape, panicking as
-/// `channel_mean_var` otherwise.
-pub fn channel_layout(shape: &Shape) -> (usize, usize, usize) {
+/// The batch size, channel count and plane size (1 for NC) of an NC or NCHW shape, panicking
+/// naming `op` otherwise.
+pub fn channel_layout(op: &str, shape: &Shape) -> (usize, usize, usize) {
     let d = shape.dims();
     assert!(
         d.len() == 2 || d.len() == 4,
-        "channel_mean_var: expected NC or NCHW, got shape {shape:?}"
+        "{op}: expected NC or NCHW, got shape {shape:?}"
     );
     (d[0], d[1], d[2..].iter().product())
+}
+
+/// The layout of an NC or NCHW `x` (as [`channel_layout`]) whose per-channel operands, given as
+/// (name, shape), must each be `[C]` and whose same-shaped operands must each have `x`'s
+/// shape; panics naming `op` and the shapes otherwise.
+pub fn channel_operands(
+    op: &str,
+    x: &Shape,
+    same: &[(&str, &Shape)],
+    per_channel: &[(&str, &Shape)],
+) -> (usize, usize, usize) {
+    let layout = channel_layout(op, x);
+    for (name, shape) in same {
+        assert!(
+            *shape == x,
+            "{op}: {name} has shape {shape:?}, expected the input's {x:?}"
+        );
+    }
+    for (name, shape) in per_channel {
+        assert!(
+            shape.dims() == [layout.1],
+            "{op}: {name} has shape {shape:?}, expected [{}] for input {x:?}",
+            layout.1
+        );
+    }
+    layout
 }
 
 /// Splits `shape` around `axis` into (outer, axis length, inner), panicking naming `op` unless

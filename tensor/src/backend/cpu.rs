@@ -197,6 +197,36 @@ macro_rules! cpu_ops {
             }
 
             #[inline(never)]
+            fn channel_affine(
+                x: &Tensor<$ty>,
+                scale: &Tensor<$ty>,
+                shift: &Tensor<$ty>,
+            ) -> Tensor<$ty> {
+                x.channel_affine_impl(scale, shift)
+            }
+
+            #[inline(never)]
+            fn channel_grad_sums(
+                g: &Tensor<$ty>,
+                x: &Tensor<$ty>,
+                mean: &Tensor<$ty>,
+            ) -> (Tensor<$ty>, Tensor<$ty>) {
+                g.channel_grad_sums_impl(x, mean)
+            }
+
+            #[inline(never)]
+            fn channel_combine(
+                g: &Tensor<$ty>,
+                a: &Tensor<$ty>,
+                x: &Tensor<$ty>,
+                center: &Tensor<$ty>,
+                b: &Tensor<$ty>,
+                k: &Tensor<$ty>,
+            ) -> Tensor<$ty> {
+                g.channel_combine_impl(a, x, center, b, k)
+            }
+
+            #[inline(never)]
             fn matmul_t(
                 a: &Tensor<$ty>,
                 transpose_a: bool,

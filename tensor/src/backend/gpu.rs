@@ -28,6 +28,14 @@ fn open(op: &str, device: Device) -> Gpu {
 }
 
 type Values = GpuTensor<f32>;
+
+/// A `[C]` tensor viewed as `[1, C]` or `[1, C, 1, 1]`, to broadcast along the channel axis of
+/// the NC or NCHW `x` (a free reshape).
+fn along_channels(t: &Values, x: &Values) -> Values {
+    let mut dims = vec![1; x.rank()];
+    dims[1] = t.numel();
+    t.reshape(dims)
+}
 type Indices = GpuTensor<u32>;
 
 impl<T: GpuScalar> MovementOps<T> for GpuBackend {
@@ -147,6 +155,49 @@ impl BackendOps<f32> for GpuBackend {
 
     fn channel_mean_var(x: &Values) -> (Values, Values) {
         ok("channel_mean_var", x.channel_mean_var())
+    }
+
+    /// A broadcast product and sum (two kernels).
+    fn channel_affine(x: &Values, scale: &Values, shift: &Values) -> Values {
+        let [scale, shift] = [scale, shift].map(|t| along_channels(t, x));
+        ok(
+            "channel_affine",
+            x.binary(BinaryOp::Mul, &scale)
+                .and_then(|y| y.binary(BinaryOp::Add, &shift)),
+        )
+    }
+
+    /// Broadcast ops and two `sum_to`s onto the channel axis.
+    fn channel_grad_sums(g: &Values, x: &Values, mean: &Values) -> (Values, Values) {
+        let mean = along_channels(mean, x);
+        let sums = || -> Result<(Values, Values), GpuError> {
+            let dot = x.binary(BinaryOp::Sub, &mean)?.binary(BinaryOp::Mul, g)?;
+            let [sum, dot] = [g.sum_to(mean.shape())?, dot.sum_to(mean.shape())?];
+            let c = [mean.numel()];
+            Ok((sum.reshape(c), dot.reshape(c)))
+        };
+        ok("channel_grad_sums", sums())
+    }
+
+    /// Broadcast products and sums (six kernels).
+    fn channel_combine(
+        g: &Values,
+        a: &Values,
+        x: &Values,
+        center: &Values,
+        b: &Values,
+        k: &Values,
+    ) -> Values {
+        let [a, center, b, k] = [a, center, b, k].map(|t| along_channels(t, x));
+        let combine = || -> Result<Values, GpuError> {
+            let centred = x
+                .binary(BinaryOp::Sub, &center)?
+                .binary(BinaryOp::Mul, &b)?;
+            g.binary(BinaryOp::Mul, &a)?
+                .binary(BinaryOp::Add, &centred)?
+                .binary(BinaryOp::Add, &k)
+        };
+        ok("channel_combine", combine())
     }
 
     fn matmul_t(a: &Values, transpose_a: bool, b: &Values, transpose_b: bool) -> Values {

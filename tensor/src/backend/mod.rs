@@ -99,6 +99,24 @@ pub trait BackendOps<T>: MovementOps<T> {
     fn logsumexp(x: &Self::Tensor, axis: usize, keepdim: bool) -> Self::Tensor;
     /// [`crate::Tensor::channel_mean_var`].
     fn channel_mean_var(x: &Self::Tensor) -> (Self::Tensor, Self::Tensor);
+    /// [`crate::Tensor::channel_affine`] (shapes checked by the caller).
+    fn channel_affine(x: &Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor)
+    -> Self::Tensor;
+    /// [`crate::Tensor::channel_grad_sums`] (shapes checked by the caller).
+    fn channel_grad_sums(
+        g: &Self::Tensor,
+        x: &Self::Tensor,
+        mean: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor);
+    /// [`crate::Tensor::channel_combine`] (shapes checked by the caller).
+    fn channel_combine(
+        g: &Self::Tensor,
+        a: &Self::Tensor,
+        x: &Self::Tensor,
+        center: &Self::Tensor,
+        b: &Self::Tensor,
+        k: &Self::Tensor,
+    ) -> Self::Tensor;
 
     /// [`crate::Tensor::matmul_t`].
     fn matmul_t(

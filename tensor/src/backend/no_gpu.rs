@@ -126,6 +126,18 @@ impl BackendOps<f64> for NoGpu {
         match *x {}
     }
 
+    fn channel_affine(x: &NoGpu, _: &NoGpu, _: &NoGpu) -> NoGpu {
+        match *x {}
+    }
+
+    fn channel_grad_sums(g: &NoGpu, _: &NoGpu, _: &NoGpu) -> (NoGpu, NoGpu) {
+        match *g {}
+    }
+
+    fn channel_combine(g: &NoGpu, _: &NoGpu, _: &NoGpu, _: &NoGpu, _: &NoGpu, _: &NoGpu) -> NoGpu {
+        match *g {}
+    }
+
     fn matmul_t(a: &NoGpu, _: bool, _: &NoGpu, _: bool) -> NoGpu {
         match *a {}
     }

@@ -1,5 +1,6 @@
 //! The op set, one file per family. Every op is a method on [`crate::Tensor`].
 
+pub mod channel;
 pub mod compare;
 pub mod conv;
 pub mod elementwise;

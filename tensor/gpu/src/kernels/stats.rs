@@ -205,7 +205,7 @@ impl GpuTensor<f32> {
     /// Mean and biased variance of each channel of an NCHW (or NC) tensor over the batch and
     /// spatial axes, each shaped `[C]`; two passes, as the CPU op.
     pub fn channel_mean_var(&self) -> Result<(Self, Self), GpuError> {
-        let (n, c, plane) = channel_layout(self.shape());
+        let (n, c, plane) = channel_layout("channel_mean_var", self.shape());
         let op = "channel_mean_var";
         to_u32(self.numel(), op); // the kernels' 32-bit offsets must reach every element
         let gpu = self.gpu();
