@@ -106,18 +106,16 @@ impl<T: Element> Module<T> for BatchNorm2d<T> {
             self.weight.value().numel(),
             x.shape()
         );
+        if fwd.mode() != Mode::Train {
+            // y = x * scale + shift (see `eval_scale_shift`), the form PyTorch's CPU kernel
+            // evaluates: one pass over x, the rest per channel. The parameters are constants
+            // outside training.
+            let (scale, shift) = self.eval_scale_shift();
+            return x.channel_affine(&Var::constant(scale), &Var::constant(shift));
+        }
         let eps = T::from_f64_lossy(EPS);
         let weight = fwd.param(&self.weight);
         let bias = fwd.param(&self.bias);
-        if fwd.mode() != Mode::Train {
-            // y = x * scale + (bias - mean * scale) with scale = weight / sqrt(var + eps), the
-            // form PyTorch's CPU kernel evaluates: one pass over x, the rest per channel.
-            let mean = Var::constant(self.running_mean.borrow().clone());
-            let var = Var::constant(self.running_var.borrow().clone());
-            let scale = weight.div(&var.add_scalar(eps).sqrt());
-            let shift = bias.sub(&mean.mul(&scale));
-            return x.channel_affine(&scale, &shift);
-        }
         let count = n * plane;
         assert!(
             count > 1,
