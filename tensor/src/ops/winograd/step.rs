@@ -7,7 +7,7 @@ use super::shape::{POINTS, WinogradShape};
 use super::transforms::{plane_len, transform_patches, transform_products};
 use super::weights::WinogradWeights;
 use crate::element::Element;
-use crate::ops::packed_gemm::{MR, NR, multiply_strip_to};
+use crate::ops::packed_gemm::{MR, NR, WIDE_NR, multiply_strip_to, multiply_wide_strip_to};
 use crate::scratch::Scratch;
 use crate::simd;
 use rayon::prelude::*;
@@ -166,16 +166,22 @@ impl<T: Element> StepBuffers<T> {
         );
     }
 
-    /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`NR`] columns at a time.
+    /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`WIDE_NR`] or [`NR`] columns at
+    /// a time (see [`column_blocks`]).
     fn multiply(&mut self, weights: &WinogradWeights<T>, shape: &WinogradShape, columns: usize) {
         let (c_count, rows) = (shape.channels, shape.out_ch.next_multiple_of(MR));
+        let blocks = column_blocks(columns);
         for (xi, u) in weights.points.iter().enumerate() {
             let v = &self.v[xi * plane_len(c_count, columns)..][..c_count * columns];
             let m = &mut self.m[xi * plane_len(rows, columns)..][..rows * columns];
             for s in 0..u.strips() {
-                for c0 in (0..columns).step_by(NR) {
+                for &(c0, width) in &blocks {
                     let out = &mut m[s * MR * columns + c0..];
-                    multiply_strip_to(u, s, &v[c0..], columns, out, columns);
+                    if width == WIDE_NR {
+                        multiply_wide_strip_to(u, s, &v[c0..], columns, out, columns);
+                    } else {
+                        multiply_strip_to(u, s, &v[c0..], columns, out, columns);
+                    }
                 }
             }
         }
@@ -278,6 +284,22 @@ unsafe fn interleave_avx512(left: &[f32], right: &[f32], dst: &mut [MaybeUninit<
     }
 }
 
+/// `columns` (a multiple of [`NR`]) cut into blocks for the micro-kernels, `(start, width)`:
+/// as many [`WIDE_NR`]-wide blocks as leave a multiple of [`NR`], then [`NR`]-wide ones (one
+/// or two).
+fn column_blocks(columns: usize) -> Vec<(usize, usize)> {
+    let narrow = (columns / NR) % 3;
+    let wide = (columns - narrow * NR) / WIDE_NR;
+    let widths = std::iter::repeat_n(WIDE_NR, wide).chain(std::iter::repeat_n(NR, narrow));
+    widths
+        .scan(0, |start, width| {
+            let block = (*start, width);
+            *start += width;
+            Some(block)
+        })
+        .collect()
+}
+
 /// Writes `left[0], right[0], left[1], right[1], ...` into `dst`, as many as it holds (at most
 /// one more than twice `right`).
 #[inline(always)]
@@ -321,5 +343,29 @@ fn gather_patches<T: Element>(
                 simd::copy_run(dst, &src[j / 2..j / 2 + tw]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_blocks_cover_the_columns_once_in_wide_and_narrow_blocks() {
+        for k in 1..12 {
+            let columns = k * NR;
+            let blocks = column_blocks(columns);
+            let mut next = 0;
+            for &(start, width) in &blocks {
+                assert_eq!(start, next, "{columns} columns: blocks in order, no gap");
+                assert!(width == WIDE_NR || width == NR);
+                next += width;
+            }
+            assert_eq!(next, columns);
+            let narrow = blocks.iter().filter(|b| b.1 == NR).count();
+            assert!(narrow <= 2, "{columns} columns: {narrow} narrow blocks");
+        }
+        assert_eq!(column_blocks(96), vec![(0, 48), (48, 48)]);
+        assert_eq!(column_blocks(128), vec![(0, 48), (48, 48), (96, 32)]);
     }
 }
