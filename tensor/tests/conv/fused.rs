@@ -11,8 +11,9 @@ use tensor::{Conv2dGeometry, Device, Rng, Tensor};
 /// Each case with or without a bias: 16 or more channels on both sides with a 3x3 stride-1
 /// kernel (Winograd on CPUs with the packed kernel), padding 0 then 1; 36 rows of the column
 /// matrix at stride 1 (implicit) and 2 (packed); 9 rows on a single input channel (implicit,
-/// shallow); 4 rows, a 2x2 kernel on one channel (`matrixmultiply`).
-const CASES: [(Conv, bool); 7] = [
+/// shallow); 4 rows, a 2x2 kernel on one channel (`matrixmultiply`); three input channels to
+/// 16 (ResNet's stem: the packed input gradient, which masks the gradient as it copies it).
+const CASES: [(Conv, bool); 8] = [
     (conv((2, 16, 9, 10), (17, 3), (1, 0)), true),
     (conv((1, 16, 6, 7), (16, 3), (1, 1)), false),
     (conv((2, 4, 8, 8), (5, 3), (1, 1)), true),
@@ -20,6 +21,7 @@ const CASES: [(Conv, bool); 7] = [
     (conv((2, 1, 7, 7), (8, 3), (1, 0)), true),
     (conv((0, 16, 6, 6), (16, 3), (1, 0)), true),
     (conv((2, 1, 7, 7), (8, 2), (1, 0)), false),
+    (conv((2, 3, 8, 8), (16, 3), (1, 1)), true),
 ];
 
 /// A convolution of input `[n, c, h, w]` and weight `[o, c, k, k]`, with stride and padding.

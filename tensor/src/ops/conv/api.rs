@@ -250,12 +250,7 @@ impl<T: Element> Tensor<T> {
             self.shape(),
             relu_output.shape()
         );
-        let u = Unfold::new(input_shape.dims(), weight.dims(), geom);
-        if grad_input_winograd_shape::<T>(&u, weight.dims()[0]).is_some() {
-            return self.grad_input(Some(relu_output), weight, input_shape, geom);
-        }
-        self.relu_grad_impl(relu_output)
-            .grad_input(None, weight, input_shape, geom)
+        self.grad_input(Some(relu_output), weight, input_shape, geom)
     }
 
     pub(crate) fn conv2d_grad_input_impl(
@@ -267,9 +262,9 @@ impl<T: Element> Tensor<T> {
         self.grad_input(None, weight, input_shape, geom)
     }
 
-    /// The input gradient for the output gradient `self`, masked by `relu_output` first when
-    /// given (which only the Winograd route does as it reads `self`; the callers mask first
-    /// for the other routes).
+    /// The input gradient for the output gradient `self`, masked by `relu_output` when given:
+    /// as the Winograd and the packed routes copy `self` in, or as a pass of its own before
+    /// the other two.
     fn grad_input(
         &self,
         relu_output: Option<&Tensor<T>>,
@@ -305,11 +300,14 @@ impl<T: Element> Tensor<T> {
             unsafe { dx.set_len(len) };
             return Tensor::from_vec(dx, input_shape.clone());
         }
-        assert!(
-            relu_output.is_none(),
-            "conv2d_relu_grad_input: the ReLU mask is applied in the Winograd route only"
-        );
-        if let Some(uf) = grad_input_as_conv::<T>(&u, out_ch) {
+        let as_conv = grad_input_as_conv::<T>(&u, out_ch);
+        let packed = as_conv.is_none() && use_packed_grad_input::<T>(&u, out_ch);
+        if let (Some(y), false) = (relu_output, packed) {
+            return self
+                .relu_grad_impl(y)
+                .grad_input(None, weight, input_shape, geom);
+        }
+        if let Some(uf) = as_conv {
             let flipped = flipped_weights(&u, weight.data(), out_ch);
             let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());
             let mut dx = Vec::with_capacity(len);
@@ -325,10 +323,11 @@ impl<T: Element> Tensor<T> {
             return Tensor::from_vec(dx, input_shape.clone());
         }
         let mut dx = vec![T::zero(); len];
-        if use_packed_grad_input::<T>(&u, out_ch) {
+        if packed {
             // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
             let wt = PackedLhs::strided(weight.data(), rows, out_ch, (1, rows));
-            packed_grad_input(&u, &wt, self.data(), &mut dx);
+            let dy = (self.data(), relu_output.map(|y| y.data()));
+            packed_grad_input(&u, &wt, dy, &mut dx);
         } else {
             gemm_grad_input(&u, weight.data(), out_ch, self.data(), &mut dx);
         }

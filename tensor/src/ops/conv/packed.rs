@@ -116,9 +116,10 @@ const GRAD_INPUT_TASKS: usize = 16;
 
 /// Copies the `[O, NR]` block of output-gradient columns `g0..g1` (positions of a task's images
 /// side by side) into the contiguous `panel`, zeros past `g1`: the micro-kernel then streams it
-/// without the cache-set conflicts of rows read in place a power of two apart.
+/// without the cache-set conflicts of rows read in place a power of two apart. With a ReLU
+/// output (shaped as `dy`), each gradient is copied where it is positive and zero elsewhere.
 fn gather_dy_panel<T: Element>(
-    dy: &[T],
+    (dy, relu_output): (&[T], Option<&[T]>),
     out_ch: usize,
     positions: usize,
     (g0, g1): (usize, usize),
@@ -126,8 +127,19 @@ fn gather_dy_panel<T: Element>(
 ) {
     for (o, row) in panel.chunks_exact_mut(NR).enumerate() {
         for_each_image_run(positions, g0, g1, |img, p0, p1, at| {
-            row[at..at + p1 - p0]
-                .copy_from_slice(&dy[(img * out_ch + o) * positions + p0..][..p1 - p0]);
+            let (dst, from) = (
+                &mut row[at..at + p1 - p0],
+                (img * out_ch + o) * positions + p0,
+            );
+            let src = &dy[from..][..p1 - p0];
+            match relu_output {
+                None => dst.copy_from_slice(src),
+                Some(y) => {
+                    for ((d, &g), &y) in dst.iter_mut().zip(src).zip(&y[from..][..p1 - p0]) {
+                        *d = if y > T::zero() { g } else { T::zero() };
+                    }
+                }
+            }
         });
         row[g1 - g0..].fill(T::zero());
     }
@@ -139,7 +151,14 @@ fn gather_dy_panel<T: Element>(
 /// tiles, computes the tile of `W^T dy` by [`NR`]-column blocks against every strip of the
 /// packed transposed weights `wt` (`[C*KH*KW, O]`), then scatters the tile into its images in
 /// position order. The order of every sum is fixed: the bits do not depend on the thread count.
-pub(super) fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &[T], dx: &mut [T]) {
+/// `dy` is the output gradient and the ReLU output that masks it, if any (see
+/// [`gather_dy_panel`]).
+pub(super) fn packed_grad_input<T: Element>(
+    u: &Unfold,
+    wt: &PackedLhs<T>,
+    (dy, relu_output): (&[T], Option<&[T]>),
+    dx: &mut [T],
+) {
     let (in_size, positions, out_ch) = (u.channels * u.h * u.w, u.positions(), wt.depth());
     let out_size = out_ch * positions;
     if in_size == 0 || out_size == 0 {
@@ -149,7 +168,8 @@ pub(super) fn packed_grad_input<T: Element>(u: &Unfold, wt: &PackedLhs<T>, dy: &
     let group = images_per_task(n, positions, GRAD_INPUT_TASKS);
     let task = |(t, dx): (usize, &mut [T])| {
         let images = dx.len() / in_size;
-        let dy = &dy[t * group * out_size..(t * group + images) * out_size];
+        let task_dy = t * group * out_size..(t * group + images) * out_size;
+        let dy = (&dy[task_dy.clone()], relu_output.map(|y| &y[task_dy]));
         let columns = images * positions;
         let width = u.tile(size_of::<T>()).min(columns.next_multiple_of(NR));
         let mut col = vec![T::zero(); wt.strips() * MR * width];
