@@ -134,6 +134,9 @@ fn winograd_matches_gemm_route() {
         (5, 32, 4, 4, 40, 1),
         (2, 16, 13, 6, 19, 1),
         (1, 16, 5, 37, 16, 1),
+        // Tile rows of 14, 15 (most of one vector of the transforms) and 32 tiles (two).
+        (2, 16, 7, 30, 17, 0),
+        (1, 16, 4, 64, 16, 1),
     ];
     for (n, c, h, w, o, padding) in cases {
         let geom = Conv2dGeometry::new(1, padding);
