@@ -100,9 +100,9 @@ impl<T: Element> Tensor<T> {
     /// Gradient of [`Tensor::conv2d_relu`] with respect to its input: `self` is the output
     /// gradient `[N, O, OH, OW]` and `relu_output` the op's output (the gradient flows where it
     /// is positive); returns `[N, C, H, W]` for `input_shape`. The same values as
-    /// `self.relu_grad(relu_output).conv2d_grad_input(..)`, and on the CPU's Winograd route
-    /// without the masked gradient's pass over memory: the mask is applied as the route copies
-    /// the gradient in.
+    /// `self.relu_grad(relu_output).conv2d_grad_input(..)`, and on the CPU's Winograd and
+    /// packed routes without the masked gradient's pass over memory: the mask is applied as the
+    /// route copies the gradient in.
     pub fn conv2d_relu_grad_input(
         &self,
         relu_output: &Tensor<T>,
