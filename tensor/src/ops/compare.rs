@@ -3,6 +3,7 @@
 use crate::backend::{BackendOps, BinaryOp};
 use crate::device::Device;
 use crate::element::Element;
+use crate::ops::elementwise::relu_grad_of;
 use crate::ops::placement::agree;
 use crate::tensor::Tensor;
 
@@ -82,11 +83,7 @@ impl<T: Element> Tensor<T> {
     }
 
     pub(crate) fn relu_grad_impl(&self, x: &Tensor<T>) -> Tensor<T> {
-        self.zip_map(
-            x,
-            "relu_grad",
-            |g, x| if x > T::zero() { g } else { T::zero() },
-        )
+        self.zip_map(x, "relu_grad", relu_grad_of)
     }
 
     pub(crate) fn ge_impl(&self, other: &Tensor<T>) -> Tensor<T> {

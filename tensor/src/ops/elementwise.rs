@@ -307,6 +307,14 @@ pub(crate) fn relu_of<T: Element>(x: T) -> T {
     if x > T::zero() { x } else { T::zero() }
 }
 
+/// [`Tensor::relu_grad`] of one value: the gradient `g` where the ReLU's input (or output) `y`
+/// is above 0, else 0 (NaN included); the op and the input gradients that mask as they copy
+/// call this, so that all give the same bits.
+#[inline(always)]
+pub(crate) fn relu_grad_of<T: Element>(g: T, y: T) -> T {
+    if y > T::zero() { g } else { T::zero() }
+}
+
 /// [`Tensor::relu`] in place over `values` (vectorised and parallel when large): each value
 /// stays where it is above 0 and becomes 0 elsewhere (NaN included), the bits `relu` gives.
 pub(crate) fn relu_in_place<T: Element>(values: &mut [T]) {

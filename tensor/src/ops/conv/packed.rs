@@ -4,6 +4,7 @@
 
 use super::unfold::Unfold;
 use crate::element::Element;
+use crate::ops::elementwise::relu_grad_of;
 use crate::ops::packed_gemm::{Block, MR, NR, PackedLhs, multiply_strip, multiply_strip_to};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -136,7 +137,7 @@ fn gather_dy_panel<T: Element>(
                 None => dst.copy_from_slice(src),
                 Some(y) => {
                     for ((d, &g), &y) in dst.iter_mut().zip(src).zip(&y[from..][..p1 - p0]) {
-                        *d = if y > T::zero() { g } else { T::zero() };
+                        *d = relu_grad_of(g, y);
                     }
                 }
             }

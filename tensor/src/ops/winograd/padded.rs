@@ -3,6 +3,7 @@
 
 use super::shape::WinogradShape;
 use crate::element::Element;
+use crate::ops::elementwise::relu_grad_of;
 use crate::simd;
 
 /// The image of a task being transformed, `[C, PH, PW]`, zero around the interior. Each row is
@@ -159,6 +160,6 @@ fn deinterleave<T: Copy>(src: &[T], even: &mut [T], odd: &mut [T]) {
 #[inline(always)]
 fn relu_mask<T: Element>(g: &[T], y: &[T], out: &mut [T]) {
     for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
-        *o = if y > T::zero() { g } else { T::zero() };
+        *o = relu_grad_of(g, y);
     }
 }
