@@ -3,6 +3,7 @@
 //! Tiny tensors stay on the calling thread: below [`GRAIN`] elements the cost of waking a worker
 //! is larger than the work.
 
+use crate::simd::vectorized;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -83,4 +84,47 @@ pub fn for_each_row_mut<T: Send>(
             f(r, row);
         }
     }
+}
+
+/// A vector of `len` elements, `len / plane` rows of `plane`, each written by `f(row, dst)`;
+/// rows split across threads when there are enough elements, each task's rows run in one
+/// [`crate::simd::vectorized`] call. `f` must write every element of its row.
+pub fn collect_rows<T: Send + Copy>(
+    len: usize,
+    plane: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let grain = plane * (GRAIN / plane).max(1);
+    collect_chunks(len, grain, |start, chunk| {
+        vectorized(
+            #[inline(always)]
+            || {
+                for (i, dst) in chunk.chunks_mut(plane).enumerate() {
+                    f(start / plane + i, dst);
+                }
+            },
+        )
+    })
+}
+
+/// `f(row)` for each of `rows` rows of `plane` elements, rows split across threads when there
+/// are enough elements, each task's rows run in one [`crate::simd::vectorized`] call.
+pub fn per_row<R: Send>(rows: usize, plane: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    let task = (GRAIN / plane.max(1)).max(1);
+    let run = |start: usize| -> Vec<R> {
+        vectorized(
+            #[inline(always)]
+            || (start..(start + task).min(rows)).map(&f).collect(),
+        )
+    };
+    let tasks = rows.div_ceil(task);
+    let parts: Vec<Vec<R>> = if worth_splitting(rows * plane) {
+        (0..tasks).into_par_iter().map(|t| run(t * task)).collect()
+    } else {
+        (0..tasks).map(|t| run(t * task)).collect()
+    };
+    parts.into_iter().flatten().collect()
 }

@@ -5,18 +5,16 @@
 //!
 //! The CPU bodies view a tensor as `N * C` rows of `H * W` elements (row `r` is image `r / C`,
 //! channel `r % C`), split rows across threads and run each row as a plain loop that
-//! [`vectorized`] compiles for the CPU's vector unit. Sums keep [`LANES`] interleaved partial
-//! sums per row, which vectorise and round less than one running sum.
+//! [`crate::simd::vectorized`] compiles for the CPU's vector unit (the row helpers of
+//! [`crate::parallel`]). Sums keep [`LANES`] interleaved partial sums per row, which vectorise
+//! and round less than one running sum.
 
 use crate::backend::BackendOps;
 use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
-use crate::parallel::{GRAIN, collect_chunks, worth_splitting};
-use crate::simd::vectorized;
+use crate::parallel::{collect_rows, per_row};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
-use std::mem::MaybeUninit;
 use tensor_spec::checks::channel_operands;
 
 /// Interleaved partial sums per row (16 f32 are one AVX-512 vector, two AVX2 ones).
@@ -178,56 +176,9 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-/// A vector of `len` elements, `len / plane` rows of `plane`, each written by `f(row, dst)`;
-/// rows split across threads when there are enough elements, each task's rows run in one
-/// [`vectorized`] call. `f` must write every element of its row.
-fn collect_rows<T: Element>(
-    len: usize,
-    plane: usize,
-    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
-) -> Vec<T> {
-    if len == 0 {
-        return Vec::new();
-    }
-    let grain = plane * (GRAIN / plane).max(1);
-    collect_chunks(len, grain, |start, chunk| {
-        vectorized(
-            #[inline(always)]
-            || {
-                for (i, dst) in chunk.chunks_mut(plane).enumerate() {
-                    f(start / plane + i, dst);
-                }
-            },
-        )
-    })
-}
-
-/// `f(row)` for each of `rows` rows of `plane` elements, rows split across threads when there
-/// are enough elements, each task's rows run in one [`vectorized`] call.
-pub(crate) fn per_row<R: Send>(
-    rows: usize,
-    plane: usize,
-    f: impl Fn(usize) -> R + Sync + Send,
-) -> Vec<R> {
-    let task = (GRAIN / plane.max(1)).max(1);
-    let run = |start: usize| -> Vec<R> {
-        vectorized(
-            #[inline(always)]
-            || (start..(start + task).min(rows)).map(&f).collect(),
-        )
-    };
-    let tasks = rows.div_ceil(task);
-    let parts: Vec<Vec<R>> = if worth_splitting(rows * plane) {
-        (0..tasks).into_par_iter().map(|t| run(t * task)).collect()
-    } else {
-        (0..tasks).map(|t| run(t * task)).collect()
-    };
-    parts.into_iter().flatten().collect()
-}
-
 /// `Σ f(a[i], b[i])` (each of the `K` components) over two slices of one length, in [`LANES`]
-/// interleaved partial sums added pairwise at the end. Inline it, and the closure, into a [`vectorized`]
-/// loop.
+/// interleaved partial sums added pairwise at the end. Inline it, and the closure, into a
+/// [`crate::simd::vectorized`] loop.
 #[inline(always)]
 pub(crate) fn lane_sums<T: Element, const K: usize>(
     a: &[T],

@@ -7,7 +7,7 @@ use crate::device::Device;
 use crate::element::Element;
 use crate::ops::placement::agree;
 use crate::ops::pool_2x2;
-use crate::parallel::{GRAIN, collect_chunks, for_each_row_mut};
+use crate::parallel::{collect_rows, for_each_row_mut};
 use crate::shape::Shape;
 use crate::simd;
 use crate::tensor::{IndexTensor, Storage, Tensor};
@@ -197,19 +197,15 @@ impl<T: Element> Tensor<T> {
         if plane_len == 0 {
             return Tensor::zeros(input_shape.clone());
         }
-        // Whole planes per task, each zeroed by the task that scatters into it (while it is in
-        // the core's cache) rather than all of `dx` up front on one thread.
-        let grain = (GRAIN / plane_len).max(1) * plane_len;
+        // Each plane zeroed by the task that scatters into it (while it is in the core's
+        // cache) rather than all of `dx` up front on one thread.
         let (g, at) = (self.data(), indices.data());
-        let dx = collect_chunks(input_shape.numel(), grain, |start, chunk| {
-            for (k, plane) in chunk.chunks_exact_mut(plane_len).enumerate() {
-                let p = start / plane_len + k;
-                let plane = zeroed(plane);
-                let g = &g[p * per_plane..(p + 1) * per_plane];
-                let at = &at[p * per_plane..(p + 1) * per_plane];
-                for (&gv, &i) in g.iter().zip(at) {
-                    plane[i as usize] = plane[i as usize] + gv;
-                }
+        let dx = collect_rows(input_shape.numel(), plane_len, |p, plane| {
+            let plane = zeroed(plane);
+            let g = &g[p * per_plane..(p + 1) * per_plane];
+            let at = &at[p * per_plane..(p + 1) * per_plane];
+            for (&gv, &i) in g.iter().zip(at) {
+                plane[i as usize] = plane[i as usize] + gv;
             }
         });
         Tensor::from_vec(dx, input_shape.clone())

@@ -2,7 +2,8 @@
 
 use crate::backend::BackendOps;
 use crate::element::Element;
-use crate::ops::channel::{lane_sums, per_row};
+use crate::ops::channel::lane_sums;
+use crate::parallel::per_row;
 use crate::tensor::{Storage, Tensor};
 use tensor_spec::checks::channel_layout;
 
