@@ -9,7 +9,7 @@
 //! gone are dropped at the next lookup, and at most `CAPACITY` are kept.
 
 use crate::element::Element;
-use crate::ops::winograd::WinogradWeights;
+use crate::ops::winograd::{Tile, WinogradWeights};
 use crate::tensor::Tensor;
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -48,6 +48,7 @@ impl<T: Send + Sync + 'static> StorageHandle for Weak<Vec<T>> {
 struct Entry {
     storage: Box<dyn StorageHandle>,
     orientation: Orientation,
+    tile: Tile,
     /// The weight tensor's dimensions when it was transformed (a reshaped view shares storage).
     dims: Vec<usize>,
     weights: Arc<dyn Any + Send + Sync>,
@@ -58,12 +59,13 @@ fn entries() -> &'static Mutex<Vec<Entry>> {
     ENTRIES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// The transformed `weight` in `orientation`: from the cache when these weights were
+/// The transformed `weight` in `orientation` for tiles `tile`: from the cache when these weights were
 /// transformed before, else made by `transform` and remembered. Weights on a GPU are not
 /// cached (the Winograd route is CPU only).
 pub fn transformed<T: Element>(
     weight: &Tensor<T>,
     orientation: Orientation,
+    tile: Tile,
     transform: impl FnOnce() -> WinogradWeights<T>,
 ) -> Arc<WinogradWeights<T>> {
     let Some(storage) = weight.host_storage() else {
@@ -79,6 +81,7 @@ pub fn transformed<T: Element>(
             .iter()
             .find(|e| {
                 e.orientation == orientation
+                    && e.tile == tile
                     && e.dims == weight.dims()
                     && e.storage
                         .as_any()
@@ -100,6 +103,7 @@ pub fn transformed<T: Element>(
     entries.push(Entry {
         storage: Box::new(handle),
         orientation,
+        tile,
         dims: weight.dims().to_vec(),
         weights: weights.clone(),
     });
@@ -117,12 +121,18 @@ mod tests {
         Tensor::from_vec(values, [16, 16, 3, 3])
     }
 
-    /// Looks `w` up, counting the transforms it causes.
+    /// Looks `w` up for tiles of 2, counting the transforms it causes.
     fn look_up(w: &Tensor<f32>, orientation: Orientation, made: &Cell<usize>) {
-        transformed(w, orientation, || {
+        look_up_tile(w, orientation, Tile::Two, made);
+    }
+
+    /// Looks `w` up for `tile`, counting the transforms it causes.
+    fn look_up_tile(w: &Tensor<f32>, orientation: Orientation, tile: Tile, made: &Cell<usize>) {
+        let weights = transformed(w, orientation, tile, || {
             made.set(made.get() + 1);
-            WinogradWeights::new(w.data(), 16, 16)
+            WinogradWeights::new(w.data(), 16, 16, tile)
         });
+        assert_eq!(weights.tile(), tile);
     }
 
     #[test]
@@ -134,6 +144,9 @@ mod tests {
         assert_eq!(made.get(), 1, "a clone shares the storage and the entry");
         look_up(&w, Orientation::InputGradient, &made);
         assert_eq!(made.get(), 2);
+        look_up_tile(&w, Orientation::Forward, Tile::Four, &made);
+        look_up_tile(&w, Orientation::Forward, Tile::Four, &made);
+        assert_eq!(made.get(), 3, "one entry per tile");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! end: 16 multiply-adds per tile and channel pair instead of 36.
 
 use super::winograd::padded::PaddedImage;
-use super::winograd::shape::{POINTS, WinogradShape};
+use super::winograd::shape::{POINTS, Tile, WinogradShape};
 use super::winograd::step::{MIN_TILES, STEP_BYTES, TileRow, steps};
 use super::winograd::transforms::{
     LANES, Lanes, add, column_of, load, plane_len, store, sub, transform_patches,
@@ -34,6 +34,11 @@ pub const GROUPS: usize = 4;
 /// cutting its tile rows into steps as the forward pass does and adding each step's 16
 /// products into its own partial sums; the groups' sums are added in order.
 pub fn winograd_grad_weight<T: Element>(shape: &WinogradShape, x: &[T], dy: &[T]) -> Vec<T> {
+    assert_eq!(
+        shape.tile,
+        Tile::Two,
+        "winograd_grad_weight: F(3x3, 2x2) reads the 4x4 patches of tiles of 2"
+    );
     let (oh, ow) = shape.output();
     let (_, tw) = shape.tiles();
     let (channels, out_ch) = (shape.channels, shape.out_ch);

@@ -6,7 +6,7 @@ use super::implicit::implicit_conv;
 use super::packed::{packed_conv, packed_grad_input};
 use super::route::{
     flipped_weights, grad_input_as_conv, grad_input_winograd_shape, grad_weight_winograd_shape,
-    use_implicit, use_packed, use_packed_grad_input, winograd_shape,
+    use_implicit, use_packed, use_packed_grad_input, winograd_shape, with_best_tile,
 };
 use super::unfold::Unfold;
 use crate::backend::BackendOps;
@@ -193,13 +193,14 @@ impl<T: Element> Tensor<T> {
         let n = self.dims()[0];
         let len = n * out_ch * u.positions();
         let bias = bias.map(|b| b.data());
-        let winograd = winograd_shape::<T>(&u, out_ch);
+        let winograd = winograd_shape::<T>(&u, out_ch).map(with_best_tile);
         // The Winograd route applies ReLU as it writes each output; the others after.
         let relu_after = relu && winograd.is_none();
         let mut out = if let Some(shape) = winograd {
-            let weights = winograd_cache::transformed(weight, Orientation::Forward, || {
-                WinogradWeights::new(weight.data(), out_ch, u.channels)
-            });
+            let weights =
+                winograd_cache::transformed(weight, Orientation::Forward, shape.tile, || {
+                    WinogradWeights::new(weight.data(), out_ch, u.channels, shape.tile)
+                });
             let mut out = Vec::with_capacity(len);
             winograd_conv(
                 &shape,
@@ -283,9 +284,11 @@ impl<T: Element> Tensor<T> {
         );
         let len = n * u.channels * u.h * u.w;
         if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
-            let weights = winograd_cache::transformed(weight, Orientation::InputGradient, || {
-                WinogradWeights::flipped(weight.data(), out_ch, u.channels)
-            });
+            let shape = with_best_tile(shape);
+            let weights =
+                winograd_cache::transformed(weight, Orientation::InputGradient, shape.tile, || {
+                    WinogradWeights::flipped(weight.data(), out_ch, u.channels, shape.tile)
+                });
             let mut dx = Vec::with_capacity(len);
             winograd_conv(
                 &shape,

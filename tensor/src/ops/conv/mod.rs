@@ -2,8 +2,9 @@
 //!
 //! Each output is the weight matrix `[O, C*KH*KW]` times the image's column matrix (im2col).
 //! Where the packed AVX-512 kernel applies, these routes, fastest first:
-//! - a 3x3 kernel, stride 1, 16 or more channels on both sides: Winograd's F(2x2, 3x3) for the
-//!   forward pass and the input gradient ([`crate::ops::winograd`]), F(3x3, 2x2) for the weight
+//! - a 3x3 kernel, stride 1, 16 or more channels on both sides: Winograd's F(2x2, 3x3), or
+//!   F(4x4, 3x3) from 64 channels on images large enough, for the forward pass and the input
+//!   gradient ([`crate::ops::winograd`]), F(3x3, 2x2) for the weight
 //!   gradient when the batch has enough tiles ([`crate::ops::winograd_grad`]).
 //! - stride 1 with few wasted columns: the column matrix is never written; its rows are read
 //!   straight from a zero-padded copy of the image (`Implicit`). The input gradient of such a

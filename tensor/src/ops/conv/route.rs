@@ -6,7 +6,7 @@ use super::implicit::Implicit;
 use super::unfold::Unfold;
 use crate::element::Element;
 use crate::ops::packed_gemm;
-use crate::ops::winograd::WinogradShape;
+use crate::ops::winograd::{Tile, WinogradShape};
 use crate::ops::winograd_grad;
 use tensor_spec::Conv2dGeometry;
 
@@ -56,8 +56,8 @@ pub(super) fn grad_input_as_conv<T: Element>(u: &Unfold, out_ch: usize) -> Optio
 /// more than the multiplies it saves.
 const MIN_WINOGRAD_CHANNELS: usize = 16;
 
-/// The F(2x2, 3x3) shape of convolution `u` with `out_ch` output channels, when it takes the
-/// Winograd route: a 3x3 kernel, stride 1, enough channels on both sides, and the packed
+/// The Winograd shape (tiles of 2; see [`with_best_tile`]) of convolution `u` with `out_ch`
+/// output channels, when it takes the Winograd route: a 3x3 kernel, stride 1, enough channels on both sides, and the packed
 /// micro-kernel for `T`.
 pub(super) fn winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<WinogradShape> {
     let fits = packed_gemm::available::<T>()
@@ -70,7 +70,50 @@ pub(super) fn winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<Wi
         w: u.w,
         out_ch,
         padding: u.padding,
+        tile: Tile::Two,
     })
+}
+
+/// Most products tiles of 4 may take (36 a tile), as a fraction of what tiles of 2 take (16 a
+/// tile), to be chosen: their transforms cost about twice as much a point, so they must save
+/// more than 40%. Both cover an output whose sides are multiples of 4 at 0.5625; a 10x10
+/// output takes 9 tiles of 4 (12x12) and 25 of 2, 0.81.
+const TILE4_WORK_RATIO: f64 = 0.6;
+
+/// Fewest channels on each side for tiles of 4: the transforms cost in proportion to `C + O`
+/// values, the products to `C O`, and at 32 channels (SmallCNN's 26x26 layer) the two tiles
+/// ran as fast.
+const TILE4_MIN_CHANNELS: usize = 64;
+
+/// Fewest tiles of 4 in a tile row, unless both sides have [`TILE4_WIDE_CHANNELS`]: shorter
+/// rows make the gather and scatter runs too short for the products saved (SmallCNN's
+/// 64-channel 10x10 layer, 2 tiles a row, ran as fast with tiles of 2; ResNet-18's 256-channel
+/// 8x8 one 1.2x faster with tiles of 4).
+const TILE4_MIN_ROW: usize = 4;
+
+/// Channels on both sides from which tiles of 4 pay even on short tile rows.
+const TILE4_WIDE_CHANNELS: usize = 128;
+
+/// Fewest tiles of 4 an image must have: with one (ResNet-18's 4x4 layer) a task's products
+/// have too few columns to fill the micro-kernel's blocks (1.5x slower at batch 32).
+const TILE4_MIN_TILES: usize = 4;
+
+/// `shape` (tiles of 2) with tiles of 4 where they take enough fewer products and the layer
+/// has the channels and tile rows for their dearer transforms (Intel Xeon, 2 threads, every
+/// layer of SmallCNN and ResNet-18 timed both ways). The choice depends on the shapes alone, so
+/// the outputs' bits do not depend on the batch or the thread count.
+pub(super) fn with_best_tile(shape: WinogradShape) -> WinogradShape {
+    let four = WinogradShape {
+        tile: Tile::Four,
+        ..shape
+    };
+    let work = |s: &WinogradShape| (s.tile.points() * s.tile_count()) as f64;
+    let channels = shape.channels.min(shape.out_ch);
+    let fits = work(&four) <= TILE4_WORK_RATIO * work(&shape)
+        && channels >= TILE4_MIN_CHANNELS
+        && four.tile_count() >= TILE4_MIN_TILES
+        && (four.tiles().1 >= TILE4_MIN_ROW || channels >= TILE4_WIDE_CHANNELS);
+    if fits { four } else { shape }
 }
 
 /// Fewest tiles (2x2 output blocks) per partial sum for the Winograd weight gradient: its

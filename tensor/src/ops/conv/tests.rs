@@ -2,10 +2,12 @@
 //! gradient at any thread count.
 
 use super::route::{
-    grad_input_winograd_shape, grad_weight_winograd_shape, use_implicit, use_packed, winograd_shape,
+    grad_input_winograd_shape, grad_weight_winograd_shape, use_implicit, use_packed,
+    winograd_shape, with_best_tile,
 };
 use super::unfold::Unfold;
 use crate::ops::packed_gemm;
+use crate::ops::winograd::{Tile, WinogradShape, WinogradWeights, winograd_conv};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use tensor_spec::Conv2dGeometry;
@@ -204,6 +206,158 @@ fn winograd_matches_gemm_route() {
             .conv2d_grad_weight(&Tensor::from_f64s(&xv, [n, c, h, w]), &weight_shape, geom)
             .to_f64_vec();
         close(got, want, "dw");
+    }
+}
+
+/// [`winograd_conv`] with tiles of 4 forced on shapes of every kind, against the f64 route: the
+/// forward pass with bias and ReLU, and the input gradient (flipped weights, padded by
+/// `2 - padding`) of a convolution + ReLU (the output gradient masked); paddings 0 to 2,
+/// partial last tiles (sides not multiples of 4), images of one tile and tile rows of 16.
+#[test]
+fn winograd_tiles_of_4_match_gemm_route() {
+    if !packed_gemm::available::<f32>() {
+        return;
+    }
+    // (n, c, h, w, o, padding)
+    let cases = [
+        (5, 16, 24, 19, 17, 1),
+        (3, 16, 9, 11, 17, 1),
+        (2, 20, 8, 8, 16, 0),
+        (1, 17, 5, 7, 24, 2),
+        (5, 32, 4, 4, 40, 1),
+        (2, 16, 7, 30, 17, 0),
+        (1, 16, 4, 64, 16, 1),
+        (2, 64, 16, 16, 64, 1),
+    ];
+    let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    let run = |shape: &WinogradShape,
+               weights: &WinogradWeights<f32>,
+               bias: Option<&[f32]>,
+               x: &[f32],
+               relu_output: Option<&[f32]>,
+               len: usize| {
+        let mut y = Vec::with_capacity(len);
+        let relu = bias.is_some();
+        winograd_conv(
+            shape,
+            weights,
+            bias,
+            relu,
+            x,
+            relu_output,
+            &mut y.spare_capacity_mut()[..len],
+        );
+        // SAFETY: `winograd_conv` wrote all `len` outputs.
+        unsafe { y.set_len(len) };
+        y.iter().map(|&v| v as f64).collect::<Vec<f64>>()
+    };
+    for (n, c, h, w, o, padding) in cases {
+        let geom = Conv2dGeometry::new(1, padding);
+        let u = Unfold::new(&[n, c, h, w], &[o, c, 3, 3], geom);
+        let four = |s: WinogradShape| WinogradShape {
+            tile: Tile::Four,
+            ..s
+        };
+        let (xv, wv, bv) = (
+            values(n * c * h * w, 12),
+            values(o * c * 9, 13),
+            values(o, 14),
+        );
+        let (dyv, yv) = (
+            values(n * o * u.oh * u.ow, 15),
+            values(n * o * u.oh * u.ow, 16),
+        );
+        // F(4x4, 3x3) rounds to a few 1e-5 of the spread of the sums (their standard deviation,
+        // `sqrt(9 C) / 3` here), about ten times F(2x2, 3x3)'s: its transforms' coefficients
+        // reach 8 and 1/24.
+        let spread = (9.0 * c.max(o) as f64).sqrt() / 3.0;
+        let close = |got: Vec<f64>, want: Vec<f64>, what: &str| {
+            assert_eq!(got.len(), want.len());
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()) + 3e-5 * spread,
+                    "case {:?}: {what}[{i}] = {g}, expected {e}",
+                    (n, c, h, w, o, padding)
+                );
+            }
+        };
+        let shape = four(winograd_shape::<f32>(&u, o).expect("a Winograd shape"));
+        let weights = WinogradWeights::new(&f32s(&wv), o, c, Tile::Four);
+        let got = run(
+            &shape,
+            &weights,
+            Some(&f32s(&bv)),
+            &f32s(&xv),
+            None,
+            dyv.len(),
+        );
+        let want = Tensor::<f64>::from_f64s(&xv, [n, c, h, w])
+            .conv2d(
+                &Tensor::from_f64s(&wv, [o, c, 3, 3]),
+                Some(&Tensor::from_f64s(&bv, [o])),
+                geom,
+            )
+            .relu()
+            .to_f64_vec();
+        close(got, want, "relu(y)");
+        let shape = four(grad_input_winograd_shape::<f32>(&u, o).expect("a Winograd shape"));
+        let weights = WinogradWeights::flipped(&f32s(&wv), o, c, Tile::Four);
+        let got = run(
+            &shape,
+            &weights,
+            None,
+            &f32s(&dyv),
+            Some(&f32s(&yv)),
+            xv.len(),
+        );
+        let masked: Vec<f64> = dyv
+            .iter()
+            .zip(&yv)
+            .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+            .collect();
+        let want = Tensor::<f64>::from_f64s(&masked, [n, o, u.oh, u.ow])
+            .conv2d_grad_input(
+                &Tensor::from_f64s(&wv, [o, c, 3, 3]),
+                &Shape::from([n, c, h, w]),
+                geom,
+            )
+            .to_f64_vec();
+        close(got, want, "dx");
+    }
+}
+
+/// Tiles of 4 for ResNet-18's 3x3 layers from 64 channels and 8x8 up, forward and input
+/// gradient; tiles of 2 for its 512-channel 4x4 layer (one tile of 4 an image) and for
+/// SmallCNN's layers (32 channels, short tile rows or a 10x10 output).
+#[test]
+fn tiles_of_4_where_they_pay() {
+    if !packed_gemm::available::<f32>() {
+        return;
+    }
+    // (c, side, o, padding, tiles of 4 expected)
+    let layers = [
+        (64, 32, 64, 1, true),
+        (128, 16, 128, 1, true),
+        (256, 8, 256, 1, true),
+        (512, 4, 512, 1, false),
+        (32, 26, 32, 0, false),
+        (32, 12, 64, 0, false),
+        (64, 10, 64, 0, false),
+    ];
+    for (c, side, o, padding, four) in layers {
+        let u = Unfold::new(
+            &[1, c, side, side],
+            &[o, c, 3, 3],
+            Conv2dGeometry::new(1, padding),
+        );
+        let tiles = [
+            winograd_shape::<f32>(&u, o).map(with_best_tile),
+            grad_input_winograd_shape::<f32>(&u, o).map(with_best_tile),
+        ];
+        for shape in tiles {
+            let tile = shape.expect("a Winograd shape").tile;
+            assert_eq!(tile == Tile::Four, four, "{c}->{o} at {side}x{side}");
+        }
     }
 }
 

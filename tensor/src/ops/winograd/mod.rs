@@ -1,30 +1,37 @@
-//! Winograd's minimal filtering F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin and Gray,
-//! "Fast Algorithms for Convolutional Neural Networks", 2016), the route oneDNN takes too.
+//! Winograd's minimal filtering F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 convolutions
+//! (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), the route
+//! oneDNN takes too.
 //!
-//! Every 2x2 block of outputs (a *tile*) reads a 4x4 patch `d` of the zero-padded input. With
-//! the patch transformed to `V = B^T d B` and each 3x3 kernel `g` to `U = G g G^T` (both 4x4),
-//! the tile is `Y = A^T (U ⊙ V) A`. The sum over input channels commutes with `A^T . A`, so a
-//! whole convolution becomes 16 independent matrix products, one per point `ξ` of the 4x4
-//! transform: `M[ξ] = U[ξ] [O, C] x V[ξ] [C, tiles]`. That is 16 multiply-adds per tile and
-//! channel pair where the direct method needs 36 (2.25x fewer); the three transforms are a few
-//! additions each. The rounding differs from the direct sum by a few ulp of the inputs'
-//! magnitude (the transforms' coefficients are 0, ±1/2 and ±1).
+//! Every `m x m` block of outputs (a *tile*, `m` 2 or 4) reads an `(m + 2) x (m + 2)` patch `d`
+//! of the zero-padded input. With the patch transformed to `V = B^T d B` and each 3x3 kernel
+//! `g` to `U = G g G^T`, the tile is `Y = A^T (U ⊙ V) A`. The sum over input channels commutes
+//! with `A^T . A`, so a whole convolution becomes independent matrix products, one per point
+//! `ξ` of the transform: `M[ξ] = U[ξ] [O, C] x V[ξ] [C, tiles]`. F(2x2, 3x3) takes 16
+//! multiply-adds per tile and channel pair, 4 an output, where the direct method needs 9 an
+//! output (2.25x fewer); F(4x4, 3x3) takes 36 per tile of 16 outputs, 2.25 an output (4x
+//! fewer), for transforms with larger coefficients (up to 8 and 1/24) that cost about twice
+//! as much a point. Tiles of 2 round to a few ulp of the inputs' magnitude (coefficients 0,
+//! ±1/2 and ±1), tiles of 4 to about ten times that. Which a layer takes is
+//! [`crate::ops::conv`]'s choice (`with_best_tile`).
 //!
 //! The matrix products run on the packed micro-kernel
 //! ([`crate::ops::packed_gemm::multiply_strip_to`]), so this route is for the element types and
 //! CPUs where [`crate::ops::packed_gemm::available`] holds.
 //!
-//! One file per job: the shapes (`shape`), the transformed weights (`weights`), the transforms
-//! of input patches and products (`transforms`), the padded image they read (`padded`), and the
+//! One file per job: the shapes and tiles (`shape`), the transformed weights (`weights`), the
+//! transforms of input patches and products (`transforms` for tiles of 2, `transforms_f4` for
+//! tiles of 4), the padded image they read (`padded`), the output scatter (`scatter`), and the
 //! driver that steps through a batch (`step`). The weight gradient, F(3x3, 2x2), is
 //! [`crate::ops::winograd_grad`].
 
 pub(super) mod padded;
+mod scatter;
 pub(super) mod shape;
 pub(super) mod step;
 pub(super) mod transforms;
+mod transforms_f4;
 mod weights;
 
-pub use shape::WinogradShape;
+pub use shape::{Tile, WinogradShape};
 pub use step::winograd_conv;
 pub use weights::WinogradWeights;

@@ -1,14 +1,16 @@
-//! The zero-padded image the tiles read, each row stored de-interleaved (even columns, then odd
-//! ones) so that the input transform reads at unit stride.
+//! The zero-padded image the tiles read, each row stored de-interleaved (its columns in as many
+//! phases as a tile is wide) so that the input transform reads at unit stride.
 
-use super::shape::WinogradShape;
+use super::shape::{Tile, WinogradShape};
 use crate::element::Element;
 use crate::ops::elementwise::relu_grad_of;
 use crate::simd;
 
 /// The image of a task being transformed, `[C, PH, PW]`, zero around the interior. Each row is
-/// stored de-interleaved, its even columns then its odd ones, so that the four values a tile
-/// reads from a row are two neighbours in each half and the transform loops run at unit stride.
+/// stored de-interleaved in `m` phases for tiles of `m` outputs a side (column `x` at index
+/// `x / m` of phase `x % m`): for `m = 2` its even columns then its odd ones. Tile `tx` reads
+/// columns `m tx..m tx + m + 2` of a row, so the value `j` of every tile in a tile row is a run
+/// of neighbours in phase `j % m` and the gather runs at unit stride.
 pub(in crate::ops) struct PaddedImage<T> {
     values: Vec<T>,
     /// Image of the task held in `values`.
@@ -62,10 +64,11 @@ impl<T: Element> PaddedImage<T> {
 }
 
 /// Copies one image `x` (`[C, H, W]`) into the interior of `padded` (`[C, PH, PW]`, zero
-/// around the interior, which it leaves alone), each row de-interleaved: its even columns,
-/// then its odd ones (see [`PaddedImage`]). For `f32` on CPUs with AVX-512 each row is split
-/// by permutes of whole vectors ([`deinterleave_avx512`]); elsewhere by a plain loop.
+/// around the interior), each row de-interleaved in phases (see [`PaddedImage`]). For `f32` on
+/// CPUs with AVX-512 each row is split by permutes of whole vectors ([`deinterleave_avx512`],
+/// [`phases4_avx512`]); elsewhere by plain loops.
 fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
+    let p = shape.padding;
     #[cfg(target_arch = "x86_64")]
     if simd::avx512_kernels::<T>() {
         // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is sealed),
@@ -76,39 +79,130 @@ fn pad_image<T: Element>(shape: &WinogradShape, x: &[T], padded: &mut [T]) {
                 &mut *(padded as *mut [T] as *mut [f32]),
             )
         };
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        rows_of(shape, x, padded, |row, even, odd| unsafe {
-            deinterleave_avx512(row, even, odd)
-        });
+        // SAFETY (both): the CPU has AVX-512F, checked just above.
+        match shape.tile {
+            Tile::Two => rows_in_halves(shape, x, padded, |row, even, odd| unsafe {
+                deinterleave_avx512(row, even, odd)
+            }),
+            Tile::Four => padded_rows(shape, x, padded, |row, phases| unsafe {
+                phases4_avx512(row, p, phases)
+            }),
+        }
         return;
     }
     simd::vectorized(
         #[inline(always)]
-        || rows_of(shape, x, padded, deinterleave),
+        || match shape.tile {
+            Tile::Two => rows_in_halves(shape, x, padded, deinterleave),
+            Tile::Four => padded_rows(shape, x, padded, |row, phases| phases4(row, p, phases)),
+        },
     );
 }
 
-/// Calls `split(row, first, second)` for every row of image `x` with the two halves of its
-/// padded row that its even and odd columns go to (see [`pad_image`]).
+/// Calls `write(row, padded_row)` for every row of image `x` with the whole row of `padded`
+/// (`PW` values) it goes to.
 #[inline(always)]
-fn rows_of<T: Copy>(
+fn padded_rows<T>(
+    shape: &WinogradShape,
+    x: &[T],
+    padded: &mut [T],
+    mut write: impl FnMut(&[T], &mut [T]),
+) {
+    let (ph, pw) = shape.padded();
+    let (p, plane) = (shape.padding, shape.h * shape.w);
+    for (src, dst) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(ph * pw)) {
+        for (y, row) in src.chunks_exact(shape.w).enumerate() {
+            write(row, &mut dst[(y + p) * pw..][..pw]);
+        }
+    }
+}
+
+/// Writes every row of image `x` into its padded row for tiles of 2 with
+/// `split(src, first, second)`, which writes the even values of `src` to `first` and the odd
+/// ones to `second`: the halves of the padded row from where the image's first column goes.
+#[inline(always)]
+fn rows_in_halves<T>(
     shape: &WinogradShape,
     x: &[T],
     padded: &mut [T],
     split: impl Fn(&[T], &mut [T], &mut [T]),
 ) {
-    let (ph, pw) = shape.padded();
-    let (p, plane, half) = (shape.padding, shape.h * shape.w, pw / 2);
-    for (src, dst) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(ph * pw)) {
-        for (y, row) in src.chunks_exact(shape.w).enumerate() {
-            let (even, odd) = dst[(y + p) * pw..][..pw].split_at_mut(half);
-            // Column `x` of the image is column `x + p` of the padded row.
-            let (first, second) = if p % 2 == 0 {
-                (&mut even[p / 2..], &mut odd[p / 2..])
-            } else {
-                (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+    let p = shape.padding;
+    padded_rows(shape, x, padded, |row, padded_row| {
+        let half = padded_row.len() / 2;
+        let (even, odd) = padded_row.split_at_mut(half);
+        // Column `x` of the image is column `x + p` of the padded row.
+        let (first, second) = if p.is_multiple_of(2) {
+            (&mut even[p / 2..], &mut odd[p / 2..])
+        } else {
+            (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+        };
+        split(row, first, second);
+    });
+}
+
+/// Writes image row `row` into the padded row `phases` for tiles of 4: its column `x` is
+/// padded column `c = x + p`, at index `c / 4` of phase `c % 4` (the phases a quarter of
+/// `phases` each). The padding's places are left as they are (zero).
+#[inline(always)]
+fn phases4<T: Copy>(row: &[T], p: usize, phases: &mut [T]) {
+    let quarter = phases.len() / 4;
+    for (x, &value) in row.iter().enumerate() {
+        let c = x + p;
+        phases[(c % 4) * quarter + c / 4] = value;
+    }
+}
+
+/// [`phases4`] for `f32`, 64 padded columns at a time, the padding's zeros written too: four
+/// loads of the row shifted by `p` (masked to the image's columns, zero elsewhere), two
+/// permutes that split them into even and odd columns, two more into the four phases, four
+/// masked stores.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn phases4_avx512(row: &[f32], p: usize, phases: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let quarter = phases.len() / 4;
+    let even_at = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd_at = _mm512_add_epi32(even_at, _mm512_set1_epi32(1));
+    // Lanes `lo..hi` of a vector whose lane 0 is padded column `c`: the image's columns.
+    let image_lanes = |c: usize| {
+        let lo = p.saturating_sub(c).min(16);
+        let hi = (p + row.len()).saturating_sub(c).min(16);
+        (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16
+    };
+    for start in (0..4 * quarter).step_by(64) {
+        let (at, count) = (start / 4, (quarter - start / 4).min(16));
+        // SAFETY: each masked load reads the lanes of padded columns `c..c + 16` that hold image
+        // columns, `row[c - p + lane]` inside `row` (the pointer is only formed with wrapping
+        // arithmetic); the masked stores write `phases[k quarter + at..][..count]`, inside
+        // `phases`. Masked-off lanes are not touched.
+        unsafe {
+            let load = |k: usize| {
+                let c = start + 16 * k;
+                let from = row.as_ptr().wrapping_add(c).wrapping_sub(p);
+                _mm512_maskz_loadu_ps(image_lanes(c), from)
             };
-            split(row, first, second);
+            let (v0, v1, v2, v3) = (load(0), load(1), load(2), load(3));
+            let (even_low, odd_low) = (
+                _mm512_permutex2var_ps(v0, even_at, v1),
+                _mm512_permutex2var_ps(v0, odd_at, v1),
+            );
+            let (even_high, odd_high) = (
+                _mm512_permutex2var_ps(v2, even_at, v3),
+                _mm512_permutex2var_ps(v2, odd_at, v3),
+            );
+            let phase = [
+                _mm512_permutex2var_ps(even_low, even_at, even_high),
+                _mm512_permutex2var_ps(odd_low, even_at, odd_high),
+                _mm512_permutex2var_ps(even_low, odd_at, even_high),
+                _mm512_permutex2var_ps(odd_low, odd_at, odd_high),
+            ];
+            let stored = ((1u32 << count) - 1) as __mmask16;
+            let out = phases.as_mut_ptr().add(at);
+            _mm512_mask_storeu_ps(out, stored, phase[0]);
+            _mm512_mask_storeu_ps(out.add(quarter), stored, phase[1]);
+            _mm512_mask_storeu_ps(out.add(2 * quarter), stored, phase[2]);
+            _mm512_mask_storeu_ps(out.add(3 * quarter), stored, phase[3]);
         }
     }
 }

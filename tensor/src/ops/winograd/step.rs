@@ -1,10 +1,12 @@
 //! The driver: [`winograd_conv`] cuts each task's tile rows into steps of a few hundred
-//! kilobytes and, for each step, transforms the input, runs the 16 products and transforms the
-//! products back into outputs.
+//! kilobytes and, for each step, transforms the input, runs the products (one for each point
+//! of the tile's transform) and transforms the products back into outputs.
 
 use super::padded::PaddedImage;
-use super::shape::{POINTS, WinogradShape};
-use super::transforms::{plane_len, transform_patches, transform_products};
+use super::scatter::scatter_row;
+use super::shape::{Tile, WinogradShape};
+use super::transforms::{self, plane_len};
+use super::transforms_f4;
 use super::weights::WinogradWeights;
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, NR, WIDE_NR, multiply_strip_to, multiply_wide_strip_to};
@@ -32,13 +34,13 @@ pub(in crate::ops) struct TileRow {
     pub column: usize,
 }
 
-/// `y = conv3x3(x) + bias`, or `relu(conv3x3(x) + bias)` when `relu` holds, by F(2x2, 3x3) for
-/// every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once).
+/// `y = conv3x3(x) + bias`, or `relu(conv3x3(x) + bias)` when `relu` holds, by F(2x2, 3x3) or
+/// F(4x4, 3x3) (`shape.tile`; `weights` transformed for it) for every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once).
 /// With `x_relu_output` (shaped as `x`) the convolution reads `x` masked where that is not
 /// positive: an input gradient through a convolution + ReLU, the mask applied as the input
 /// is copied (see [`PaddedImage::of`]). Tasks of whole images run in parallel; each
 /// cuts its tile rows into steps of a few hundred kilobytes of transformed data and for each
-/// step transforms the input, runs the 16 products, and transforms the products back into
+/// step transforms the input, runs the products, and transforms the products back into
 /// outputs. Every output is one fixed sum: the bits do not depend on the thread count.
 pub fn winograd_conv<T: Element>(
     shape: &WinogradShape,
@@ -49,6 +51,10 @@ pub fn winograd_conv<T: Element>(
     x_relu_output: Option<&[T]>,
     y: &mut [MaybeUninit<T>],
 ) {
+    assert_eq!(
+        weights.tile, shape.tile,
+        "winograd_conv: weights transformed for another tile"
+    );
     let (oh, ow) = shape.output();
     let (_, tw) = shape.tiles();
     let (in_size, out_size) = (shape.channels * shape.h * shape.w, shape.out_ch * oh * ow);
@@ -56,14 +62,7 @@ pub fn winograd_conv<T: Element>(
         return;
     }
     let n = y.len() / out_size;
-    let group = MIN_TILES
-        .div_ceil(shape.tile_count())
-        .max(n.div_ceil(4 * rayon::current_num_threads()))
-        .min(n.div_ceil(rayon::current_num_threads()))
-        .max(1);
-    let step_tiles = (STEP_BYTES / (POINTS * (shape.channels + shape.out_ch) * size_of::<T>()))
-        .max(MIN_TILES)
-        .max(tw);
+    let Plan { group, step_tiles } = Plan::new::<T>(shape, n);
     y.par_chunks_mut(group * out_size)
         .enumerate()
         .for_each(|(task, y)| {
@@ -78,6 +77,32 @@ pub fn winograd_conv<T: Element>(
                 buffers.transform_output(shape, (bias, relu), &step, columns, y);
             }
         });
+}
+
+/// How a batch is cut: images per task and tiles per step.
+struct Plan {
+    /// Images per task (the last task may have fewer).
+    group: usize,
+    /// Tiles a step aims at (whole tile rows, at least one).
+    step_tiles: usize,
+}
+
+impl Plan {
+    /// Tasks of at least [`MIN_TILES`] tiles where the batch allows, about four per thread,
+    /// and at least one per thread; steps of about [`STEP_BYTES`] of `V` and `M`.
+    fn new<T>(shape: &WinogradShape, n: usize) -> Self {
+        let threads = rayon::current_num_threads();
+        let group = MIN_TILES
+            .div_ceil(shape.tile_count().max(1))
+            .max(n.div_ceil(4 * threads))
+            .min(n.div_ceil(threads))
+            .max(1);
+        let bytes_per_tile = shape.tile.points() * (shape.channels + shape.out_ch) * size_of::<T>();
+        let step_tiles = (STEP_BYTES / bytes_per_tile)
+            .max(MIN_TILES)
+            .max(shape.tiles().1);
+        Plan { group, step_tiles }
+    }
 }
 
 /// The tile rows of `images` images cut into steps of about `step_tiles` tiles (at least one
@@ -112,25 +137,26 @@ pub(in crate::ops) fn steps(
 struct StepBuffers<T: Element> {
     /// The image being transformed.
     padded: PaddedImage<T>,
-    /// `V`: `[16, C, columns]`.
+    /// `V`: `[points, C, columns]`.
     v: Scratch<T>,
-    /// `M`: `[16, O rounded up to whole strips, columns]`.
+    /// `M`: `[points, O rounded up to whole strips, columns]`.
     m: Scratch<T>,
 }
 
 impl<T: Element> StepBuffers<T> {
     fn new(shape: &WinogradShape, max_columns: usize) -> Self {
-        let strips_rows = shape.out_ch.next_multiple_of(MR);
+        let (strips_rows, points) = (shape.out_ch.next_multiple_of(MR), shape.tile.points());
         StepBuffers {
             padded: PaddedImage::new(shape),
-            v: Scratch::take(POINTS * plane_len(shape.channels, max_columns)),
-            m: Scratch::take(POINTS * plane_len(strips_rows, max_columns)),
+            v: Scratch::take(points * plane_len(shape.channels, max_columns)),
+            m: Scratch::take(points * plane_len(strips_rows, max_columns)),
         }
     }
 
-    /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[16, C,
-    /// columns]`), with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`;
-    /// `x` is the task's input and the ReLU output that masks it, if any.
+    /// `V = B^T d B` for every tile of the step and every channel, into `v` (`[points, C,
+    /// columns]`), for tiles of 2 with `B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0],
+    /// [0, 1, 0, -1]]` (tiles of 4: [`transforms_f4`]); `x` is the task's input and the ReLU
+    /// output that masks it, if any.
     fn transform_input(
         &mut self,
         shape: &WinogradShape,
@@ -143,7 +169,7 @@ impl<T: Element> StepBuffers<T> {
         let len = plane_len(c_count, columns);
         let used = step.len() * tw;
         if used < columns {
-            for plane in self.v[..POINTS * len].chunks_exact_mut(len) {
+            for plane in self.v[..shape.tile.points() * len].chunks_exact_mut(len) {
                 for row in plane[..c_count * columns].chunks_exact_mut(columns) {
                     row[used..].fill(T::zero());
                 }
@@ -154,19 +180,31 @@ impl<T: Element> StepBuffers<T> {
             let padded = self.padded.of(shape, x, x_relu_output, row.image);
             let v = &mut self.v;
             let at = (row.ty, row.column, columns, len);
-            simd::vectorized(
-                #[inline(always)]
-                || gather_patches(padded, shape, at, v),
-            );
+            match shape.tile {
+                Tile::Two => simd::vectorized(
+                    #[inline(always)]
+                    || gather_patches::<T, 2>(padded, shape, at, v),
+                ),
+                Tile::Four => simd::vectorized(
+                    #[inline(always)]
+                    || gather_patches::<T, 4>(padded, shape, at, v),
+                ),
+            }
         }
         let v = &mut self.v;
-        simd::vectorized(
-            #[inline(always)]
-            || transform_patches(v, len, c_count * columns),
-        );
+        match shape.tile {
+            Tile::Two => simd::vectorized(
+                #[inline(always)]
+                || transforms::transform_patches(v, len, c_count * columns),
+            ),
+            Tile::Four => simd::vectorized(
+                #[inline(always)]
+                || transforms_f4::transform_patches(v, len, c_count * columns),
+            ),
+        }
     }
 
-    /// `M[ξ] = U[ξ] V[ξ]` for the 16 points, [`MR`] rows by [`WIDE_NR`] or [`NR`] columns at
+    /// `M[ξ] = U[ξ] V[ξ]` for every point, [`MR`] rows by [`WIDE_NR`] or [`NR`] columns at
     /// a time (see [`column_blocks`]).
     fn multiply(&mut self, weights: &WinogradWeights<T>, shape: &WinogradShape, columns: usize) {
         let (c_count, rows) = (shape.channels, shape.out_ch.next_multiple_of(MR));
@@ -202,84 +240,35 @@ impl<T: Element> StepBuffers<T> {
         let (_, tw) = shape.tiles();
         let len = plane_len(shape.out_ch.next_multiple_of(MR), columns);
         let m = &mut self.m;
-        simd::vectorized(
-            #[inline(always)]
-            || transform_products(m, len, shape.out_ch, columns, epilogue),
-        );
-        // Scatter: the two output columns of each tile interleaved into its two output rows.
-        let m = &self.m;
+        match shape.tile {
+            Tile::Two => simd::vectorized(
+                #[inline(always)]
+                || transforms::transform_products(m, len, shape.out_ch, columns, epilogue),
+            ),
+            Tile::Four => simd::vectorized(
+                #[inline(always)]
+                || transforms_f4::transform_products(m, len, shape.out_ch, columns, epilogue),
+            ),
+        }
+        // Scatter: the output columns of each tile interleaved into each of its output rows.
+        let (m, size) = (&self.m, shape.tile.size());
         for row in step {
             for o in 0..shape.out_ch {
                 let out = &mut y[(row.image * shape.out_ch + o) * oh * ow..][..oh * ow];
-                for dy in 0..2 {
-                    let oy = 2 * row.ty + dy;
+                for dy in 0..size {
+                    let oy = size * row.ty + dy;
                     if oy >= oh {
                         break;
                     }
                     let at = o * columns + row.column;
-                    let left = &m[2 * dy * len + at..][..tw];
-                    let right = &m[(2 * dy + 1) * len + at..][..tw];
+                    // Planes `size dy + dx`: output `(dy, dx)` of each tile (the 4 always
+                    // exist; a tile of 2 uses 2).
+                    let plane = |dx: usize| &m[(size * dy + dx) * len + at..][..tw];
+                    let planes = [plane(0), plane(1), plane(2), plane(3)];
                     let dst = &mut out[oy * ow..][..ow];
-                    interleave_row(left, right, dst);
+                    scatter_row(&planes[..size], dst);
                 }
             }
-        }
-    }
-}
-
-/// [`interleave`] of one output row: for `f32` on CPUs with AVX-512 by permutes of whole
-/// vectors ([`interleave_avx512`]), elsewhere by the plain loop.
-fn interleave_row<T: Element>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
-    #[cfg(target_arch = "x86_64")]
-    if simd::avx512_kernels::<T>() {
-        // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is
-        // sealed), so the casts are to the same type.
-        let (left, right, dst) = unsafe {
-            (
-                &*(left as *const [T] as *const [f32]),
-                &*(right as *const [T] as *const [f32]),
-                &mut *(dst as *mut [MaybeUninit<T>] as *mut [MaybeUninit<f32>]),
-            )
-        };
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        unsafe { interleave_avx512(left, right, dst) };
-        return;
-    }
-    simd::vectorized(
-        #[inline(always)]
-        || interleave(left, right, dst),
-    );
-}
-
-/// [`interleave`] for `f32`, 32 values of `dst` at a time: two (masked) loads of 16 from each
-/// half, two permutes, two masked stores.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn interleave_avx512(left: &[f32], right: &[f32], dst: &mut [MaybeUninit<f32>]) {
-    use std::arch::x86_64::*;
-    let pairs = dst.len() / 2;
-    let (left, right) = (&left[..dst.len() - pairs], &right[..pairs]);
-    // Lane `2 i` of a pair of output vectors is left value `i`, lane `2 i + 1` right value `i`
-    // (indices 16 and up pick from the second operand).
-    let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
-    let mask = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
-    for start in (0..dst.len()).step_by(32) {
-        let n = (dst.len() - start).min(32);
-        let half = start / 2;
-        // SAFETY: the masked loads read `left[half..][..(n + 1) / 2]` and
-        // `right[half..][..n / 2]`, and the masked stores write `dst[start..][..n]`, all inside
-        // the slices (`start` is even); masked-off lanes are not touched.
-        unsafe {
-            let l = _mm512_maskz_loadu_ps(mask(n.div_ceil(2)), left.as_ptr().wrapping_add(half));
-            let r = _mm512_maskz_loadu_ps(mask(n / 2), right.as_ptr().wrapping_add(half));
-            let p = dst.as_mut_ptr().add(start) as *mut f32;
-            _mm512_mask_storeu_ps(p, mask(n), _mm512_permutex2var_ps(l, low, r));
-            _mm512_mask_storeu_ps(
-                p.wrapping_add(16),
-                mask(n.saturating_sub(16)),
-                _mm512_permutex2var_ps(l, high, r),
-            );
         }
     }
 }
@@ -300,31 +289,14 @@ fn column_blocks(columns: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Writes `left[0], right[0], left[1], right[1], ...` into `dst`, as many as it holds (at most
-/// one more than twice `right`).
-#[inline(always)]
-fn interleave<T: Copy>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
-    let pairs = dst.len() / 2;
-    for ((pair, &l), &r) in dst
-        .chunks_exact_mut(2)
-        .zip(&left[..pairs])
-        .zip(&right[..pairs])
-    {
-        pair[0].write(l);
-        pair[1].write(r);
-    }
-    if dst.len() % 2 == 1 {
-        dst[2 * pairs].write(left[pairs]);
-    }
-}
-
 /// The gather of [`StepBuffers::transform_input`] for one tile row `ty` of the image in `padded`
-/// (every channel), its tiles at `column..` of the step: plane `4 a + j` of `v` gets value
-/// `(a, j)` of every tile's 4x4 patch, the padded image at row `2 ty + a`, column `2 tx + j`,
-/// a run of `tw` neighbours in the even (`j` even) or odd half of that row. A plain function
-/// inlined into [`simd::vectorized`]'s caller, so that it is compiled for the wide vectors.
+/// (every channel), tiles of `M` outputs a side, its tiles at `column..` of the step: plane
+/// `(M + 2) a + j` of `v` gets value `(a, j)` of every tile's patch, the padded image at row
+/// `M ty + a`, column `M tx + j`, a run of `tw` neighbours in phase `j % M` of that row (see
+/// [`PaddedImage`]). A plain function inlined into [`simd::vectorized`]'s caller, so that it is
+/// compiled for the wide vectors.
 #[inline(always)]
-fn gather_patches<T: Element>(
+fn gather_patches<T: Element, const M: usize>(
     padded: &[T],
     shape: &WinogradShape,
     (ty, column, columns, len): (usize, usize, usize, usize),
@@ -332,15 +304,15 @@ fn gather_patches<T: Element>(
 ) {
     let (ph, pw) = shape.padded();
     let (_, tw) = shape.tiles();
-    let half = pw / 2;
+    let (patch, phase_len) = (M + 2, pw / M);
     for (c, plane) in padded.chunks_exact(ph * pw).enumerate() {
         let at = c * columns + column;
-        for a in 0..4 {
-            let (even, odd) = plane[(2 * ty + a) * pw..][..pw].split_at(half);
-            for j in 0..4 {
-                let src = if j % 2 == 0 { even } else { odd };
-                let dst = &mut v[(4 * a + j) * len + at..][..tw];
-                simd::copy_run(dst, &src[j / 2..j / 2 + tw]);
+        for a in 0..patch {
+            let row = &plane[(M * ty + a) * pw..][..pw];
+            for j in 0..patch {
+                let src = &row[(j % M) * phase_len + j / M..][..tw];
+                let dst = &mut v[(patch * a + j) * len + at..][..tw];
+                simd::copy_run(dst, src);
             }
         }
     }

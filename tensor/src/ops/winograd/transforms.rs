@@ -71,7 +71,7 @@ fn row_transform<T: Element>(d: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
 
 /// `max(a, 0)` lane by lane, as [`crate::Tensor::relu`] (`a` where `a > 0`, else 0).
 #[inline(always)]
-fn relu<T: Element>(a: Lanes<T>) -> Lanes<T> {
+pub(super) fn relu<T: Element>(a: Lanes<T>) -> Lanes<T> {
     let mut out = a;
     for o in out.iter_mut() {
         *o = relu_of(*o);

@@ -1,22 +1,30 @@
 //! The transformed weights `U = G g G^T` of every 3x3 kernel, packed for the micro-kernel.
 
-use super::shape::POINTS;
+use super::shape::Tile;
 use crate::element::Element;
 use crate::ops::packed_gemm::{MR, PackedLhs};
 use rayon::prelude::*;
 
-/// The 16 transformed weight matrices `U[ξ]` (`[O, C]` each), packed for the micro-kernel.
+/// The transformed weight matrices `U[ξ]` (`[O, C]` each, one for each of the tile's points),
+/// packed for the micro-kernel.
 pub struct WinogradWeights<T> {
+    /// The tile they were transformed for.
+    pub(super) tile: Tile,
     /// `U[ξ]` for each point `ξ`.
     pub(super) points: Vec<PackedLhs<T>>,
 }
 
 impl<T: Element> WinogradWeights<T> {
-    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` (`transform_kernel` on each)
-    /// for the convolution itself: row `o`, column `c` of every `U[ξ]` from kernel `(o, c)`.
-    pub fn new(weight: &[T], out_ch: usize, channels: usize) -> Self {
+    /// The tile the weights were transformed for.
+    pub fn tile(&self) -> Tile {
+        self.tile
+    }
+
+    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` for the convolution itself with
+    /// tiles `tile`: row `o`, column `c` of every `U[ξ]` from kernel `(o, c)`.
+    pub fn new(weight: &[T], out_ch: usize, channels: usize, tile: Tile) -> Self {
         check_len(weight, out_ch, channels);
-        Self::from_kernels(out_ch, channels, |o, c| {
+        Self::from_kernels(tile, out_ch, channels, |o, c| {
             weight[(o * channels + c) * 9..][..9]
                 .try_into()
                 .expect("3x3 kernel")
@@ -27,9 +35,9 @@ impl<T: Element> WinogradWeights<T> {
     /// gradient, a convolution of the output gradient by the flipped kernels with the channels
     /// swapped: row `c`, column `o` of every `U[ξ]` from kernel `(o, c)` rotated by 180
     /// degrees.
-    pub fn flipped(weight: &[T], out_ch: usize, channels: usize) -> Self {
+    pub fn flipped(weight: &[T], out_ch: usize, channels: usize, tile: Tile) -> Self {
         check_len(weight, out_ch, channels);
-        Self::from_kernels(channels, out_ch, |c, o| {
+        Self::from_kernels(tile, channels, out_ch, |c, o| {
             let mut g: [T; 9] = weight[(o * channels + c) * 9..][..9]
                 .try_into()
                 .expect("3x3 kernel");
@@ -45,12 +53,13 @@ impl<T: Element> WinogradWeights<T> {
     /// column at a time, and the kernels read together are neighbours in memory for
     /// [`WinogradWeights::flipped`].
     fn from_kernels(
+        tile: Tile,
         rows: usize,
         depth: usize,
         kernel: impl Fn(usize, usize) -> [T; 9] + Sync,
     ) -> Self {
         let (strips, strip_len) = (rows.div_ceil(MR), MR * depth);
-        let mut points: Vec<Vec<T>> = (0..POINTS)
+        let mut points: Vec<Vec<T>> = (0..tile.points())
             .map(|_| vec![T::zero(); strips * strip_len])
             .collect();
         // For each strip, its slice of every one of the 16 matrices.
@@ -73,7 +82,11 @@ impl<T: Element> WinogradWeights<T> {
                             tap[i] = value;
                         }
                     }
-                    for (point, u) in strip.iter_mut().zip(&transform_kernels(&g)) {
+                    let u = match tile {
+                        Tile::Two => transform_kernels(&g).to_vec(),
+                        Tile::Four => transform_kernels_f4(&g).to_vec(),
+                    };
+                    for (point, u) in strip.iter_mut().zip(&u) {
                         point[k * MR..][..MR].copy_from_slice(u);
                     }
                 }
@@ -82,7 +95,7 @@ impl<T: Element> WinogradWeights<T> {
             .into_iter()
             .map(|data| PackedLhs::from_packed(data, rows, depth))
             .collect();
-        WinogradWeights { points }
+        WinogradWeights { tile, points }
     }
 }
 
@@ -100,7 +113,7 @@ fn check_len<T>(weight: &[T], out_ch: usize, channels: usize) {
 /// `g[t]` holds tap `t` (row-major) of each, the result the 16 values of the 4x4 transforms
 /// (row-major), with `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
 #[inline]
-fn transform_kernels<T: Element>(g: &[[T; MR]; 9]) -> [[T; MR]; POINTS] {
+fn transform_kernels<T: Element>(g: &[[T; MR]; 9]) -> [[T; MR]; 16] {
     let half = T::from_f64_lossy(0.5);
     // G times a row or column of three, lane by lane.
     let expand = |a: &[T; MR], b: &[T; MR], c: &[T; MR]| {
@@ -119,9 +132,46 @@ fn transform_kernels<T: Element>(g: &[[T; MR]; 9]) -> [[T; MR]; POINTS] {
         expand(&g[1], &g[4], &g[7]),
         expand(&g[2], &g[5], &g[8]),
     ];
-    let mut u = [[T::zero(); MR]; POINTS];
+    let mut u = [[T::zero(); MR]; 16];
     for (i, row) in u.chunks_exact_mut(4).enumerate() {
         row.copy_from_slice(&expand(&gg[0][i], &gg[1][i], &gg[2][i]));
+    }
+    u
+}
+
+/// `U = G g G^T` of F(4x4, 3x3) for [`MR`] 3x3 kernels at once (laid out as in
+/// [`transform_kernels`]), the 36 values of the 6x6 transforms row-major, worked out in `f64`
+/// and rounded once, with `G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6],
+/// [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]`.
+#[inline]
+fn transform_kernels_f4<T: Element>(g: &[[T; MR]; 9]) -> [[T; MR]; 36] {
+    let g: [[f64; MR]; 9] = g.map(|taps| taps.map(|t| t.to_f64().expect("a float")));
+    // G times a row or column of three, lane by lane.
+    let expand = |a: &[f64; MR], b: &[f64; MR], c: &[f64; MR]| {
+        let mut out = [[0.0; MR]; 6];
+        for i in 0..MR {
+            let (a, b, c) = (a[i], b[i], c[i]);
+            out[0][i] = a / 4.0;
+            out[1][i] = -(a + b + c) / 6.0;
+            out[2][i] = -(a - b + c) / 6.0;
+            out[3][i] = a / 24.0 + b / 12.0 + c / 6.0;
+            out[4][i] = a / 24.0 - b / 12.0 + c / 6.0;
+            out[5][i] = c;
+        }
+        out
+    };
+    // gg[j][i] = (G g)[i][j]: G down each column of g.
+    let gg = [
+        expand(&g[0], &g[3], &g[6]),
+        expand(&g[1], &g[4], &g[7]),
+        expand(&g[2], &g[5], &g[8]),
+    ];
+    let mut u = [[T::zero(); MR]; 36];
+    for (i, row) in u.chunks_exact_mut(6).enumerate() {
+        let values = expand(&gg[0][i], &gg[1][i], &gg[2][i]);
+        for (lanes, values) in row.iter_mut().zip(values) {
+            *lanes = values.map(T::from_f64_lossy);
+        }
     }
     u
 }
