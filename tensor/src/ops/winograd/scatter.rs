@@ -1,22 +1,13 @@
-//! The output scatter: each output row written from the planes that hold its tiles' columns.
+//! The output scatter: each output row written from the planes that hold its tiles' columns
+//! (`columns[dx][tx]` is output column `m tx + dx` for tiles of `m`), interleaved.
 
 use crate::element::Element;
 use crate::simd;
 use std::mem::MaybeUninit;
 
-/// Writes the output row `dst` from `columns`, which hold value `dx` of each tile of the row
-/// (`columns[dx][tx]` is output column `m tx + dx`, `m = columns.len()`, 2 or 4).
-pub(super) fn scatter_row<T: Element>(columns: &[&[T]], dst: &mut [MaybeUninit<T>]) {
-    match *columns {
-        [left, right] => interleave_row(left, right, dst),
-        [c0, c1, c2, c3] => interleave4_row([c0, c1, c2, c3], dst),
-        _ => panic!("scatter_row: tiles of {} columns", columns.len()),
-    }
-}
-
 /// [`interleave4`] of one output row: for `f32` on CPUs with AVX-512 by permutes of whole
 /// vectors ([`interleave4_avx512`]), elsewhere by the plain loop.
-fn interleave4_row<T: Element>(columns: [&[T]; 4], dst: &mut [MaybeUninit<T>]) {
+pub(super) fn interleave4_row<T: Element>(columns: [&[T]; 4], dst: &mut [MaybeUninit<T>]) {
     #[cfg(target_arch = "x86_64")]
     if simd::avx512_kernels::<T>() {
         // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is
@@ -98,7 +89,7 @@ fn interleave4<T: Copy>(columns: [&[T]; 4], dst: &mut [MaybeUninit<T>]) {
 
 /// [`interleave`] of one output row: for `f32` on CPUs with AVX-512 by permutes of whole
 /// vectors ([`interleave_avx512`]), elsewhere by the plain loop.
-fn interleave_row<T: Element>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
+pub(super) fn interleave_row<T: Element>(left: &[T], right: &[T], dst: &mut [MaybeUninit<T>]) {
     #[cfg(target_arch = "x86_64")]
     if simd::avx512_kernels::<T>() {
         // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is

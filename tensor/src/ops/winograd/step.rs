@@ -3,7 +3,7 @@
 //! of the tile's transform) and transforms the products back into outputs.
 
 use super::padded::PaddedImage;
-use super::scatter::scatter_row;
+use super::scatter::{interleave_row, interleave4_row};
 use super::shape::{Tile, WinogradShape};
 use super::transforms::{self, plane_len};
 use super::transforms_f4;
@@ -260,13 +260,16 @@ impl<T: Element> StepBuffers<T> {
                     if oy >= oh {
                         break;
                     }
+                    // Plane `size dy + dx` holds output `(dy, dx)` of each tile.
                     let at = o * columns + row.column;
-                    // Planes `size dy + dx`: output `(dy, dx)` of each tile (the 4 always
-                    // exist; a tile of 2 uses 2).
                     let plane = |dx: usize| &m[(size * dy + dx) * len + at..][..tw];
-                    let planes = [plane(0), plane(1), plane(2), plane(3)];
                     let dst = &mut out[oy * ow..][..ow];
-                    scatter_row(&planes[..size], dst);
+                    match shape.tile {
+                        Tile::Two => interleave_row(plane(0), plane(1), dst),
+                        Tile::Four => {
+                            interleave4_row([plane(0), plane(1), plane(2), plane(3)], dst)
+                        }
+                    }
                 }
             }
         }
