@@ -119,28 +119,29 @@ fn implicit_conv_matches_gemm_route() {
     }
 }
 
+/// Shapes for the Winograd tests, `(n, c, h, w, o, padding)`: paddings 0 to 2, odd outputs (a
+/// partial last tile), channel counts off the strip size, one image and batches that split
+/// unevenly, tile rows of 14, 15 (most of one vector of the transforms) and 32 tiles (two).
+const WINOGRAD_CASES: [(usize, usize, usize, usize, usize, usize); 9] = [
+    (5, 16, 24, 19, 17, 1),
+    (3, 16, 9, 11, 17, 1),
+    (2, 20, 8, 8, 16, 0),
+    (1, 17, 5, 7, 24, 2),
+    (5, 32, 4, 4, 40, 1),
+    (2, 16, 13, 6, 19, 1),
+    (1, 16, 5, 37, 16, 1),
+    (2, 16, 7, 30, 17, 0),
+    (1, 16, 4, 64, 16, 1),
+];
+
 /// The Winograd route (3x3, stride 1, 16 or more channels each side), forward, input
-/// gradient and weight gradient, against the f64 `matrixmultiply` route: paddings 0 to 2, odd outputs (a partial
-/// last tile), channel counts off the strip size, one image and batches that split unevenly.
+/// gradient and weight gradient, against the f64 `matrixmultiply` route, on [`WINOGRAD_CASES`].
 #[test]
 fn winograd_matches_gemm_route() {
     if !packed_gemm::available::<f32>() {
         return;
     }
-    // (n, c, h, w, o, padding)
-    let cases = [
-        (5, 16, 24, 19, 17, 1),
-        (3, 16, 9, 11, 17, 1),
-        (2, 20, 8, 8, 16, 0),
-        (1, 17, 5, 7, 24, 2),
-        (5, 32, 4, 4, 40, 1),
-        (2, 16, 13, 6, 19, 1),
-        (1, 16, 5, 37, 16, 1),
-        // Tile rows of 14, 15 (most of one vector of the transforms) and 32 tiles (two).
-        (2, 16, 7, 30, 17, 0),
-        (1, 16, 4, 64, 16, 1),
-    ];
-    for (n, c, h, w, o, padding) in cases {
+    for (n, c, h, w, o, padding) in WINOGRAD_CASES {
         let geom = Conv2dGeometry::new(1, padding);
         let u = Unfold::new(&[n, c, h, w], &[o, c, 3, 3], geom);
         assert!(winograd_shape::<f32>(&u, o).is_some());
@@ -211,24 +212,15 @@ fn winograd_matches_gemm_route() {
 
 /// [`winograd_conv`] with tiles of 4 forced on shapes of every kind, against the f64 route: the
 /// forward pass with bias and ReLU, and the input gradient (flipped weights, padded by
-/// `2 - padding`) of a convolution + ReLU (the output gradient masked); paddings 0 to 2,
-/// partial last tiles (sides not multiples of 4), images of one tile and tile rows of 16.
+/// `2 - padding`) of a convolution + ReLU (the output gradient masked), on [`WINOGRAD_CASES`]
+/// (sides not multiples of 4 among them) and a 64-channel case.
 #[test]
 fn winograd_tiles_of_4_match_gemm_route() {
     if !packed_gemm::available::<f32>() {
         return;
     }
-    // (n, c, h, w, o, padding)
-    let cases = [
-        (5, 16, 24, 19, 17, 1),
-        (3, 16, 9, 11, 17, 1),
-        (2, 20, 8, 8, 16, 0),
-        (1, 17, 5, 7, 24, 2),
-        (5, 32, 4, 4, 40, 1),
-        (2, 16, 7, 30, 17, 0),
-        (1, 16, 4, 64, 16, 1),
-        (2, 64, 16, 16, 64, 1),
-    ];
+    // The shapes of the tiles of 2, and one with the channels that take tiles of 4 by choice.
+    let cases = WINOGRAD_CASES.into_iter().chain([(2, 64, 16, 16, 64, 1)]);
     let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
     let run = |shape: &WinogradShape,
                weights: &WinogradWeights<f32>,
