@@ -371,4 +371,3 @@ fn packed_grad_input_bits_do_not_depend_on_threads() {
     };
     assert_eq!(run(1), run(3));
 }
-
