@@ -59,9 +59,9 @@ fn entries() -> &'static Mutex<Vec<Entry>> {
     ENTRIES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// The transformed `weight` in `orientation` for tiles `tile`: from the cache when these weights were
-/// transformed before, else made by `transform` and remembered. Weights on a GPU are not
-/// cached (the Winograd route is CPU only).
+/// The transformed `weight` in `orientation` for tiles `tile`: from the cache when these
+/// weights were transformed before, else made by `transform` and remembered. Weights on a GPU
+/// are not cached (the Winograd route is CPU only).
 pub fn transformed<T: Element>(
     weight: &Tensor<T>,
     orientation: Orientation,

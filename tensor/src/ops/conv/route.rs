@@ -57,8 +57,8 @@ pub(super) fn grad_input_as_conv<T: Element>(u: &Unfold, out_ch: usize) -> Optio
 const MIN_WINOGRAD_CHANNELS: usize = 16;
 
 /// The Winograd shape (tiles of 2; see [`with_best_tile`]) of convolution `u` with `out_ch`
-/// output channels, when it takes the Winograd route: a 3x3 kernel, stride 1, enough channels on both sides, and the packed
-/// micro-kernel for `T`.
+/// output channels, when it takes the Winograd route: a 3x3 kernel, stride 1, enough channels
+/// on both sides, and the packed micro-kernel for `T`.
 pub(super) fn winograd_shape<T: Element>(u: &Unfold, out_ch: usize) -> Option<WinogradShape> {
     let fits = packed_gemm::available::<T>()
         && (u.kh, u.kw, u.stride) == (3, 3, 1)

@@ -12,8 +12,8 @@
 //! fewer), for transforms with larger coefficients (up to 8 and 1/24) that cost about twice
 //! as much a point. Tiles of 2 round to a few ulp of the inputs' magnitude (coefficients 0,
 //! ±1/2 and ±1): at most 3e-6 of the outputs' root mean square on ResNet-18's layers, against
-//! f64; tiles of 4 up to 6e-5 (20 times; 6 times in root mean square, 2e-6 to 3e-6). Which a layer takes is
-//! [`crate::ops::conv`]'s choice (`with_best_tile`).
+//! f64; tiles of 4 up to 6e-5 (20 times; 6 times in root mean square, 2e-6 to 3e-6). Which a
+//! layer takes is [`crate::ops::conv`]'s choice (`with_best_tile`).
 //!
 //! The matrix products run on the packed micro-kernel
 //! ([`crate::ops::packed_gemm::multiply_strip_to`]), so this route is for the element types and

@@ -35,7 +35,8 @@ pub(in crate::ops) struct TileRow {
 }
 
 /// `y = conv3x3(x) + bias`, or `relu(conv3x3(x) + bias)` when `relu` holds, by F(2x2, 3x3) or
-/// F(4x4, 3x3) (`shape.tile`; `weights` transformed for it) for every image of `x` (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once).
+/// F(4x4, 3x3) (`shape.tile`; `weights` transformed for it) for every image of `x`
+/// (`[N, C, H, W]`), written to `y` (`[N, O, OH, OW]`, every element once).
 /// With `x_relu_output` (shaped as `x`) the convolution reads `x` masked where that is not
 /// positive: an input gradient through a convolution + ReLU, the mask applied as the input
 /// is copied (see [`PaddedImage::of`]). Tasks of whole images run in parallel; each
@@ -111,13 +112,14 @@ impl Plan {
 }
 
 /// Tiles for a step when the budget of [`STEP_BYTES`] holds fewer than [`MIN_TILES`] (tiles of
-/// 4 on 64 channels and more, tiles of 2 on 192 and more): the most whole tile rows of `tw` tiles within `budget` whose
-/// columns fill the micro-kernel's blocks to within an eighth, or the most whole rows. The
-/// budget is kept rather than stretched to [`MIN_TILES`], so that `V` and `M` stay in the
-/// core's second-level cache: ResNet-18's 256-channel layer with tiles of 4 (a budget of 21
-/// tiles) 4.9-5.0 -> 4.5 ms forward, its 512-channel one with tiles of 2 5.7-6.2 -> 5.5-5.6 ms;
-/// and the rows fill whole blocks: a 32x32 image's 5 rows of 8 tiles would pad 40 columns to
-/// 64 where 4 rows fill 32 (its 64-channel layer 6.3-6.6 -> 5.7-6.0 ms).
+/// 4 on 64 channels and more, tiles of 2 on 192 and more): the most whole tile rows of `tw`
+/// tiles within `budget` whose columns fill the micro-kernel's blocks to within an eighth, or
+/// the most whole rows. The budget is kept rather than stretched to [`MIN_TILES`], so that `V`
+/// and `M` stay in the core's second-level cache: ResNet-18's 256-channel layer with tiles of
+/// 4 (a budget of 21 tiles) 4.9-5.0 -> 4.5 ms forward, its 512-channel one with tiles of 2
+/// 5.7-6.2 -> 5.5-5.6 ms; and the rows fill whole blocks: a 32x32 image's 5 rows of 8 tiles
+/// would pad 40 columns to 64 where 4 rows fill 32 (its 64-channel layer 6.3-6.6 -> 5.7-6.0
+/// ms).
 fn whole_blocks(budget: usize, tw: usize) -> usize {
     let most = (budget / tw).max(1);
     let fills = |rows: usize| 8 * (rows * tw).next_multiple_of(NR) <= 9 * rows * tw;
