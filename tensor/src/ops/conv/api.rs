@@ -36,9 +36,9 @@ impl<T: Element> Tensor<T> {
     }
 
     /// `relu(conv2d(self, weight, bias))` in one op, as `F.relu(F.conv2d(...))` and with the
-    /// same bits: the Winograd route applies the bias and ReLU as it writes each output, the
-    /// other routes clamp their output in place in one pass, and on a GPU the convolution
-    /// kernel is followed by the ReLU kernel.
+    /// same bits: the Winograd and packed routes apply the bias and ReLU as they write each
+    /// output, the `matrixmultiply` route clamps its output in place in one pass, and on a GPU
+    /// the convolution kernel is followed by the ReLU kernel.
     pub fn conv2d_relu(
         &self,
         weight: &Tensor<T>,
@@ -194,8 +194,8 @@ impl<T: Element> Tensor<T> {
         let len = n * out_ch * u.positions();
         let bias = bias.map(|b| b.data());
         let winograd = winograd_shape::<T>(&u, out_ch).map(with_best_tile);
-        // The Winograd route applies ReLU as it writes each output; the others after.
-        let relu_after = relu && winograd.is_none();
+        // The Winograd and packed routes apply ReLU as they write each output; the other after.
+        let relu_after = relu && winograd.is_none() && !use_packed::<T>(&u);
         let mut out = if let Some(shape) = winograd {
             let weights =
                 winograd_cache::transformed(weight, Orientation::Forward, shape.tile, || {
@@ -219,9 +219,9 @@ impl<T: Element> Tensor<T> {
             let mut out = Vec::with_capacity(len);
             let y = &mut out.spare_capacity_mut()[..len];
             if use_implicit(&u) {
-                implicit_conv(&u, &packed, bias, self.data(), y);
+                implicit_conv(&u, &packed, (bias, relu), self.data(), y);
             } else {
-                packed_conv(&u, &packed, bias, self.data(), y);
+                packed_conv(&u, &packed, (bias, relu), self.data(), y);
             }
             // SAFETY: `packed_conv` or `implicit_conv` wrote all `len` elements (every output of every image).
             unsafe { out.set_len(len) };
@@ -317,7 +317,7 @@ impl<T: Element> Tensor<T> {
             implicit_conv(
                 &uf,
                 &packed,
-                None,
+                (None, false),
                 self.data(),
                 &mut dx.spare_capacity_mut()[..len],
             );

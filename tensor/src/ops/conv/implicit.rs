@@ -1,6 +1,7 @@
 //! The packed route for stride-1 convolutions whose column matrix is never written: its rows are
 //! read in place from a zero-padded copy of the image.
 
+use super::packed::with_epilogue;
 use super::unfold::Unfold;
 use crate::element::Element;
 use crate::ops::packed_gemm::{Block, MR, NR, PackedLhs, RowOffsets, multiply_strip_rows};
@@ -59,7 +60,7 @@ impl Implicit {
 pub(super) fn implicit_conv<T: Element>(
     u: &Unfold,
     w: &PackedLhs<T>,
-    bias: Option<&[T]>,
+    epilogue: (Option<&[T]>, bool),
     x: &[T],
     y: &mut [MaybeUninit<T>],
 ) {
@@ -82,7 +83,7 @@ pub(super) fn implicit_conv<T: Element>(
                 for q0 in (0..im.columns).step_by(NR) {
                     for s in 0..w.strips() {
                         multiply_strip_rows(w, s, &padded[q0..], &rows, &mut block);
-                        store_virtual_block(&block, s * MR, out_ch, u, im.wp, q0, bias, y);
+                        store_virtual_block(&block, s * MR, out_ch, u, im.wp, q0, epilogue, y);
                     }
                 }
             },
@@ -90,7 +91,8 @@ pub(super) fn implicit_conv<T: Element>(
 }
 
 /// Writes the real columns of a block of virtual columns `q0..q0 + NR` (see [`Implicit`]), rows
-/// `o0..` (up to `out_ch`), into one image's output `y` (`[O, OH * OW]`), adding the bias.
+/// `o0..` (up to `out_ch`), into one image's output `y` (`[O, OH * OW]`), adding the bias and
+/// then applying ReLU where `epilogue` asks.
 #[allow(clippy::too_many_arguments)]
 fn store_virtual_block<T: Element>(
     block: &Block<T>,
@@ -99,7 +101,7 @@ fn store_virtual_block<T: Element>(
     u: &Unfold,
     wp: usize,
     q0: usize,
-    bias: Option<&[T]>,
+    (bias, relu): (Option<&[T]>, bool),
     y: &mut [MaybeUninit<T>],
 ) {
     let positions = u.positions();
@@ -118,7 +120,7 @@ fn store_virtual_block<T: Element>(
                 let real = (u.ow - ox).min(count);
                 let dst = &mut y[oy * u.ow + ox..][..real];
                 for (d, &v) in dst.iter_mut().zip(&row[q - q0..]) {
-                    d.write(v + b);
+                    d.write(with_epilogue(v, b, relu));
                 }
             }
             q += count;

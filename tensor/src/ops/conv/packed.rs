@@ -4,7 +4,7 @@
 
 use super::unfold::Unfold;
 use crate::element::Element;
-use crate::ops::elementwise::relu_grad_of;
+use crate::ops::elementwise::{relu_grad_of, relu_of};
 use crate::ops::packed_gemm::{Block, MR, NR, PackedLhs, multiply_strip, multiply_strip_to};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -40,8 +40,8 @@ fn for_each_image_run(
     }
 }
 
-/// The convolution proper, `y = W im2col(x) + bias` for every image of `x`, written to `y`
-/// (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each walks its columns
+/// The convolution proper, `y = W im2col(x) + bias` (then ReLU when `epilogue` asks) for every
+/// image of `x`, written to `y` (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each walks its columns
 /// (the images' positions side by side) [`NR`] at a time, unfolds those columns into one
 /// contiguous panel (`C*KH*KW` rows of `NR` values, the layout the micro-kernel streams), and
 /// multiplies the panel by every row strip of the packed weights. The sums run in a fixed order:
@@ -49,7 +49,7 @@ fn for_each_image_run(
 pub(super) fn packed_conv<T: Element>(
     u: &Unfold,
     w: &PackedLhs<T>,
-    bias: Option<&[T]>,
+    epilogue: (Option<&[T]>, bool),
     x: &[T],
     y: &mut [MaybeUninit<T>],
 ) {
@@ -78,7 +78,7 @@ pub(super) fn packed_conv<T: Element>(
             });
             for s in 0..w.strips() {
                 multiply_strip(w, s, &panel, NR, &mut block);
-                store_block(&block, s * MR, out_ch, positions, bias, (g0, g1), y);
+                store_block(&block, s * MR, out_ch, positions, epilogue, (g0, g1), y);
             }
         }
     };
@@ -88,13 +88,14 @@ pub(super) fn packed_conv<T: Element>(
 }
 
 /// Writes rows `o0..` (up to `out_ch`) of an output block for columns `g0..g1` (the positions
-/// of a group of images side by side) into `y` (`[images, O, positions]`), adding the bias.
+/// of a group of images side by side) into `y` (`[images, O, positions]`), adding the bias
+/// and then applying ReLU where `epilogue` asks.
 fn store_block<T: Element>(
     block: &Block<T>,
     o0: usize,
     out_ch: usize,
     positions: usize,
-    bias: Option<&[T]>,
+    (bias, relu): (Option<&[T]>, bool),
     (g0, g1): (usize, usize),
     y: &mut [MaybeUninit<T>],
 ) {
@@ -104,10 +105,17 @@ fn store_block<T: Element>(
         for_each_image_run(positions, g0, g1, |img, p0, p1, at| {
             let dst = &mut y[(img * out_ch + o) * positions..][p0..p1];
             for (d, &v) in dst.iter_mut().zip(&row[at..]) {
-                d.write(v + b);
+                d.write(with_epilogue(v, b, relu));
             }
         });
     }
+}
+
+/// `v + b`, then ReLU when `relu` holds ([`relu_of`], the bits of the ReLU op): the value a
+/// packed route stores for one output.
+#[inline(always)]
+pub(super) fn with_epilogue<T: Element>(v: T, b: T, relu: bool) -> T {
+    if relu { relu_of(v + b) } else { v + b }
 }
 
 /// Fewest tasks a grad-input batch is cut into, whatever the thread count: a fixed share of the
