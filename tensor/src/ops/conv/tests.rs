@@ -371,3 +371,61 @@ fn packed_grad_input_bits_do_not_depend_on_threads() {
     };
     assert_eq!(run(1), run(3));
 }
+
+/// The weight gradient of small outputs with a gradient of more than 2 MB (a 3x3 stride-2
+/// convolution, as ResNet-18's 256-to-512 one; two passes of several images, channels and
+/// output channels shared among the threads): against f64 loops written here, and the same
+/// bits on one thread as on three.
+#[test]
+fn small_images_large_grad_weight_matches_loops_on_any_thread_count() {
+    let (n, c, side, o, out) = (70, 256, 6, 232, 3);
+    let geom = Conv2dGeometry::new(2, 1);
+    let (xv, dyv) = (values(n * c * side * side, 5), values(n * o * out * out, 6));
+    let x = Tensor::<f32>::from_f64s(&xv, [n, c, side, side]);
+    let dy = Tensor::<f32>::from_f64s(&dyv, [n, o, out, out]);
+    let weight_shape = Shape::from([o, c, 3, 3]);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| dy.conv2d_grad_weight(&x, &weight_shape, geom))
+            .to_f64_vec()
+    };
+    let got = run(3);
+    assert_eq!(got, run(1), "bits on 3 threads and on 1");
+    // The f32 values the op saw, summed in f64.
+    let (xv, dyv) = (x.to_f64_vec(), dy.to_f64_vec());
+    let at = |i: usize, j: usize| (2 * i + j).checked_sub(1);
+    let mut want = vec![0.0; o * c * 9];
+    for img in 0..n {
+        for (oc, dw) in want.chunks_exact_mut(c * 9).enumerate() {
+            for oy in 0..out {
+                for ox in 0..out {
+                    let g = dyv[((img * o + oc) * out + oy) * out + ox];
+                    for ch in 0..c {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (Some(iy), Some(ix)) = (at(oy, ky), at(ox, kx)) else {
+                                    continue;
+                                };
+                                if iy < side && ix < side {
+                                    let v = xv[((img * c + ch) * side + iy) * side + ix];
+                                    dw[ch * 9 + ky * 3 + kx] += g * v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Sums of at most n * 9 products of values in [-1, 1).
+    let atol = 1e-5 * (n * 9) as f64;
+    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - e).abs() <= atol + 1e-5 * e.abs(),
+            "dw[{i}] = {g}, expected {e}"
+        );
+    }
+}
