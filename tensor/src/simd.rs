@@ -91,3 +91,80 @@ pub fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
         _ => dst.copy_from_slice(src),
     }
 }
+
+/// `dst[i] = src[2 i]` for a short run (an output row of a stride-2 convolution): as
+/// [`copy_run`], fixed-size blocks that overlap in the middle, each reading twice its length of
+/// `src` so that the vectoriser loads whole vectors and keeps the even lanes by permutes (a
+/// loop of single loads took 30% of ResNet-18's 64-to-128 stride-2 forward). A run whose
+/// source ends too soon for a block's last read is copied value by value. Panics unless `src`
+/// holds `2 dst.len() - 1` values or more.
+#[inline(always)]
+pub fn copy_every_other<T: Copy>(dst: &mut [T], src: &[T]) {
+    #[inline(always)]
+    fn block<T: Copy, const B: usize>(dst: &mut [T], src: &[T]) {
+        let (dst, src) = (&mut dst[..B], &src[..2 * B]);
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = src[2 * i];
+        }
+    }
+    #[inline(always)]
+    fn overlapping<T: Copy, const B: usize>(dst: &mut [T], src: &[T]) {
+        let n = dst.len();
+        block::<T, B>(dst, src);
+        block::<T, B>(&mut dst[n - B..], &src[2 * (n - B)..]);
+    }
+    let n = dst.len();
+    assert!(
+        n == 0 || src.len() >= 2 * n - 1,
+        "copy_every_other: {} values cannot fill {n}",
+        src.len()
+    );
+    if src.len() < 2 * n {
+        dst.iter_mut()
+            .zip(src.iter().step_by(2))
+            .for_each(|(d, &s)| *d = s);
+        return;
+    }
+    match n {
+        0 => {}
+        1..4 => dst
+            .iter_mut()
+            .zip(src.iter().step_by(2))
+            .for_each(|(d, &s)| *d = s),
+        4..8 => overlapping::<T, 4>(dst, src),
+        8..16 => overlapping::<T, 8>(dst, src),
+        16..=32 => overlapping::<T, 16>(dst, src),
+        _ => dst
+            .iter_mut()
+            .zip(src.iter().step_by(2))
+            .for_each(|(d, &s)| *d = s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every run length up to past the largest block, from sources that end at the run's last
+    /// read and well after it, inside and outside [`vectorized`]: the even values, in order.
+    #[test]
+    fn copy_every_other_takes_the_even_values() {
+        for n in 0..45usize {
+            for extra in [0, 1, 5] {
+                let src: Vec<f32> = (0..(2 * n).saturating_sub(1) + extra)
+                    .map(|i| i as f32)
+                    .collect();
+                let want: Vec<f32> = (0..n).map(|i| (2 * i) as f32).collect();
+                let mut dst = vec![-1.0; n];
+                copy_every_other(&mut dst, &src);
+                assert_eq!(dst, want, "{n} values from {}", src.len());
+                let mut dst = vec![-1.0; n];
+                vectorized(
+                    #[inline(always)]
+                    || copy_every_other(&mut dst, &src),
+                );
+                assert_eq!(dst, want, "{n} values from {}, vectorized", src.len());
+            }
+        }
+    }
+}

@@ -148,6 +148,8 @@ impl Unfold {
                             let src = &x[c * plane + first..];
                             if s == 1 {
                                 simd::copy_run(dst, &src[..dst.len()]);
+                            } else if s == 2 {
+                                simd::copy_every_other(dst, src);
                             } else {
                                 for (i, d) in dst.iter_mut().enumerate() {
                                     *d = src[i * s];
