@@ -119,6 +119,23 @@ proptest! {
         check_gradients(&[a, b], |v| v[0].add(&v[1]))?;
     }
 
+    /// relu(a + b): both operands' gradient where the sum is positive, the same bits as
+    /// `relu(add)` forward; the inputs of sums within [`KINK_GAP`] of 0 are left out.
+    #[test]
+    fn add_relu((a, b) in broadcast_pair(value(), value())) {
+        let sum = a.add(&b);
+        let mut near = [vec![false; a.numel()], vec![false; b.numel()]];
+        for (at, &s) in sum.data().iter().enumerate() {
+            if s.abs() < KINK_GAP {
+                near[0][broadcast_source(at, sum.dims(), a.dims())] = true;
+                near[1][broadcast_source(at, sum.dims(), b.dims())] = true;
+            }
+        }
+        let near_kink = |input: usize, at: usize| near[input][at];
+        check_gradients_skipping(&[a.clone(), b.clone()], near_kink, |v| v[0].add_relu(&v[1]))?;
+        prop_assert_eq!(a.add_relu(&b).to_f64_vec(), sum.relu().to_f64_vec());
+    }
+
     #[test]
     fn sub((a, b) in broadcast_pair(value(), value())) {
         check_gradients(&[a, b], |v| v[0].sub(&v[1]))?;

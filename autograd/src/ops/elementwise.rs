@@ -23,6 +23,22 @@ impl<'t, T: Element> Var<'t, T> {
         })
     }
 
+    /// `relu(self + other)` (broadcast) in one op, as `F.relu(a + b)` and with the same bits: a
+    /// residual block's sum and ReLU. The gradient flows to both operands where the output is
+    /// positive (where the sum is), as [`Var::relu`]'s does.
+    pub fn add_relu(&self, other: &Var<'t, T>) -> Var<'t, T> {
+        let (sa, sb) = (self.shape().clone(), other.shape().clone());
+        let y = self.value().add_relu(other.value());
+        let out = y.clone();
+        Var::from_op("add_relu", &[self, other], y, move |g, need| {
+            let g = g.relu_grad(&out);
+            vec![
+                need[0].then(|| g.sum_to(&sa)),
+                need[1].then(|| g.sum_to(&sb)),
+            ]
+        })
+    }
+
     /// `self - other` (broadcast).
     pub fn sub(&self, other: &Var<'t, T>) -> Var<'t, T> {
         let (sa, sb) = (self.shape().clone(), other.shape().clone());

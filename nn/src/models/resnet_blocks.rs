@@ -99,7 +99,7 @@ impl<T: Element> Module<T> for BasicBlock<T> {
     fn forward<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
         let out = conv_bn(&self.conv1, &self.bn1, x, true, fwd);
         let out = conv_bn(&self.conv2, &self.bn2, &out, false, fwd);
-        out.add(&self.shortcut.forward(x, fwd)).relu()
+        out.add_relu(&self.shortcut.forward(x, fwd))
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {
@@ -152,7 +152,7 @@ impl<T: Element> Module<T> for Bottleneck<T> {
         let out = conv_bn(&self.conv1, &self.bn1, x, true, fwd);
         let out = conv_bn(&self.conv2, &self.bn2, &out, true, fwd);
         let out = conv_bn(&self.conv3, &self.bn3, &out, false, fwd);
-        out.add(&self.shortcut.forward(x, fwd)).relu()
+        out.add_relu(&self.shortcut.forward(x, fwd))
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

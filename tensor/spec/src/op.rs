@@ -6,6 +6,9 @@
 pub enum BinaryOp {
     /// `a + b`.
     Add,
+    /// `max(a + b, 0)` (0 where the sum is NaN, as the ReLU): a residual block's sum and ReLU
+    /// in one pass.
+    AddRelu,
     /// `a - b`.
     Sub,
     /// `a * b`.
@@ -33,6 +36,7 @@ impl BinaryOp {
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
+            BinaryOp::AddRelu => "add_relu",
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",

@@ -74,6 +74,7 @@ macro_rules! cpu_ops {
             fn binary(op: BinaryOp, a: &Tensor<$ty>, b: &Tensor<$ty>) -> Tensor<$ty> {
                 match op {
                     BinaryOp::Add => a.add_impl(b),
+                    BinaryOp::AddRelu => a.add_relu_impl(b),
                     BinaryOp::Sub => a.sub_impl(b),
                     BinaryOp::Mul => a.mul_impl(b),
                     BinaryOp::Div => a.div_impl(b),

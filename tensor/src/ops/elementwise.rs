@@ -93,6 +93,12 @@ impl<T: Element> Tensor<T> {
         self.binary(BinaryOp::Div, other)
     }
 
+    /// `relu(self + other)` with broadcasting, in one pass and with the bits of the two ops: a
+    /// residual block's sum and ReLU (`F.relu(out + shortcut)`).
+    pub fn add_relu(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.binary(BinaryOp::AddRelu, other)
+    }
+
     /// Elementwise maximum with broadcasting (NaN-propagating like `torch.maximum`).
     pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
         self.binary(BinaryOp::Maximum, other)
@@ -217,6 +223,10 @@ impl<T: Element> Tensor<T> {
 
     pub(crate) fn div_impl(&self, other: &Tensor<T>) -> Tensor<T> {
         self.zip_map(other, "div", |a, b| a / b)
+    }
+
+    pub(crate) fn add_relu_impl(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.zip_map(other, "add_relu", |a, b| relu_of(a + b))
     }
 
     pub(crate) fn maximum_impl(&self, other: &Tensor<T>) -> Tensor<T> {

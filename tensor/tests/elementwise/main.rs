@@ -1,4 +1,4 @@
-//! Elementwise ops against naive f64 references: binary arithmetic, `maximum`/`minimum` and the
+//! Elementwise ops against naive f64 references: binary arithmetic, `add_relu`, `maximum`/`minimum` and the
 //! comparisons under numpy broadcasting (size-1 axes, rank-0 scalars, operands of different
 //! ranks), `where_`, and every unary op, with ties and zeros generated on purpose.
 //!
@@ -39,14 +39,20 @@ fn holds(b: bool) -> f64 {
     f64::from(u8::from(b))
 }
 
+/// `relu(x + y)`: the sum where it is above 0, else 0 (NaN included).
+fn add_relu(x: f64, y: f64) -> f64 {
+    if x + y > 0.0 { x + y } else { 0.0 }
+}
+
 /// Arithmetic and elementwise extremes.
-const ARITHMETIC: [BinaryCase<f64>; 6] = [
+const ARITHMETIC: [BinaryCase<f64>; 7] = [
     ("add", Tensor::add, |x, y| x + y),
     ("sub", Tensor::sub, |x, y| x - y),
     ("mul", Tensor::mul, |x, y| x * y),
     ("div", Tensor::div, |x, y| x / y),
     ("maximum", Tensor::maximum, maximum),
     ("minimum", Tensor::minimum, minimum),
+    ("add_relu", Tensor::add_relu, add_relu),
 ];
 
 /// Comparisons, giving 1 where they hold and 0 elsewhere.
@@ -59,11 +65,12 @@ const COMPARISONS: [BinaryCase<f64>; 5] = [
 ];
 
 /// Every binary op in f32 (the arithmetic first), the element type of every device.
-const BINARY_F32: [BinaryCase<f32>; 11] = [
+const BINARY_F32: [BinaryCase<f32>; 12] = [
     ("add", Tensor::add, |x, y| x + y),
     ("sub", Tensor::sub, |x, y| x - y),
     ("mul", Tensor::mul, |x, y| x * y),
     ("div", Tensor::div, |x, y| x / y),
+    ("add_relu", Tensor::add_relu, add_relu),
     ("maximum", Tensor::maximum, maximum),
     ("minimum", Tensor::minimum, minimum),
     ("gt", Tensor::gt, |x, y| holds(x > y)),
@@ -155,10 +162,11 @@ proptest! {
 
     #[test]
     fn arithmetic_in_f32((a, b) in broadcast_pair(value())) {
-        check_binary(&BINARY_F32[..4], &a, &b, F32_TOL);
+        check_binary(&BINARY_F32[..5], &a, &b, F32_TOL);
     }
 
-    /// Small integers make `maximum`, `minimum` and the comparisons meet equal operands.
+    /// Small integers make `maximum`, `minimum` and the comparisons meet equal operands, and
+    /// `add_relu` sums of exactly 0.
     #[test]
     fn ties_in_extremes_and_comparisons((a, b) in broadcast_pair(tied_value())) {
         check_binary(&ARITHMETIC[4..], &a, &b, 0.0);

@@ -174,12 +174,14 @@ mod tests {
     fn every_op_kind_has_a_kernel() {
         use BinaryOp::*;
         use UnaryOp::*;
-        let binary = [Add, Sub, Mul, Div, Maximum, Minimum, Gt, Ge, Lt, Le, Eq];
+        let binary = [
+            Add, AddRelu, Sub, Mul, Div, Maximum, Minimum, Gt, Ge, Lt, Le, Eq,
+        ];
         let unary = [Neg, Exp, Log, Sqrt, Abs, Sign, Relu, Square];
         let scalar = [ScalarOp::Add, ScalarOp::Mul, ScalarOp::Pow];
         for op in binary {
             match op {
-                Add | Sub | Mul | Div | Maximum | Minimum | Gt | Ge | Lt | Le | Eq => {}
+                Add | AddRelu | Sub | Mul | Div | Maximum | Minimum | Gt | Ge | Lt | Le | Eq => {}
             }
         }
         for op in unary {

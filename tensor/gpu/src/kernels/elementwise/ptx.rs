@@ -195,11 +195,21 @@ fn compare_body(cmp: &str) -> String {
 }
 
 /// Every binary op.
-pub(super) const BINARY: [Binary; 11] = [
+pub(super) const BINARY: [Binary; 12] = [
     Binary {
         name: "add",
         op: "add",
         body: || "    add.rn.f32 %y, %a, %b;\n".into(),
+    },
+    Binary {
+        name: "add_relu",
+        op: "add_relu",
+        body: || {
+            format!(
+                "    add.rn.f32 %y, %a, %b;\n    setp.gt.f32 %q0, %y, {zero};             // the sum if above 0 (NaN: 0)\n    selp.f32 %y, %y, {zero}, %q0;\n",
+                zero = imm(0.0)
+            )
+        },
     },
     Binary {
         name: "sub",
