@@ -1,6 +1,7 @@
-//! Elementwise ops against naive f64 references: binary arithmetic, `add_relu`, `maximum`/`minimum` and the
-//! comparisons under numpy broadcasting (size-1 axes, rank-0 scalars, operands of different
-//! ranks), `where_`, and every unary op, with ties and zeros generated on purpose.
+//! Elementwise ops against naive f64 references: binary arithmetic, `add_relu`,
+//! `maximum`/`minimum` and the comparisons under numpy broadcasting (size-1 axes, rank-0
+//! scalars, operands of different ranks), `where_`, and every unary op, with ties and zeros
+//! generated on purpose.
 //!
 //! These properties and the multi-threaded sizes run on the CPU, in f64 and f32 (hundreds of
 //! random cases would take minutes on the simulator); `devices.rs` runs the same references on

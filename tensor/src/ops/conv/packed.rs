@@ -46,11 +46,12 @@ fn for_each_image_run(
 const PANEL_BYTES: usize = 1 << 20;
 
 /// The convolution proper, `y = W im2col(x) + bias` (then ReLU when `epilogue` asks) for every
-/// image of `x`, written to `y` (`[N, O, OH, OW]`, not read). Tasks of a few images run in parallel; each walks its columns
-/// (the images' positions side by side) [`NR`] at a time, unfolds those columns into one
-/// contiguous panel (`C*KH*KW` rows of `NR` values, the layout the micro-kernel streams), and
-/// multiplies the panel by every row strip of the packed weights. The sums run in a fixed order:
-/// the bits do not depend on the thread count.
+/// image of `x`, written to `y` (`[N, O, OH, OW]`, not read). Tasks of a few images run in
+/// parallel; each walks its columns (the images' positions side by side) a few panels at a time
+/// (see [`PANEL_BYTES`]), unfolds each [`NR`] columns into one contiguous panel (`C*KH*KW` rows
+/// of `NR` values, the layout the micro-kernel streams), and multiplies every row strip of the
+/// packed weights by the panels. The sums run in a fixed order: the bits do not depend on the
+/// thread count.
 pub(super) fn packed_conv<T: Element>(
     u: &Unfold,
     w: &PackedLhs<T>,

@@ -353,6 +353,16 @@ fn tiles_of_4_where_they_pay() {
     }
 }
 
+/// `op`'s result on a pool of `threads` threads, as f64 values.
+fn on_threads(threads: usize, op: impl FnOnce() -> Tensor<f32> + Send) -> Vec<f64> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(op)
+        .to_f64_vec()
+}
+
 /// The packed grad-input route gives the same bits on one thread as on several.
 #[test]
 fn packed_grad_input_bits_do_not_depend_on_threads() {
@@ -361,14 +371,7 @@ fn packed_grad_input_bits_do_not_depend_on_threads() {
     let weight = Tensor::<f32>::from_f64s(&values(o * c * 9, 3), [o, c, 3, 3]);
     let dy = Tensor::<f32>::from_f64s(&values(n * o * h * w, 4), [n, o, h, w]);
     let shape = Shape::from([n, c, h, w]);
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| dy.conv2d_grad_input(&weight, &shape, geom))
-            .to_f64_vec()
-    };
+    let run = |threads| on_threads(threads, || dy.conv2d_grad_input(&weight, &shape, geom));
     assert_eq!(run(1), run(3));
 }
 
@@ -384,14 +387,7 @@ fn small_images_large_grad_weight_matches_loops_on_any_thread_count() {
     let x = Tensor::<f32>::from_f64s(&xv, [n, c, side, side]);
     let dy = Tensor::<f32>::from_f64s(&dyv, [n, o, out, out]);
     let weight_shape = Shape::from([o, c, 3, 3]);
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| dy.conv2d_grad_weight(&x, &weight_shape, geom))
-            .to_f64_vec()
-    };
+    let run = |threads| on_threads(threads, || dy.conv2d_grad_weight(&x, &weight_shape, geom));
     let got = run(3);
     assert_eq!(got, run(1), "bits on 3 threads and on 1");
     // The f32 values the op saw, summed in f64.

@@ -205,9 +205,11 @@ pub(super) const BINARY: [Binary; 12] = [
         name: "add_relu",
         op: "add_relu",
         body: || {
+            // The sum where it is above 0, else 0 (NaN included), as `relu_of`.
+            let zero = imm(0.0);
             format!(
-                "    add.rn.f32 %y, %a, %b;\n    setp.gt.f32 %q0, %y, {zero};             // the sum if above 0 (NaN: 0)\n    selp.f32 %y, %y, {zero}, %q0;\n",
-                zero = imm(0.0)
+                "    add.rn.f32 %y, %a, %b;\n    setp.gt.f32 %q0, %y, {zero};\n    \
+                 selp.f32 %y, %y, {zero}, %q0;\n"
             )
         },
     },
