@@ -111,7 +111,7 @@ impl<T: Stored> Tensor<T> {
     }
 
     /// The host storage, for caches of values derived from a tensor's elements (see
-    /// `ops::winograd_cache`): storage is copy-on-write, so while a handle on it is held the
+    /// `ops::weight_cache`): storage is copy-on-write, so while a handle on it is held the
     /// elements behind it never change. `None` on a GPU.
     pub(crate) fn host_storage(&self) -> Option<&Arc<Vec<T>>> {
         match &self.storage {

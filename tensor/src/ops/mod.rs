@@ -18,6 +18,6 @@ pub mod reduce;
 pub mod scan;
 pub mod softmax;
 pub mod stats;
+pub mod weight_cache;
 pub mod winograd;
-pub mod winograd_cache;
 pub mod winograd_grad;

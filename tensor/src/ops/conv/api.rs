@@ -16,8 +16,8 @@ use crate::element::Element;
 use crate::ops::elementwise::relu_in_place;
 use crate::ops::packed_gemm::PackedLhs;
 use crate::ops::placement::agree;
+use crate::ops::weight_cache::{self, Orientation, Preparation};
 use crate::ops::winograd::{WinogradWeights, winograd_conv};
-use crate::ops::winograd_cache::{self, Orientation};
 use crate::ops::winograd_grad::winograd_grad_weight;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -197,10 +197,11 @@ impl<T: Element> Tensor<T> {
         // The Winograd and packed routes apply ReLU as they write each output; the other after.
         let relu_after = relu && winograd.is_none() && !use_packed::<T>(&u);
         let mut out = if let Some(shape) = winograd {
-            let weights =
-                winograd_cache::transformed(weight, Orientation::Forward, shape.tile, || {
-                    WinogradWeights::new(weight.data(), out_ch, u.channels, shape.tile)
-                });
+            let weights = weight_cache::prepared(
+                weight,
+                Preparation::Winograd(Orientation::Forward, shape.tile),
+                || WinogradWeights::new(weight.data(), out_ch, u.channels, shape.tile),
+            );
             let mut out = Vec::with_capacity(len);
             winograd_conv(
                 &shape,
@@ -215,7 +216,9 @@ impl<T: Element> Tensor<T> {
             unsafe { out.set_len(len) };
             out
         } else if use_packed::<T>(&u) {
-            let packed = PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows());
+            let packed = weight_cache::prepared(weight, Preparation::Packed, || {
+                PackedLhs::new(weight.data(), out_ch, u.rows(), u.rows())
+            });
             let mut out = Vec::with_capacity(len);
             let y = &mut out.spare_capacity_mut()[..len];
             if use_implicit(&u) {
@@ -285,10 +288,11 @@ impl<T: Element> Tensor<T> {
         let len = n * u.channels * u.h * u.w;
         if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
             let shape = with_best_tile(shape);
-            let weights =
-                winograd_cache::transformed(weight, Orientation::InputGradient, shape.tile, || {
-                    WinogradWeights::flipped(weight.data(), out_ch, u.channels, shape.tile)
-                });
+            let weights = weight_cache::prepared(
+                weight,
+                Preparation::Winograd(Orientation::InputGradient, shape.tile),
+                || WinogradWeights::flipped(weight.data(), out_ch, u.channels, shape.tile),
+            );
             let mut dx = Vec::with_capacity(len);
             winograd_conv(
                 &shape,
@@ -311,8 +315,10 @@ impl<T: Element> Tensor<T> {
                 .grad_input(None, weight, input_shape, geom);
         }
         if let Some(uf) = as_conv {
-            let flipped = flipped_weights(&u, weight.data(), out_ch);
-            let packed = PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows());
+            let packed = weight_cache::prepared(weight, Preparation::PackedFlipped, || {
+                let flipped = flipped_weights(&u, weight.data(), out_ch);
+                PackedLhs::new(&flipped, u.channels, uf.rows(), uf.rows())
+            });
             let mut dx = Vec::with_capacity(len);
             implicit_conv(
                 &uf,
@@ -328,7 +334,9 @@ impl<T: Element> Tensor<T> {
         let mut dx = vec![T::zero(); len];
         if packed {
             // W^T: element (r, o) of the [C*KH*KW, O] matrix is w[o * rows + r].
-            let wt = PackedLhs::strided(weight.data(), rows, out_ch, (1, rows));
+            let wt = weight_cache::prepared(weight, Preparation::PackedTransposed, || {
+                PackedLhs::strided(weight.data(), rows, out_ch, (1, rows))
+            });
             let dy = (self.data(), relu_output.map(|y| y.data()));
             packed_grad_input(&u, &wt, dy, &mut dx);
         } else {

@@ -1,22 +1,25 @@
-//! Transformed Winograd weights of recent convolutions, so that the many forward and backward
-//! passes of an attack on one model transform each layer's weights once instead of every time.
+//! Weights prepared for the CPU convolutions of recent calls (Winograd transforms, packed
+//! strips), so that the many forward and backward passes of an attack on one model prepare
+//! each layer's weights once instead of every time.
 //!
-//! An entry is keyed on the weight tensor's host storage (held as a [`Weak`] handle) and the
-//! orientation. Storage is copy-on-write and [`Arc::make_mut`] moves the value to a new
-//! allocation while weak handles exist, so any change to the weights (an optimiser step) gives
-//! them a new address: an entry whose handle still points at the weights' storage is up to
-//! date. The weak handle keeps the old address from being reused. Entries whose weights are
-//! gone are dropped at the next lookup, and at most `CAPACITY` are kept.
+//! An entry is keyed on the weight tensor's host storage (held as a [`Weak`] handle), its
+//! dimensions and what it was prepared for. Storage is copy-on-write and [`Arc::make_mut`]
+//! moves the value to a new allocation while weak handles exist, so any change to the weights
+//! (an optimiser step) gives them a new address: an entry whose handle still points at the
+//! weights' storage is up to date. The weak handle keeps the old address from being reused.
+//! Entries whose weights are gone are dropped at the next lookup, and at most `CAPACITY` are
+//! kept.
 
 use crate::element::Element;
-use crate::ops::winograd::{Tile, WinogradWeights};
+use crate::ops::winograd::Tile;
 use crate::tensor::Tensor;
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-/// Most entries kept: both orientations of every 3x3 layer of the largest model in the
-/// workspace (WideResNet-34-10 has 33), with room to spare.
-const CAPACITY: usize = 96;
+/// Most entries kept: every preparation of every convolution of the largest model in the
+/// workspace (WideResNet-34-10: 33 3x3 layers, two Winograd orientations or two packings
+/// each, and its 1x1 shortcuts), with room to spare.
+const CAPACITY: usize = 128;
 
 /// Which convolution the weights were transformed for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +28,19 @@ pub enum Orientation {
     Forward,
     /// Its input gradient (the flipped, channel-swapped kernels).
     InputGradient,
+}
+
+/// What the weights were prepared for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preparation {
+    /// Transformed for the Winograd route, in one orientation for one tile.
+    Winograd(Orientation, Tile),
+    /// Packed as `[O, C*KH*KW]` strips, for the packed forward routes.
+    Packed,
+    /// Packed transposed, `[C*KH*KW, O]`, for the packed input gradient.
+    PackedTransposed,
+    /// Flipped with the channels swapped, then packed: the input gradient as a convolution.
+    PackedFlipped,
 }
 
 /// The storage handle of an entry, whatever its element type.
@@ -47,9 +63,8 @@ impl<T: Send + Sync + 'static> StorageHandle for Weak<Vec<T>> {
 
 struct Entry {
     storage: Box<dyn StorageHandle>,
-    orientation: Orientation,
-    tile: Tile,
-    /// The weight tensor's dimensions when it was transformed (a reshaped view shares storage).
+    preparation: Preparation,
+    /// The weight tensor's dimensions when it was prepared (a reshaped view shares storage).
     dims: Vec<usize>,
     weights: Arc<dyn Any + Send + Sync>,
 }
@@ -59,17 +74,16 @@ fn entries() -> &'static Mutex<Vec<Entry>> {
     ENTRIES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// The transformed `weight` in `orientation` for tiles `tile`: from the cache when these
-/// weights were transformed before, else made by `transform` and remembered. Weights on a GPU
-/// are not cached (the Winograd route is CPU only).
-pub fn transformed<T: Element>(
+/// `weight` prepared as `preparation` asks: from the cache when these weights were prepared so
+/// before, else made by `prepare` and remembered. Weights on a GPU are not cached (these routes
+/// are CPU only).
+pub fn prepared<T: Element, W: Send + Sync + 'static>(
     weight: &Tensor<T>,
-    orientation: Orientation,
-    tile: Tile,
-    transform: impl FnOnce() -> WinogradWeights<T>,
-) -> Arc<WinogradWeights<T>> {
+    preparation: Preparation,
+    prepare: impl FnOnce() -> W,
+) -> Arc<W> {
     let Some(storage) = weight.host_storage() else {
-        return Arc::new(transform());
+        return Arc::new(prepare());
     };
     let handle = Arc::downgrade(storage);
     let found = {
@@ -80,20 +94,19 @@ pub fn transformed<T: Element>(
         entries
             .iter()
             .find(|e| {
-                e.orientation == orientation
-                    && e.tile == tile
+                e.preparation == preparation
                     && e.dims == weight.dims()
                     && e.storage
                         .as_any()
                         .downcast_ref::<Weak<Vec<T>>>()
                         .is_some_and(|w| w.ptr_eq(&handle))
             })
-            .and_then(|e| e.weights.clone().downcast::<WinogradWeights<T>>().ok())
+            .and_then(|e| e.weights.clone().downcast::<W>().ok())
     };
     if let Some(weights) = found {
         return weights;
     }
-    let weights = Arc::new(transform());
+    let weights = Arc::new(prepare());
     let mut entries = entries()
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
@@ -102,8 +115,7 @@ pub fn transformed<T: Element>(
     }
     entries.push(Entry {
         storage: Box::new(handle),
-        orientation,
-        tile,
+        preparation,
         dims: weight.dims().to_vec(),
         weights: weights.clone(),
     });
@@ -113,6 +125,7 @@ pub fn transformed<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::winograd::WinogradWeights;
     use std::cell::Cell;
 
     /// Weights `[16, 16, 3, 3]` from a fixed sequence.
@@ -128,7 +141,7 @@ mod tests {
 
     /// Looks `w` up for `tile`, counting the transforms it causes.
     fn look_up_tile(w: &Tensor<f32>, orientation: Orientation, tile: Tile, made: &Cell<usize>) {
-        let weights = transformed(w, orientation, tile, || {
+        let weights = prepared(w, Preparation::Winograd(orientation, tile), || {
             made.set(made.get() + 1);
             WinogradWeights::new(w.data(), 16, 16, tile)
         });
@@ -161,6 +174,8 @@ mod tests {
         assert_eq!(made.get(), 3);
     }
 
+    /// Every cached preparation (Winograd at stride 1, packed at stride 2) follows weights
+    /// changed in place.
     #[test]
     fn convolutions_see_weights_changed_in_place() {
         use crate::Conv2dGeometry;
@@ -170,13 +185,31 @@ mod tests {
                 .collect(),
             [2, 16, 10, 10],
         );
-        let geom = Conv2dGeometry::new(1, 1);
-        let mut w = weight();
-        let before = x.conv2d(&w, None, geom).to_vec();
-        w.data_mut().iter_mut().for_each(|v| *v = -*v);
-        let after = x.conv2d(&w, None, geom).to_vec();
-        for (a, b) in before.iter().zip(&after) {
-            assert!((a + b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} then {b}");
+        // Stride 1 (Winograd), stride 2 (packed); each forward and input gradient.
+        for stride in [1, 2] {
+            let geom = Conv2dGeometry::new(stride, 1);
+            let passes = |w: &Tensor<f32>| {
+                let y = x.conv2d(w, None, geom);
+                let dx = y.conv2d_grad_input(w, x.shape(), geom);
+                [y.to_vec(), dx.to_vec()]
+            };
+            let mut w = weight();
+            let before = passes(&w);
+            w.data_mut().iter_mut().for_each(|v| *v = -*v);
+            let after = passes(&w);
+            // The output changes sign, its input gradient (two negations) does not.
+            for (a, b) in before[0].iter().zip(&after[0]) {
+                assert!(
+                    (a + b).abs() <= 1e-4 * (1.0 + a.abs()),
+                    "stride {stride}: {a} then {b}"
+                );
+            }
+            for (a, b) in before[1].iter().zip(&after[1]) {
+                assert!(
+                    (a - b).abs() <= 1e-3 * (1.0 + a.abs()),
+                    "stride {stride}: {a} then {b}"
+                );
+            }
         }
     }
 }
