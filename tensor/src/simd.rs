@@ -119,21 +119,10 @@ pub fn copy_every_other<T: Copy>(dst: &mut [T], src: &[T]) {
         "copy_every_other: {} values cannot fill {n}",
         src.len()
     );
-    if src.len() < 2 * n {
-        dst.iter_mut()
-            .zip(src.iter().step_by(2))
-            .for_each(|(d, &s)| *d = s);
-        return;
-    }
     match n {
-        0 => {}
-        1..4 => dst
-            .iter_mut()
-            .zip(src.iter().step_by(2))
-            .for_each(|(d, &s)| *d = s),
-        4..8 => overlapping::<T, 4>(dst, src),
-        8..16 => overlapping::<T, 8>(dst, src),
-        16..=32 => overlapping::<T, 16>(dst, src),
+        4..8 if src.len() >= 2 * n => overlapping::<T, 4>(dst, src),
+        8..16 if src.len() >= 2 * n => overlapping::<T, 8>(dst, src),
+        16..=32 if src.len() >= 2 * n => overlapping::<T, 16>(dst, src),
         _ => dst
             .iter_mut()
             .zip(src.iter().step_by(2))

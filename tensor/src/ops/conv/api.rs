@@ -195,8 +195,7 @@ impl<T: Element> Tensor<T> {
         let bias = bias.map(|b| b.data());
         let winograd = winograd_shape::<T>(&u, out_ch).map(with_best_tile);
         // The Winograd and packed routes apply ReLU as they write each output; the other after.
-        let relu_after = relu && winograd.is_none() && !use_packed::<T>(&u);
-        let mut out = if let Some(shape) = winograd {
+        let out = if let Some(shape) = winograd {
             let weights = weight_cache::prepared(
                 weight,
                 Preparation::Winograd(Orientation::Forward, shape.tile),
@@ -232,11 +231,11 @@ impl<T: Element> Tensor<T> {
         } else {
             let mut out = vec![T::zero(); len];
             gemm_conv(&u, weight.data(), bias, self.data(), &mut out);
+            if relu {
+                relu_in_place(&mut out);
+            }
             out
         };
-        if relu_after {
-            relu_in_place(&mut out);
-        }
         Tensor::from_vec(out, [n, out_ch, u.oh, u.ow])
     }
 

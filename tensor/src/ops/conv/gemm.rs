@@ -171,20 +171,10 @@ pub(super) fn gemm_grad_weight<T: Element>(
             let cols = (i1 - i0) * positions;
             for (j, i) in (i0..i1).enumerate() {
                 u.fill(x(i), 0, positions, &mut col[j * positions..], cols);
-                for (o, plane) in dy(i).chunks_exact(positions).enumerate() {
-                    dyg[o * cols + j * positions..][..positions].copy_from_slice(plane);
-                }
             }
-            gemm_strided(
-                (out_ch, cols, rows),
-                dyg,
-                (cols, 1),
-                col,
-                (1, cols),
-                T::one(),
-                dw,
-                rows,
-            );
+            let images_dy = &dy_all[i0 * out_ch * positions..i1 * out_ch * positions];
+            gather_side_by_side(images_dy, out_ch, positions, dyg);
+            add_product_side_by_side(dyg, col, (cols, rows), dw);
         } else {
             for p0 in (0..positions).step_by(tile) {
                 let p1 = (p0 + tile).min(positions);
@@ -280,27 +270,47 @@ fn small_images_grad_weight<T: Element>(
                     part.fill(x, 0, positions, &mut col[j * positions..], cols);
                 }
             });
-        for j in 0..images {
-            let dy = &dy_all[(i0 + j) * out_ch * positions..][..out_ch * positions];
-            for (o, plane) in dy.chunks_exact(positions).enumerate() {
-                dyg[o * cols + j * positions..][..positions].copy_from_slice(plane);
-            }
-        }
+        let dy = &dy_all[i0 * out_ch * positions..(i0 + images) * out_ch * positions];
+        gather_side_by_side(dy, out_ch, positions, dyg);
         let (col, dyg) = (&*col, &*dyg);
         dw.par_chunks_mut(gemm_rows * rows)
             .enumerate()
             .for_each(|(t, dw)| {
-                gemm_strided(
-                    (dw.len() / rows, cols, rows),
-                    &dyg[t * gemm_rows * cols..],
-                    (cols, 1),
-                    col,
-                    (1, cols),
-                    T::one(),
-                    dw,
-                    rows,
-                );
+                let dyg = &dyg[t * gemm_rows * cols..];
+                add_product_side_by_side(dyg, col, (cols, rows), dw);
             });
     }
     dw
+}
+
+/// The output gradients `dy` of several images (`[images, O, positions]`, `O` = `out_ch`) side
+/// by side in `dyg` (`[O, images * positions]`), as their column matrices are laid out.
+fn gather_side_by_side<T: Element>(dy: &[T], out_ch: usize, positions: usize, dyg: &mut [T]) {
+    let cols = dy.len() / out_ch;
+    for (j, image) in dy.chunks_exact(out_ch * positions).enumerate() {
+        for (o, plane) in image.chunks_exact(positions).enumerate() {
+            dyg[o * cols + j * positions..][..positions].copy_from_slice(plane);
+        }
+    }
+}
+
+/// `dW += dyg x col^T` for whole rows of the gradient: `dw` holds them (`rows` values each, the
+/// column matrix's rows), `dyg` the same rows of the output gradients side by side (`cols`
+/// apart), `col` the column matrix (`[rows, cols]`).
+fn add_product_side_by_side<T: Element>(
+    dyg: &[T],
+    col: &[T],
+    (cols, rows): (usize, usize),
+    dw: &mut [T],
+) {
+    gemm_strided(
+        (dw.len() / rows, cols, rows),
+        dyg,
+        (cols, 1),
+        col,
+        (1, cols),
+        T::one(),
+        dw,
+        rows,
+    );
 }

@@ -78,8 +78,10 @@ pub(super) fn packed_conv<T: Element>(
         for c0 in (0..columns).step_by(panels_at_once * NR) {
             let c1 = columns.min(c0 + panels_at_once * NR);
             let count = (c1 - c0).div_ceil(NR);
+            // The columns of panel `k`.
+            let span = |k: usize| (c0 + k * NR, c1.min(c0 + (k + 1) * NR));
             for (k, panel) in panels.chunks_exact_mut(panel_len).take(count).enumerate() {
-                let (g0, g1) = (c0 + k * NR, c1.min(c0 + (k + 1) * NR));
+                let (g0, g1) = span(k);
                 if g1 - g0 < NR {
                     panel.fill(T::zero());
                 }
@@ -91,9 +93,8 @@ pub(super) fn packed_conv<T: Element>(
             // Each strip of the weights against all the panels, while it is in cache.
             for s in 0..w.strips() {
                 for (k, panel) in panels.chunks_exact(panel_len).take(count).enumerate() {
-                    let (g0, g1) = (c0 + k * NR, c1.min(c0 + (k + 1) * NR));
                     multiply_strip(w, s, panel, NR, &mut block);
-                    store_block(&block, s * MR, out_ch, positions, epilogue, (g0, g1), y);
+                    store_block(&block, s * MR, out_ch, positions, epilogue, span(k), y);
                 }
             }
         }
