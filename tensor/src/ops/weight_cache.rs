@@ -28,6 +28,8 @@ pub enum Orientation {
     Forward,
     /// Its input gradient (the flipped, channel-swapped kernels).
     InputGradient,
+    /// Its input gradient over the forward pass's tiles (the kernels as given, transposed).
+    Transposed,
 }
 
 /// What the weights were prepared for.
@@ -157,9 +159,12 @@ mod tests {
         assert_eq!(made.get(), 1, "a clone shares the storage and the entry");
         look_up(&w, Orientation::InputGradient, &made);
         assert_eq!(made.get(), 2);
+        look_up(&w, Orientation::Transposed, &made);
+        look_up(&w, Orientation::Transposed, &made);
+        assert_eq!(made.get(), 3);
         look_up_tile(&w, Orientation::Forward, Tile::Four, &made);
         look_up_tile(&w, Orientation::Forward, Tile::Four, &made);
-        assert_eq!(made.get(), 3, "one entry per tile");
+        assert_eq!(made.get(), 4, "one entry per tile");
     }
 
     #[test]
@@ -174,8 +179,8 @@ mod tests {
         assert_eq!(made.get(), 3);
     }
 
-    /// Every cached preparation (Winograd at stride 1, packed at stride 2) follows weights
-    /// changed in place.
+    /// Every cached preparation (Winograd at stride 1, its input gradient over the forward's
+    /// tiles when unpadded, packed at stride 2) follows weights changed in place.
     #[test]
     fn convolutions_see_weights_changed_in_place() {
         use crate::Conv2dGeometry;
@@ -185,9 +190,10 @@ mod tests {
                 .collect(),
             [2, 16, 10, 10],
         );
-        // Stride 1 (Winograd), stride 2 (packed); each forward and input gradient.
-        for stride in [1, 2] {
-            let geom = Conv2dGeometry::new(stride, 1);
+        // Stride 1 (Winograd; unpadded, the transposed input gradient), stride 2 (packed);
+        // each forward and input gradient.
+        for (stride, padding) in [(1, 1), (1, 0), (2, 1)] {
+            let geom = Conv2dGeometry::new(stride, padding);
             let passes = |w: &Tensor<f32>| {
                 let y = x.conv2d(w, None, geom);
                 let dx = y.conv2d_grad_input(w, x.shape(), geom);
@@ -201,13 +207,13 @@ mod tests {
             for (a, b) in before[0].iter().zip(&after[0]) {
                 assert!(
                     (a + b).abs() <= 1e-4 * (1.0 + a.abs()),
-                    "stride {stride}: {a} then {b}"
+                    "stride {stride} padding {padding}: {a} then {b}"
                 );
             }
             for (a, b) in before[1].iter().zip(&after[1]) {
                 assert!(
                     (a - b).abs() <= 1e-3 * (1.0 + a.abs()),
-                    "stride {stride}: {a} then {b}"
+                    "stride {stride} padding {padding}: {a} then {b}"
                 );
             }
         }

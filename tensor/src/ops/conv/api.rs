@@ -6,7 +6,8 @@ use super::implicit::implicit_conv;
 use super::packed::{packed_conv, packed_grad_input};
 use super::route::{
     flipped_weights, grad_input_as_conv, grad_input_winograd_shape, grad_weight_winograd_shape,
-    use_implicit, use_packed, use_packed_grad_input, winograd_shape, with_best_tile,
+    transposed_grad_input_shape, use_implicit, use_packed, use_packed_grad_input, winograd_shape,
+    with_best_tile,
 };
 use super::unfold::Unfold;
 use crate::backend::BackendOps;
@@ -17,7 +18,7 @@ use crate::ops::elementwise::relu_in_place;
 use crate::ops::packed_gemm::PackedLhs;
 use crate::ops::placement::agree;
 use crate::ops::weight_cache::{self, Orientation, Preparation};
-use crate::ops::winograd::{WinogradWeights, winograd_conv};
+use crate::ops::winograd::{Tile, WinogradWeights, winograd_conv, winograd_grad_input};
 use crate::ops::winograd_grad::winograd_grad_weight;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -285,6 +286,24 @@ impl<T: Element> Tensor<T> {
             weight.shape()
         );
         let len = n * u.channels * u.h * u.w;
+        if let Some(shape) = transposed_grad_input_shape::<T>(&u, out_ch) {
+            let weights = weight_cache::prepared(
+                weight,
+                Preparation::Winograd(Orientation::Transposed, Tile::Two),
+                || WinogradWeights::transposed(weight.data(), out_ch, u.channels, Tile::Two),
+            );
+            let mut dx = Vec::with_capacity(len);
+            winograd_grad_input(
+                &shape,
+                &weights,
+                self.data(),
+                relu_output.map(|y| y.data()),
+                &mut dx.spare_capacity_mut()[..len],
+            );
+            // SAFETY: `winograd_grad_input` wrote all `len` elements (every input gradient).
+            unsafe { dx.set_len(len) };
+            return Tensor::from_vec(dx, input_shape.clone());
+        }
         if let Some(shape) = grad_input_winograd_shape::<T>(&u, out_ch) {
             let shape = with_best_tile(shape);
             let weights = weight_cache::prepared(

@@ -21,8 +21,9 @@
 //!
 //! One file per job: the shapes and tiles (`shape`), the transformed weights (`weights`), the
 //! transforms of input patches and products (`transforms` for tiles of 2, `transforms_f4` for
-//! tiles of 4), the padded image they read (`padded`), the output scatter (`scatter`), and the
-//! driver that steps through a batch (`step`). The weight gradient, F(3x3, 2x2), is
+//! tiles of 4), the padded image they read (`padded`), the output scatter (`scatter`), the
+//! driver that steps through a batch (`step`), and the input gradient of an unpadded layer
+//! over the forward pass's own tiles (`transposed`). The weight gradient, F(3x3, 2x2), is
 //! [`crate::ops::winograd_grad`].
 
 pub(super) mod padded;
@@ -31,8 +32,10 @@ pub(super) mod shape;
 pub(super) mod step;
 pub(super) mod transforms;
 mod transforms_f4;
+mod transposed;
 mod weights;
 
 pub use shape::{Tile, WinogradShape};
 pub use step::winograd_conv;
+pub use transposed::winograd_grad_input;
 pub use weights::WinogradWeights;

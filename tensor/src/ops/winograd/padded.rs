@@ -207,6 +207,30 @@ unsafe fn phases4_avx512(row: &[f32], p: usize, phases: &mut [f32]) {
     }
 }
 
+/// [`deinterleave`] of one row: for `f32` on CPUs with AVX-512 by permutes of whole vectors
+/// ([`deinterleave_avx512`]), elsewhere by the plain loop.
+pub(super) fn deinterleave_row<T: Element>(src: &[T], even: &mut [T], odd: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx512_kernels::<T>() {
+        // SAFETY: `T` is `f32` (the one element type with `PACKED_KERNELS`; `Element` is
+        // sealed), so the casts are to the same type.
+        let (src, even, odd) = unsafe {
+            (
+                &*(src as *const [T] as *const [f32]),
+                &mut *(even as *mut [T] as *mut [f32]),
+                &mut *(odd as *mut [T] as *mut [f32]),
+            )
+        };
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        unsafe { deinterleave_avx512(src, even, odd) };
+        return;
+    }
+    simd::vectorized(
+        #[inline(always)]
+        || deinterleave(src, even, odd),
+    );
+}
+
 /// [`deinterleave`] for `f32`, 32 values of `src` at a time: two (masked) vector loads, one
 /// permute for the even values and one for the odd, two masked stores.
 #[cfg(target_arch = "x86_64")]
@@ -252,7 +276,7 @@ fn deinterleave<T: Copy>(src: &[T], even: &mut [T], odd: &mut [T]) {
 
 /// `out = g` where `y > 0`, else 0, as [`crate::Tensor::relu_grad`].
 #[inline(always)]
-fn relu_mask<T: Element>(g: &[T], y: &[T], out: &mut [T]) {
+pub(super) fn relu_mask<T: Element>(g: &[T], y: &[T], out: &mut [T]) {
     for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
         *o = relu_grad_of(g, y);
     }

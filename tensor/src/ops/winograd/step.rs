@@ -74,18 +74,19 @@ pub fn winograd_conv<T: Element>(
             for step in steps(images, shape, step_tiles) {
                 let columns = (step.len() * tw).next_multiple_of(NR);
                 buffers.transform_input(shape, x, &step, columns);
-                buffers.multiply(weights, shape, columns);
+                let (v, m) = (&buffers.v, &mut buffers.m);
+                multiply_points(weights, v, m, (shape.channels, shape.out_ch), columns);
                 buffers.transform_output(shape, (bias, relu), &step, columns, y);
             }
         });
 }
 
 /// How a batch is cut: images per task and tiles per step.
-struct Plan {
+pub(super) struct Plan {
     /// Images per task (the last task may have fewer).
-    group: usize,
+    pub group: usize,
     /// Tiles a step aims at (whole tile rows, at least one).
-    step_tiles: usize,
+    pub step_tiles: usize,
 }
 
 impl Plan {
@@ -95,7 +96,7 @@ impl Plan {
     /// step reads all of `U`, which nothing keeps in cache between the calls of a training step
     /// (ResNet-18's 512-channel layer at batch 32, 16.8 MB of `U` against 8.4 MB: a step of
     /// 32 tiles took 7.4-7.9 ms there, one of 64 tiles 6.5-6.9 ms).
-    fn new<T>(shape: &WinogradShape, n: usize) -> Self {
+    pub(super) fn new<T>(shape: &WinogradShape, n: usize) -> Self {
         let threads = rayon::current_num_threads();
         let group = MIN_TILES
             .div_ceil(shape.tile_count().max(1))
@@ -232,27 +233,6 @@ impl<T: Element> StepBuffers<T> {
         }
     }
 
-    /// `M[ξ] = U[ξ] V[ξ]` for every point, [`MR`] rows by [`WIDE_NR`] or [`NR`] columns at
-    /// a time (see [`column_blocks`]).
-    fn multiply(&mut self, weights: &WinogradWeights<T>, shape: &WinogradShape, columns: usize) {
-        let (c_count, rows) = (shape.channels, shape.out_ch.next_multiple_of(MR));
-        let blocks = column_blocks(columns);
-        for (xi, u) in weights.points.iter().enumerate() {
-            let v = &self.v[xi * plane_len(c_count, columns)..][..c_count * columns];
-            let m = &mut self.m[xi * plane_len(rows, columns)..][..rows * columns];
-            for s in 0..u.strips() {
-                for &(c0, width) in &blocks {
-                    let out = &mut m[s * MR * columns + c0..];
-                    if width == WIDE_NR {
-                        multiply_wide_strip_to(u, s, &v[c0..], columns, out, columns);
-                    } else {
-                        multiply_strip_to(u, s, &v[c0..], columns, out, columns);
-                    }
-                }
-            }
-        }
-    }
-
     /// `Y = A^T M A` for every tile of the step and every output channel, plus the bias and
     /// then ReLU where `epilogue` asks, into the task's output `y` (`[images, O, OH, OW]`), with
     /// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
@@ -298,6 +278,33 @@ impl<T: Element> StepBuffers<T> {
                             interleave4_row([plane(0), plane(1), plane(2), plane(3)], dst)
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// `M[ξ] = U[ξ] V[ξ]` for every point, `U[ξ]` in `weights` (`[rows, depth]`), `V[ξ]` in `v`
+/// (`[points, depth, columns]`), `M[ξ]` into `m` (`[points, rows rounded up to whole strips,
+/// columns]`), [`MR`] rows by [`WIDE_NR`] or [`NR`] columns at a time (see [`column_blocks`]).
+pub(super) fn multiply_points<T: Element>(
+    weights: &WinogradWeights<T>,
+    v: &[T],
+    m: &mut [T],
+    (depth, rows): (usize, usize),
+    columns: usize,
+) {
+    let (rows, blocks) = (rows.next_multiple_of(MR), column_blocks(columns));
+    for (xi, u) in weights.points.iter().enumerate() {
+        let v = &v[xi * plane_len(depth, columns)..][..depth * columns];
+        let m = &mut m[xi * plane_len(rows, columns)..][..rows * columns];
+        for s in 0..u.strips() {
+            for &(c0, width) in &blocks {
+                let out = &mut m[s * MR * columns + c0..];
+                if width == WIDE_NR {
+                    multiply_wide_strip_to(u, s, &v[c0..], columns, out, columns);
+                } else {
+                    multiply_strip_to(u, s, &v[c0..], columns, out, columns);
                 }
             }
         }

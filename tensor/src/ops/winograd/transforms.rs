@@ -162,3 +162,67 @@ pub(super) fn transform_products<T: Element>(
         }
     }
 }
+
+/// `A g` for the two values `g` of a row or column of a tile's output gradient, `A` the 4x2
+/// transpose of `A^T`: `[g0, g0 + g1, g0 - g1, -g1]`.
+#[inline(always)]
+fn gradient_row<T: Element>([g0, g1]: [Lanes<T>; 2]) -> [Lanes<T>; 4] {
+    [g0, add(g0, g1), sub(g0, g1), sub([T::zero(); LANES], g1)]
+}
+
+/// The gradient of `Y = A^T M A` with respect to the products, `A G A^T`, in place over the
+/// planes of `g`: the tiles' 2x2 output gradients in its first four planes (value `(i, j)` in
+/// plane `2 i + j`), each tile's 4x4 result into all 16 (value `(a, b)` in plane `4 a + b`),
+/// over the first `count` values of each, [`LANES`] at a time.
+#[inline(always)]
+pub(in crate::ops) fn expand_gradients<T: Element>(g: &mut [T], len: usize, count: usize) {
+    for p in (0..count).step_by(LANES) {
+        // A along each of the two rows ...
+        let h = [
+            gradient_row([load(g, p), load(g, len + p)]),
+            gradient_row([load(g, 2 * len + p), load(g, 3 * len + p)]),
+        ];
+        // ... then down each of the four columns.
+        for b in 0..4 {
+            let column = gradient_row(column_of(&h, b));
+            for (a, lanes) in column.iter().enumerate() {
+                store(g, (4 * a + b) * len + p, lanes);
+            }
+        }
+    }
+}
+
+/// `B m` for four values `m` of a row or column of a patch's gradient, `B` the transpose of
+/// `B^T`: `[m0, m1 - m2 + m3, m1 + m2 - m0, -m3]`.
+#[inline(always)]
+fn patch_gradient_row<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>; 4] {
+    [
+        m0,
+        add(sub(m1, m2), m3),
+        sub(add(m1, m2), m0),
+        sub([T::zero(); LANES], m3),
+    ]
+}
+
+/// The gradient of `V = B^T d B` with respect to the patch, `B M B^T`, in place over the 16
+/// planes of `m` (`len` apart, value `(a, b)` of each tile's patch in plane `4 a + b`), over
+/// the first `count` values of each, [`LANES`] at a time.
+#[inline(always)]
+pub(in crate::ops) fn transform_patch_gradients<T: Element>(m: &mut [T], len: usize, count: usize) {
+    for p in (0..count).step_by(LANES) {
+        // B along each row ...
+        let h = [
+            patch_gradient_row(points_of_row(m, len, p, 0)),
+            patch_gradient_row(points_of_row(m, len, p, 1)),
+            patch_gradient_row(points_of_row(m, len, p, 2)),
+            patch_gradient_row(points_of_row(m, len, p, 3)),
+        ];
+        // ... then down each column.
+        for b in 0..4 {
+            let column = patch_gradient_row(column_of(&h, b));
+            for (a, lanes) in column.iter().enumerate() {
+                store(m, (4 * a + b) * len + p, lanes);
+            }
+        }
+    }
+}

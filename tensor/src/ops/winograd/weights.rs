@@ -47,6 +47,18 @@ impl<T: Element> WinogradWeights<T> {
         })
     }
 
+    /// Transforms OIHW 3x3 weights `[out_ch, channels, 3, 3]` for the input gradient over the
+    /// forward pass's own tiles ([`super::winograd_grad_input`]): the forward transform
+    /// transposed, row `c`, column `o` of every `U[ξ]` from kernel `(o, c)` as it is.
+    pub fn transposed(weight: &[T], out_ch: usize, channels: usize, tile: Tile) -> Self {
+        check_len(weight, out_ch, channels);
+        Self::from_kernels(tile, channels, out_ch, |c, o| {
+            weight[(o * channels + c) * 9..][..9]
+                .try_into()
+                .expect("3x3 kernel")
+        })
+    }
+
     /// `U[ξ]` (`[rows, depth]` each) with row `r`, column `k` from the 3x3 kernel
     /// `kernel(r, k)`, written straight in the micro-kernel's strip layout. Strips run in
     /// parallel; within one, the columns are the outer loop and a column's [`MR`] kernels are
