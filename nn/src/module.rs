@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autograd::{Tape, Var};
 use tensor::gpu::GpuError;
-use tensor::{Device, Element, Rng, Shape, Tensor};
+use tensor::{Device, Element, Pool2dGeometry, Rng, Shape, Tensor};
 
 /// How a forward pass treats batch statistics, dropout and parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,10 +93,34 @@ pub trait Module<T: Element> {
         self.forward(x, fwd).relu()
     }
 
+    /// `max_pool2d(relu(self.forward(x)), pool)`, the module followed by a ReLU and a max
+    /// pooling. A layer that can pool inside its own op overrides this with the same values and
+    /// gradients ([`Conv2d`]'s [`Var::conv2d_relu_max_pool`]); [`Sequential`] calls it for a
+    /// child followed by a [`ReLU`] and a [`MaxPool2d`].
+    ///
+    /// [`Conv2d`]: crate::layers::Conv2d
+    /// [`Sequential`]: crate::layers::Sequential
+    /// [`ReLU`]: crate::layers::ReLU
+    /// [`MaxPool2d`]: crate::layers::MaxPool2d
+    fn forward_relu_max_pool<'t>(
+        &self,
+        x: &Var<'t, T>,
+        pool: Pool2dGeometry,
+        fwd: &mut Forward<'t, T>,
+    ) -> Var<'t, T> {
+        self.forward_relu(x, fwd).max_pool2d(pool)
+    }
+
     /// True for [`crate::layers::ReLU`]: a module that [`Module::forward_relu`] of the module
     /// before it may stand in for.
     fn is_relu(&self) -> bool {
         false
+    }
+
+    /// The windows of a [`crate::layers::MaxPool2d`]: a module that
+    /// [`Module::forward_relu_max_pool`] of the two modules before it may stand in for.
+    fn max_pool_geometry(&self) -> Option<Pool2dGeometry> {
+        None
     }
 
     /// Calls `f` with the PyTorch `state_dict` name (prefixed by `prefix`) of every parameter

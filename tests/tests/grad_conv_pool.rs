@@ -4,6 +4,7 @@
 //! no ties, and on tie-prone values against its rule: each window's gradient goes to the
 //! position it recorded, the first maximum in scan order.
 
+use autograd::{Tape, Var};
 use proptest::prelude::*;
 use tensor::{Conv2dGeometry, Pool2dGeometry, Tensor};
 use tests::gradcheck::{check_gradients, gradients};
@@ -73,6 +74,19 @@ where
     })
 }
 
+/// The gradient of `f(inputs)` with respect to the first input alone, for an upstream
+/// gradient of ones.
+fn input_gradient<F>(inputs: &[Tensor<f64>], f: F) -> Tensor<f64>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.var(x.clone())).collect();
+    let out = f(&vars);
+    let ones = Tensor::ones(out.shape().clone());
+    tape.backward_with(&out, ones, &[&vars[0]]).remove(0)
+}
+
 /// The max-pool gradient written out: each window's upstream gradient lands on its first
 /// maximal input in scan order (padding never wins).
 fn expected_max_pool_grad(
@@ -122,6 +136,39 @@ proptest! {
         let mut inputs = vec![x, weight];
         inputs.extend(bias);
         check_gradients(&inputs, |v| v[0].conv2d_relu(&v[1], v.get(2), geom))?;
+    }
+
+    /// Kinks and ties included (zeros planted in every operand): the value and the gradients
+    /// of conv2d_relu_max_pool are those of conv2d, relu and max_pool2d in turn, bit for bit,
+    /// for every operand and for the input's alone (an attack's backward, its own path).
+    #[test]
+    fn conv2d_relu_max_pool_is_the_three_ops(
+        (x, weight, bias, geom) in conv_case_of(planted(value(), 0.0)),
+        (kernel, stride) in (1..=2usize, 1..=2usize),
+    ) {
+        let (h, w) = (x.dims()[2], x.dims()[3]);
+        let (oh, ow) = geom.output_size(h, w, weight.dims()[2], weight.dims()[3]);
+        prop_assume!(oh >= kernel && ow >= kernel);
+        let pool = Pool2dGeometry::new(kernel, stride, 0);
+        let mut inputs = vec![x, weight];
+        inputs.extend(bias);
+        let (f, t) = (
+            gradients(&inputs, |v| v[0].conv2d_relu_max_pool(&v[1], v.get(2), geom, pool)),
+            gradients(&inputs, |v| v[0].conv2d(&v[1], v.get(2), geom).relu().max_pool2d(pool)),
+        );
+        let (fx, tx) = (
+            input_gradient(&inputs, |v| v[0].conv2d_relu_max_pool(&v[1], v.get(2), geom, pool)),
+            input_gradient(&inputs, |v| {
+                v[0].conv2d(&v[1], v.get(2), geom).relu().max_pool2d(pool)
+            }),
+        );
+        let pairs = f.grads.iter().zip(&t.grads).chain([(&fx, &tx)]);
+        for (i, (f, t)) in pairs.enumerate() {
+            prop_assert_eq!(f.dims(), t.dims());
+            for (at, (a, b)) in f.data().iter().zip(t.data()).enumerate() {
+                prop_assert!(a.to_bits() == b.to_bits(), "gradient {} element {}: {} vs {}", i, at, a, b);
+            }
+        }
     }
 
     /// Kinks included (zeros planted in every operand, so that outputs of exactly 0 occur):

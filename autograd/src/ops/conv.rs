@@ -36,6 +36,53 @@ impl<'t, T: Element> Var<'t, T> {
         self.conv_op("conv2d_relu", weight, bias, geom, value, true)
     }
 
+    /// `max_pool2d(relu(conv2d(self, weight, bias)), pool)` as one op
+    /// ([`tensor::Tensor::conv2d_relu_max_pool`]), with the values and gradients of the three:
+    /// the backward masks the pooled gradient where the pooled output is not positive, sends it
+    /// to the recorded positions and runs the convolution's gradients; asked for the input's
+    /// gradient alone, it runs [`tensor::Tensor::conv2d_relu_max_pool_grad_input`], which reads
+    /// the pooled gradient in place where it can.
+    pub fn conv2d_relu_max_pool(
+        &self,
+        weight: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        geom: Conv2dGeometry,
+        pool: Pool2dGeometry,
+    ) -> Var<'t, T> {
+        let (x, w) = (self.value().clone(), weight.value().clone());
+        let (pooled, indices) = x.conv2d_relu_max_pool(&w, bias.map(|b| b.value()), geom, pool);
+        let kept = pooled.clone();
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Var::from_op("conv2d_relu_max_pool", &inputs, pooled, move |g, need| {
+            let only_input = need[0] && !need[1..].contains(&true);
+            let mut grads = vec![None; need.len()];
+            if only_input {
+                grads[0] = Some(g.conv2d_relu_max_pool_grad_input(
+                    &kept,
+                    &indices,
+                    &w,
+                    x.shape(),
+                    geom,
+                    pool,
+                ));
+                return grads;
+            }
+            let (n, o) = (x.dims()[0], w.dims()[0]);
+            let (oh, ow) = geom.output_size(x.dims()[2], x.dims()[3], w.dims()[2], w.dims()[3]);
+            let dy = g
+                .relu_grad(&kept)
+                .max_pool2d_backward(&indices, &[n, o, oh, ow].into(), pool);
+            grads[0] = need[0].then(|| dy.conv2d_grad_input(&w, x.shape(), geom));
+            grads[1] = need[1].then(|| dy.conv2d_grad_weight(&x, w.shape(), geom));
+            if need.len() == 3 {
+                grads[2] =
+                    need[2].then(|| dy.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false));
+            }
+            grads
+        })
+    }
+
     /// Records a convolution (followed by ReLU when `relu` holds) whose output is `value`.
     fn conv_op(
         &self,

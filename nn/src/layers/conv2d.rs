@@ -1,7 +1,7 @@
 //! `torch.nn.Conv2d`.
 
 use autograd::Var;
-use tensor::{Conv2dGeometry, Element, Rng, Tensor};
+use tensor::{Conv2dGeometry, Element, Pool2dGeometry, Rng, Tensor};
 
 use super::init::default_uniform;
 use crate::module::{Entry, EntryMut, Forward, Module, Param, join};
@@ -65,6 +65,18 @@ impl<T: Element> Module<T> for Conv2d<T> {
     fn forward_relu<'t>(&self, x: &Var<'t, T>, fwd: &mut Forward<'t, T>) -> Var<'t, T> {
         let bias = self.bias.as_ref().map(|b| fwd.param(b));
         x.conv2d_relu(&fwd.param(&self.weight), bias.as_ref(), self.geometry)
+    }
+
+    /// The convolution, the ReLU and the max pooling after it as one op
+    /// ([`Var::conv2d_relu_max_pool`]).
+    fn forward_relu_max_pool<'t>(
+        &self,
+        x: &Var<'t, T>,
+        pool: Pool2dGeometry,
+        fwd: &mut Forward<'t, T>,
+    ) -> Var<'t, T> {
+        let bias = self.bias.as_ref().map(|b| fwd.param(b));
+        x.conv2d_relu_max_pool(&fwd.param(&self.weight), bias.as_ref(), self.geometry, pool)
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

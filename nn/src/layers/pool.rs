@@ -26,6 +26,10 @@ impl<T: Element> Module<T> for MaxPool2d {
         x.max_pool2d(self.geometry)
     }
 
+    fn max_pool_geometry(&self) -> Option<Pool2dGeometry> {
+        Some(self.geometry)
+    }
+
     fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}
 
     fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, EntryMut<'_, T>)) {}

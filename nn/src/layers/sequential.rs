@@ -9,8 +9,10 @@ use crate::module::{Entry, EntryMut, Forward, Module, join};
 /// (`layer1.0.conv1.weight`) or, as with an `OrderedDict`, by name
 /// (`feature_extractor.conv1.weight`). An empty `Sequential` is the identity, as PyTorch's.
 /// A child followed by a [`ReLU`](crate::layers::ReLU) runs as one op where it can
-/// ([`Module::forward_relu`]: a convolution applies the ReLU as it writes its output), with
-/// the values and gradients of the two in turn; the children and their names stay as given.
+/// ([`Module::forward_relu`]: a convolution applies the ReLU as it writes its output), and one
+/// followed by a ReLU and a [`MaxPool2d`](crate::layers::MaxPool2d) too
+/// ([`Module::forward_relu_max_pool`]), with the values and gradients of the layers in turn;
+/// the children and their names stay as given.
 #[derive(Default)]
 pub struct Sequential<T: Element> {
     children: Vec<(String, Box<dyn Module<T>>)>,
@@ -55,7 +57,13 @@ impl<T: Element> Module<T> for Sequential<T> {
         let mut children = self.children.iter().map(|(_, child)| child).peekable();
         while let Some(child) = children.next() {
             h = if children.next_if(|next| next.is_relu()).is_some() {
-                child.forward_relu(&h, fwd)
+                match children.next_if(|next| next.max_pool_geometry().is_some()) {
+                    Some(pool) => {
+                        let pool = pool.max_pool_geometry().expect("a max pooling");
+                        child.forward_relu_max_pool(&h, pool, fwd)
+                    }
+                    None => child.forward_relu(&h, fwd),
+                }
             } else {
                 child.forward(&h, fwd)
             };

@@ -289,6 +289,28 @@ macro_rules! cpu_ops {
             }
 
             #[inline(never)]
+            fn conv2d_relu_max_pool(
+                x: &Tensor<$ty>,
+                weight: &Tensor<$ty>,
+                bias: Option<&Tensor<$ty>>,
+                geom: Conv2dGeometry,
+                pool: Pool2dGeometry,
+            ) -> (Tensor<$ty>, IndexTensor) {
+                x.conv2d_relu_max_pool_impl(weight, bias, geom, pool)
+            }
+
+            #[inline(never)]
+            fn conv2d_relu_max_pool_grad_input(
+                g: &Tensor<$ty>,
+                outputs: (&Tensor<$ty>, &IndexTensor),
+                weight: &Tensor<$ty>,
+                input_shape: &Shape,
+                geometries: (Conv2dGeometry, Pool2dGeometry),
+            ) -> Tensor<$ty> {
+                g.conv2d_relu_max_pool_grad_input_impl(outputs, weight, input_shape, geometries)
+            }
+
+            #[inline(never)]
             fn max_pool2d(x: &Tensor<$ty>, geom: Pool2dGeometry) -> (Tensor<$ty>, IndexTensor) {
                 x.max_pool2d_impl(geom)
             }

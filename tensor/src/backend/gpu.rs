@@ -258,6 +258,39 @@ impl BackendOps<f32> for GpuBackend {
         )
     }
 
+    /// The convolution and ReLU kernels, then the max-pooling kernel (no fused PTX kernel).
+    fn conv2d_relu_max_pool(
+        x: &Values,
+        weight: &Values,
+        bias: Option<&Values>,
+        geom: Conv2dGeometry,
+        pool: Pool2dGeometry,
+    ) -> (Values, Indices) {
+        Self::max_pool2d(&Self::conv2d_relu(x, weight, bias, geom), pool)
+    }
+
+    /// The mask, the max pooling's backward, then the input gradient: the kernels of the three
+    /// ops.
+    fn conv2d_relu_max_pool_grad_input(
+        g: &Values,
+        (pooled, indices): (&Values, &Indices),
+        weight: &Values,
+        input_shape: &Shape,
+        (geom, pool): (Conv2dGeometry, Pool2dGeometry),
+    ) -> Values {
+        let (n, h, w) = (
+            input_shape.dims()[0],
+            input_shape.dims()[2],
+            input_shape.dims()[3],
+        );
+        let (kh, kw) = (weight.dims()[2], weight.dims()[3]);
+        let (oh, ow) = geom.output_size(h, w, kh, kw);
+        let output_shape = Shape::from([n, weight.dims()[0], oh, ow]);
+        let masked = Self::relu_grad(g, pooled);
+        let dy = Self::max_pool2d_backward(&masked, indices, &output_shape, pool);
+        Self::conv2d_grad_input(&dy, weight, input_shape, geom)
+    }
+
     fn max_pool2d(x: &Values, geom: Pool2dGeometry) -> (Values, Indices) {
         ok("max_pool2d", x.max_pool2d(geom))
     }

@@ -161,6 +161,22 @@ pub trait BackendOps<T>: MovementOps<T> {
         weight_shape: &Shape,
         geom: Conv2dGeometry,
     ) -> Self::Tensor;
+    /// [`crate::Tensor::conv2d_relu_max_pool`] (shapes checked by the caller).
+    fn conv2d_relu_max_pool(
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        geom: Conv2dGeometry,
+        pool: Pool2dGeometry,
+    ) -> (Self::Tensor, Self::Index);
+    /// [`crate::Tensor::conv2d_relu_max_pool_grad_input`] (shapes checked by the caller).
+    fn conv2d_relu_max_pool_grad_input(
+        g: &Self::Tensor,
+        outputs: (&Self::Tensor, &Self::Index),
+        weight: &Self::Tensor,
+        input_shape: &Shape,
+        geometries: (Conv2dGeometry, Pool2dGeometry),
+    ) -> Self::Tensor;
     /// [`crate::Tensor::max_pool2d`].
     fn max_pool2d(x: &Self::Tensor, geom: Pool2dGeometry) -> (Self::Tensor, Self::Index);
     /// [`crate::Tensor::max_pool2d_backward`] (shapes checked by the caller).

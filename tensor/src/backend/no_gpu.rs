@@ -150,6 +150,26 @@ impl BackendOps<f64> for NoGpu {
         match *x {}
     }
 
+    fn conv2d_relu_max_pool(
+        x: &NoGpu,
+        _: &NoGpu,
+        _: Option<&NoGpu>,
+        _: Conv2dGeometry,
+        _: Pool2dGeometry,
+    ) -> (NoGpu, GpuTensor<u32>) {
+        match *x {}
+    }
+
+    fn conv2d_relu_max_pool_grad_input(
+        g: &NoGpu,
+        _: (&NoGpu, &GpuTensor<u32>),
+        _: &NoGpu,
+        _: &Shape,
+        _: (Conv2dGeometry, Pool2dGeometry),
+    ) -> NoGpu {
+        match *g {}
+    }
+
     fn conv2d_grad_input(g: &NoGpu, _: &NoGpu, _: &Shape, _: Conv2dGeometry) -> NoGpu {
         match *g {}
     }

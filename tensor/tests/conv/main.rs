@@ -7,6 +7,7 @@
 mod common;
 mod devices;
 mod fused;
+mod pooled;
 
 use common::{F32_TOL, F64_TOL, assert_tensor, config, wave};
 use proptest::collection::vec;

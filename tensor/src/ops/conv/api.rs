@@ -18,7 +18,9 @@ use crate::ops::elementwise::relu_in_place;
 use crate::ops::packed_gemm::PackedLhs;
 use crate::ops::placement::agree;
 use crate::ops::weight_cache::{self, Orientation, Preparation};
-use crate::ops::winograd::{Tile, WinogradWeights, winograd_conv, winograd_grad_input};
+use crate::ops::winograd::{
+    OutputGradient, Tile, WinogradWeights, winograd_conv, winograd_grad_input,
+};
 use crate::ops::winograd_grad::winograd_grad_weight;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -296,8 +298,7 @@ impl<T: Element> Tensor<T> {
             winograd_grad_input(
                 &shape,
                 &weights,
-                self.data(),
-                relu_output.map(|y| y.data()),
+                OutputGradient::Dense(self.data(), relu_output.map(|y| y.data())),
                 &mut dx.spare_capacity_mut()[..len],
             );
             // SAFETY: `winograd_grad_input` wrote all `len` elements (every input gradient).

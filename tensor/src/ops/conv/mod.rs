@@ -19,13 +19,15 @@
 //!
 //! One file per job: the column matrix and its tiles (`unfold`), which route each op takes
 //! (`route`), the routes themselves (`packed`, `implicit`, `gemm`, and
-//! [`crate::ops::winograd`]), and the three public ops on [`crate::Tensor`] (`api`).
+//! [`crate::ops::winograd`]), the three public ops on [`crate::Tensor`] (`api`), and the
+//! convolution + ReLU + max pooling as one op with its input gradient (`pooled`).
 //! [`Conv2dGeometry`] and the shape check live in `tensor_spec::conv`, shared with the GPU.
 
 mod api;
 mod gemm;
 mod implicit;
 mod packed;
+mod pooled;
 mod route;
 #[cfg(test)]
 mod tests;

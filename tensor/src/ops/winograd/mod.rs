@@ -22,11 +22,13 @@
 //! One file per job: the shapes and tiles (`shape`), the transformed weights (`weights`), the
 //! transforms of input patches and products (`transforms` for tiles of 2, `transforms_f4` for
 //! tiles of 4), the padded image they read (`padded`), the output scatter (`scatter`), the
-//! driver that steps through a batch (`step`), and the input gradient of an unpadded layer
+//! driver that steps through a batch (`step`), the same with a 2x2 max pooling after the ReLU
+//! (`pooled`), and the input gradient of an unpadded layer
 //! over the forward pass's own tiles (`transposed`). The weight gradient, F(3x3, 2x2), is
 //! [`crate::ops::winograd_grad`].
 
 pub(super) mod padded;
+mod pooled;
 mod scatter;
 pub(super) mod shape;
 pub(super) mod step;
@@ -35,7 +37,8 @@ mod transforms_f4;
 mod transposed;
 mod weights;
 
+pub use pooled::winograd_conv_relu_max_pool;
 pub use shape::{Tile, WinogradShape};
 pub use step::winograd_conv;
-pub use transposed::winograd_grad_input;
+pub use transposed::{OutputGradient, winograd_grad_input};
 pub use weights::WinogradWeights;

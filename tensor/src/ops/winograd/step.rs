@@ -57,28 +57,48 @@ pub fn winograd_conv<T: Element>(
         "winograd_conv: weights transformed for another tile"
     );
     let (oh, ow) = shape.output();
-    let (_, tw) = shape.tiles();
     let (in_size, out_size) = (shape.channels * shape.h * shape.w, shape.out_ch * oh * ow);
     if in_size == 0 || out_size == 0 {
         return;
     }
     let n = y.len() / out_size;
-    let Plan { group, step_tiles } = Plan::new::<T>(shape, n);
-    y.par_chunks_mut(group * out_size)
+    let plan = Plan::new::<T>(shape, n);
+    y.par_chunks_mut(plan.group * out_size)
         .enumerate()
         .for_each(|(task, y)| {
             let images = y.len() / out_size;
-            let inputs = task * group * in_size..(task * group + images) * in_size;
-            let x = (&x[inputs.clone()], x_relu_output.map(|m| &m[inputs]));
-            let mut buffers = StepBuffers::new(shape, step_tiles.next_multiple_of(NR));
-            for step in steps(images, shape, step_tiles) {
-                let columns = (step.len() * tw).next_multiple_of(NR);
-                buffers.transform_input(shape, x, &step, columns);
-                let (v, m) = (&buffers.v, &mut buffers.m);
-                multiply_points(weights, v, m, (shape.channels, shape.out_ch), columns);
-                buffers.transform_output(shape, (bias, relu), &step, columns, y);
-            }
+            run_task(
+                shape,
+                weights,
+                (x, x_relu_output),
+                (&plan, task, images),
+                |b, step, columns| b.transform_output(shape, (bias, relu), step, columns, y),
+            );
         });
+}
+
+/// Task `task` of a batch cut by `plan` (its `images` images of the input `x` and the ReLU
+/// output that masks it, if any): for each step, the input transformed, the products, then
+/// `output(buffers, step, columns)` to transform the products (`M` in `buffers`) into outputs.
+pub(super) fn run_task<T: Element>(
+    shape: &WinogradShape,
+    weights: &WinogradWeights<T>,
+    (x, x_relu_output): (&[T], Option<&[T]>),
+    (plan, task, images): (&Plan, usize, usize),
+    mut output: impl FnMut(&mut StepBuffers<T>, &[TileRow], usize),
+) {
+    let in_size = shape.channels * shape.h * shape.w;
+    let tw = shape.tiles().1;
+    let inputs = task * plan.group * in_size..(task * plan.group + images) * in_size;
+    let x = (&x[inputs.clone()], x_relu_output.map(|m| &m[inputs]));
+    let mut buffers = StepBuffers::new(shape, plan.step_tiles.next_multiple_of(NR));
+    for step in steps(images, shape, plan.step_tiles) {
+        let columns = (step.len() * tw).next_multiple_of(NR);
+        buffers.transform_input(shape, x, &step, columns);
+        let (v, m) = (&buffers.v, &mut buffers.m);
+        multiply_points(weights, v, m, (shape.channels, shape.out_ch), columns);
+        output(&mut buffers, &step, columns);
+    }
 }
 
 /// How a batch is cut: images per task and tiles per step.
@@ -163,13 +183,13 @@ pub(in crate::ops) fn steps(
 
 /// A task's working buffers: one image zero-padded, `V` and `M` for one step (taken from the
 /// thread's pool: every value of `V` and `M` a step reads, it wrote first).
-struct StepBuffers<T: Element> {
+pub(super) struct StepBuffers<T: Element> {
     /// The image being transformed.
     padded: PaddedImage<T>,
     /// `V`: `[points, C, columns]`.
     v: Scratch<T>,
     /// `M`: `[points, O rounded up to whole strips, columns]`.
-    m: Scratch<T>,
+    pub(super) m: Scratch<T>,
 }
 
 impl<T: Element> StepBuffers<T> {
@@ -234,18 +254,14 @@ impl<T: Element> StepBuffers<T> {
     }
 
     /// `Y = A^T M A` for every tile of the step and every output channel, plus the bias and
-    /// then ReLU where `epilogue` asks, into the task's output `y` (`[images, O, OH, OW]`), with
-    /// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
-    fn transform_output(
+    /// then ReLU where `epilogue` asks, in place in `m`: output `(dy, dx)` of each tile in
+    /// plane `size dy + dx`. Returns the distance between the planes.
+    pub(super) fn transform_products(
         &mut self,
         shape: &WinogradShape,
         epilogue: (Option<&[T]>, bool),
-        step: &[TileRow],
         columns: usize,
-        y: &mut [MaybeUninit<T>],
-    ) {
-        let (oh, ow) = shape.output();
-        let (_, tw) = shape.tiles();
+    ) -> usize {
         let len = plane_len(shape.out_ch.next_multiple_of(MR), columns);
         let m = &mut self.m;
         match shape.tile {
@@ -258,6 +274,23 @@ impl<T: Element> StepBuffers<T> {
                 || transforms_f4::transform_products(m, len, shape.out_ch, columns, epilogue),
             ),
         }
+        len
+    }
+
+    /// `Y = A^T M A` for every tile of the step and every output channel, plus the bias and
+    /// then ReLU where `epilogue` asks, into the task's output `y` (`[images, O, OH, OW]`), with
+    /// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
+    fn transform_output(
+        &mut self,
+        shape: &WinogradShape,
+        epilogue: (Option<&[T]>, bool),
+        step: &[TileRow],
+        columns: usize,
+        y: &mut [MaybeUninit<T>],
+    ) {
+        let (oh, ow) = shape.output();
+        let (_, tw) = shape.tiles();
+        let len = self.transform_products(shape, epilogue, columns);
         // Scatter: the output columns of each tile interleaved into each of its output rows.
         let (m, size) = (&self.m, shape.tile.size());
         for row in step {

@@ -20,23 +20,64 @@ use super::step::{Plan, TileRow, multiply_points, steps};
 use super::transforms::{self, LANES, Lanes, add, load, plane_len};
 use super::weights::WinogradWeights;
 use crate::element::Element;
+use crate::ops::elementwise::relu_grad_of;
 use crate::ops::packed_gemm::{MR, NR};
 use crate::scratch::Scratch;
 use crate::simd;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+/// The output gradient an input gradient is computed from.
+#[derive(Clone, Copy)]
+pub enum OutputGradient<'a, T> {
+    /// The convolution's output gradient `[N, O, OH, OW]`, masked where the ReLU output after
+    /// it (shaped as it), if given, is not positive: a convolution + ReLU.
+    Dense(&'a [T], Option<&'a [T]>),
+    /// The gradient of a 2x2, stride-2 max pooling of the convolution + ReLU (each window a
+    /// tile), `[N, O, OH / 2, OW / 2]`, with the pooling's output and indices (see
+    /// [`super::winograd_conv_relu_max_pool`]): each window's gradient goes to the output its
+    /// index names, where the pooled output is positive; the other three get zero. The same
+    /// values as [`crate::Tensor::max_pool2d_backward`] of the masked gradient, read in place.
+    Pooled {
+        gradient: &'a [T],
+        pooled: &'a [T],
+        indices: &'a [u32],
+    },
+}
+
+impl<'a, T> OutputGradient<'a, T> {
+    /// Images `images` of the gradient, for output planes of `plane` values.
+    fn images(self, images: std::ops::Range<usize>, plane: usize) -> Self {
+        let range = images.start * plane..images.end * plane;
+        match self {
+            OutputGradient::Dense(dy, mask) => {
+                OutputGradient::Dense(&dy[range.clone()], mask.map(|m| &m[range]))
+            }
+            OutputGradient::Pooled {
+                gradient,
+                pooled,
+                indices,
+            } => {
+                let range = range.start / 4..range.end / 4;
+                OutputGradient::Pooled {
+                    gradient: &gradient[range.clone()],
+                    pooled: &pooled[range.clone()],
+                    indices: &indices[range],
+                }
+            }
+        }
+    }
+}
+
 /// The input gradient `dx` (`[N, C, H, W]`, every element written once) of the unpadded 3x3
-/// convolution `shape` (tiles of 2) for the output gradient `dy` (`[N, O, OH, OW]`), masked
-/// where `dy_relu_output` (shaped as `dy`) is not positive when given: a convolution + ReLU.
-/// `weights` are [`WinogradWeights::transposed`]. Tasks of whole images run in parallel, cut
+/// convolution `shape` (tiles of 2) for the output gradient `dy`. `weights` are
+/// [`WinogradWeights::transposed`]. Tasks of whole images run in parallel, cut
 /// into steps of tile rows as the forward pass is; every input gradient is one fixed sum, so
 /// the bits do not depend on the thread count.
 pub fn winograd_grad_input<T: Element>(
     shape: &WinogradShape,
     weights: &WinogradWeights<T>,
-    dy: &[T],
-    dy_relu_output: Option<&[T]>,
+    dy: OutputGradient<'_, T>,
     dx: &mut [MaybeUninit<T>],
 ) {
     assert!(
@@ -44,6 +85,10 @@ pub fn winograd_grad_input<T: Element>(
         "winograd_grad_input: tiles of 2 of an unpadded convolution only"
     );
     let (oh, ow) = shape.output();
+    assert!(
+        matches!(dy, OutputGradient::Dense(..)) || (oh.is_multiple_of(2) && ow.is_multiple_of(2)),
+        "winograd_grad_input: a pooled gradient needs an output with even sides"
+    );
     let (in_size, out_size) = (shape.channels * shape.h * shape.w, shape.out_ch * oh * ow);
     if in_size == 0 || out_size == 0 {
         return;
@@ -55,8 +100,7 @@ pub fn winograd_grad_input<T: Element>(
         .enumerate()
         .for_each(|(task, dx)| {
             let images = dx.len() / in_size;
-            let outputs = task * group * out_size..(task * group + images) * out_size;
-            let dy = (&dy[outputs.clone()], dy_relu_output.map(|m| &m[outputs]));
+            let dy = dy.images(task * group..task * group + images, out_size);
             let mut buffers = Buffers::new(shape, step_tiles.next_multiple_of(NR));
             for step in steps(images, shape, step_tiles) {
                 let columns = (step.len() * tw).next_multiple_of(NR);
@@ -98,15 +142,14 @@ impl<T: Element> Buffers<T> {
 
     /// `A G A^T` for every tile of the step and every output channel, into `g` (`[16, O,
     /// columns]`), with `A = [[1, 0], [1, 1], [1, -1], [0, -1]]`; `dy` is the task's output
-    /// gradient and the ReLU output that masks it, if any.
+    /// gradient.
     fn transform_gradient(
         &mut self,
         shape: &WinogradShape,
-        dy: (&[T], Option<&[T]>),
+        dy: OutputGradient<'_, T>,
         step: &[TileRow],
         columns: usize,
     ) {
-        let (oh, ow) = shape.output();
         let (o_count, tw) = (shape.out_ch, shape.tiles().1);
         let len = plane_len(o_count, columns);
         let used = step.len() * tw;
@@ -116,43 +159,22 @@ impl<T: Element> Buffers<T> {
                 row[used..].fill(T::zero());
             }
         }
-        let size = o_count * oh * ow;
         for row in step {
-            let image = match dy.1 {
-                Some(y) => {
-                    if self.image != Some(row.image) {
-                        self.masked.resize(size, T::zero());
-                        let (g, y, out) = (
-                            &dy.0[row.image * size..][..size],
-                            &y[row.image * size..][..size],
-                            &mut self.masked,
-                        );
-                        simd::vectorized(
-                            #[inline(always)]
-                            || relu_mask(g, y, out),
-                        );
-                        self.image = Some(row.image);
-                    }
-                    &self.masked[..]
+            match dy {
+                OutputGradient::Dense(dy, mask) => {
+                    self.gather_blocks(shape, (dy, mask), row, columns)
                 }
-                None => &dy.0[row.image * size..][..size],
-            };
-            // Output row `2 ty + i` of each channel split into its even columns (value `(i,
-            // 0)` of the tiles, plane `2 i`) and its odd ones (value `(i, 1)`, plane `2 i + 1`);
-            // zero past the output.
-            for (o, channel) in image.chunks_exact(oh * ow).enumerate() {
-                let at = o * columns + row.column;
-                for i in 0..2 {
-                    let (even, odd) = self.g[2 * i * len..].split_at_mut(len);
-                    let (even, odd) = (&mut even[at..][..tw], &mut odd[at..][..tw]);
-                    let y = 2 * row.ty + i;
-                    if y < oh {
-                        deinterleave_row(&channel[y * ow..][..ow], even, odd);
-                        odd[ow / 2..].fill(T::zero());
-                    } else {
-                        even.fill(T::zero());
-                        odd.fill(T::zero());
-                    }
+                OutputGradient::Pooled {
+                    gradient,
+                    pooled,
+                    indices,
+                } => {
+                    let g = &mut self.g;
+                    let pooled = (gradient, pooled, indices);
+                    simd::vectorized(
+                        #[inline(always)]
+                        || unpool_blocks(shape, pooled, row, (g, len, columns)),
+                    );
                 }
             }
         }
@@ -161,6 +183,56 @@ impl<T: Element> Buffers<T> {
             #[inline(always)]
             || transforms::expand_gradients(g, len, o_count * columns),
         );
+    }
+
+    /// Tile row `row`'s 2x2 blocks of the output gradient `dy` (masked where `mask` is not
+    /// positive, if given) into the first four planes of `g`: output row `2 ty + i` of each
+    /// channel split into its even columns (value `(i, 0)` of the tiles, plane `2 i`) and its
+    /// odd ones (value `(i, 1)`, plane `2 i + 1`); zero past the output.
+    fn gather_blocks(
+        &mut self,
+        shape: &WinogradShape,
+        (dy, mask): (&[T], Option<&[T]>),
+        row: &TileRow,
+        columns: usize,
+    ) {
+        let (oh, ow) = shape.output();
+        let (o_count, tw) = (shape.out_ch, shape.tiles().1);
+        let (len, size) = (plane_len(o_count, columns), o_count * oh * ow);
+        let image = match mask {
+            Some(y) => {
+                if self.image != Some(row.image) {
+                    self.masked.resize(size, T::zero());
+                    let (g, y, out) = (
+                        &dy[row.image * size..][..size],
+                        &y[row.image * size..][..size],
+                        &mut self.masked,
+                    );
+                    simd::vectorized(
+                        #[inline(always)]
+                        || relu_mask(g, y, out),
+                    );
+                    self.image = Some(row.image);
+                }
+                &self.masked[..]
+            }
+            None => &dy[row.image * size..][..size],
+        };
+        for (o, channel) in image.chunks_exact(oh * ow).enumerate() {
+            let at = o * columns + row.column;
+            for i in 0..2 {
+                let (even, odd) = self.g[2 * i * len..].split_at_mut(len);
+                let (even, odd) = (&mut even[at..][..tw], &mut odd[at..][..tw]);
+                let y = 2 * row.ty + i;
+                if y < oh {
+                    deinterleave_row(&channel[y * ow..][..ow], even, odd);
+                    odd[ow / 2..].fill(T::zero());
+                } else {
+                    even.fill(T::zero());
+                    odd.fill(T::zero());
+                }
+            }
+        }
     }
 
     /// `B M B^T` for every tile of the step and every input channel (`B^T` as in the forward
@@ -184,6 +256,39 @@ impl<T: Element> Buffers<T> {
             #[inline(always)]
             || overlap_add_rows(shape, (m, len, columns), step, carry, dx),
         );
+    }
+}
+
+/// Tile row `row`'s 2x2 blocks of the output gradient of a convolution + ReLU + 2x2 max pooling
+/// (see [`OutputGradient::Pooled`]; the task's `gradient`, `pooled` output and `indices`,
+/// `[images, O, TH, TW]`) into the first four planes of `g` (`len` apart, value `(i, j)` of
+/// each tile in plane `2 i + j`): each window's gradient (zero where its pooled output is not
+/// positive, plus zero as the pooling's backward adds it) at the output its index names, zero
+/// at the other three. Branch-free, so that it vectorises along the row.
+#[inline(always)]
+fn unpool_blocks<T: Element>(
+    shape: &WinogradShape,
+    (gradient, pooled, indices): (&[T], &[T], &[u32]),
+    row: &TileRow,
+    (g, len, columns): (&mut [T], usize, usize),
+) {
+    let ow = shape.output().1;
+    let (th, tw) = shape.tiles();
+    // Offsets within a window, from its upper-left output, of values (0, 0) .. (1, 1).
+    let offsets = [0, 1, ow as u32, ow as u32 + 1];
+    for o in 0..shape.out_ch {
+        let window = ((row.image * shape.out_ch + o) * th + row.ty) * tw;
+        let (gradient, pooled) = (&gradient[window..][..tw], &pooled[window..][..tw]);
+        let indices = &indices[window..][..tw];
+        let top = (2 * row.ty * ow) as u32;
+        for (k, &offset) in offsets.iter().enumerate() {
+            let plane = &mut g[k * len + o * columns + row.column..][..tw];
+            for (tx, value) in plane.iter_mut().enumerate() {
+                let chosen = indices[tx] == top + 2 * tx as u32 + offset;
+                let passed = T::zero() + relu_grad_of(gradient[tx], pooled[tx]);
+                *value = if chosen { passed } else { T::zero() };
+            }
+        }
     }
 }
 
@@ -331,13 +436,8 @@ mod tests {
                 let mut dx = Vec::with_capacity(len);
                 let (dy, y) = (f32s(&dyv), f32s(&yv));
                 let mask = masked.then_some(&y[..]);
-                winograd_grad_input(
-                    &shape,
-                    &weights,
-                    &dy,
-                    mask,
-                    &mut dx.spare_capacity_mut()[..len],
-                );
+                let dy = OutputGradient::Dense(&dy, mask);
+                winograd_grad_input(&shape, &weights, dy, &mut dx.spare_capacity_mut()[..len]);
                 // SAFETY: `winograd_grad_input` wrote all `len` input gradients.
                 unsafe { dx.set_len(len) };
                 let g: Vec<f64> = dyv
