@@ -77,6 +77,10 @@ enum Command {
     },
 }
 
+/// Large tensors on transparent huge pages (see [`tensor::allocator`]).
+#[global_allocator]
+static ALLOCATOR: tensor::allocator::HugePages = tensor::allocator::HugePages;
+
 fn main() -> ExitCode {
     tensor::allocator::keep_freed_memory();
     let result = match Cli::parse().command {

@@ -16,6 +16,10 @@ use mart::data::fetch::{FileOutcome, FileState};
 use mart::paper;
 use mart::train::Outcome;
 
+/// Large tensors on transparent huge pages (see [`tensor::allocator`]).
+#[global_allocator]
+static ALLOCATOR: tensor::allocator::HugePages = tensor::allocator::HugePages;
+
 fn main() -> ExitCode {
     tensor::allocator::keep_freed_memory();
     let cli = Cli::parse();

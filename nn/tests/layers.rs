@@ -368,9 +368,10 @@ fn outputs_and_gradients(
 }
 
 #[test]
-fn sequential_fuses_a_convolution_and_its_relu_with_the_values_and_gradients_of_the_pair() {
+fn sequential_fuses_convolutions_relus_and_max_pools_with_the_values_and_gradients_of_the_layers() {
     let mut rng = Rng::new(6);
-    // 16 channels on both sides of conv2: the CPU's Winograd route, which fuses the ReLU.
+    // 16 channels on both sides of conv2: the CPU's Winograd route, which fuses the ReLU and
+    // pools its tiles (10x10 outputs in 2x2 windows).
     let convs = [
         Conv2d::new(1, 16, 3, Conv2dGeometry::new(1, 0), true, &mut rng),
         Conv2d::new(16, 16, 3, Conv2dGeometry::new(1, 1), true, &mut rng),
@@ -382,8 +383,8 @@ fn sequential_fuses_a_convolution_and_its_relu_with_the_values_and_gradients_of_
     let r: Tensor<f32> = rng.normal([3, 16, 5, 5], 0.0, 1.0);
     let (y, dx, dparams, len) = outputs_and_gradients(&fused, &x, &r);
     let (y_pair, dx_pair, dparams_pair, len_pair) = outputs_and_gradients(&unfused, &x, &r);
-    // Each conv and its relu recorded as one op.
-    assert_eq!(len + 2, len_pair);
+    // conv1 and its relu recorded as one op, conv2, its relu and the max pool as another.
+    assert_eq!(len + 3, len_pair);
     let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert!(y.data().iter().any(|&v| v > 0.0));
     assert_eq!(bits(&y), bits(&y_pair), "outputs");
