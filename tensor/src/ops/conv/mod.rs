@@ -30,7 +30,7 @@ mod packed;
 mod pooled;
 mod route;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod unfold;
 
 pub use tensor_spec::Conv2dGeometry;

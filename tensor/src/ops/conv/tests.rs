@@ -13,7 +13,7 @@ use crate::tensor::Tensor;
 use tensor_spec::Conv2dGeometry;
 
 /// Values in `[-1, 1)` from a fixed sequence, so failures repeat.
-fn values(len: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn values(len: usize, seed: u64) -> Vec<f64> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {

@@ -96,19 +96,32 @@ pub(in crate::ops) fn plane_len(rows: usize, columns: usize) -> usize {
 /// (`len` apart), [`LANES`] at a time.
 #[inline(always)]
 pub(in crate::ops) fn transform_patches<T: Element>(v: &mut [T], len: usize, count: usize) {
+    transform_4x4(v, len, count, row_transform);
+}
+
+/// `X = R x R^T` in place over the 4x4 values of each tile in the 16 planes of `x` (`len` apart,
+/// value `(i, j)` in plane `4 i + j`), over the first `count` values of each, [`LANES`] at a
+/// time, for the 4x4 matrix `R` that `row` multiplies a row or column of four by.
+#[inline(always)]
+fn transform_4x4<T: Element>(
+    x: &mut [T],
+    len: usize,
+    count: usize,
+    row: impl Fn([Lanes<T>; 4]) -> [Lanes<T>; 4],
+) {
     for p in (0..count).step_by(LANES) {
-        // B^T along each row of the patches ...
+        // Along each row ...
         let h = [
-            row_transform(points_of_row(v, len, p, 0)),
-            row_transform(points_of_row(v, len, p, 1)),
-            row_transform(points_of_row(v, len, p, 2)),
-            row_transform(points_of_row(v, len, p, 3)),
+            row(points_of_row(x, len, p, 0)),
+            row(points_of_row(x, len, p, 1)),
+            row(points_of_row(x, len, p, 2)),
+            row(points_of_row(x, len, p, 3)),
         ];
         // ... then down each column.
         for j in 0..4 {
-            let column = row_transform(column_of(&h, j));
+            let column = row(column_of(&h, j));
             for (i, lanes) in column.iter().enumerate() {
-                store(v, (4 * i + j) * len + p, lanes);
+                store(x, (4 * i + j) * len + p, lanes);
             }
         }
     }
@@ -209,20 +222,5 @@ fn patch_gradient_row<T: Element>([m0, m1, m2, m3]: [Lanes<T>; 4]) -> [Lanes<T>;
 /// the first `count` values of each, [`LANES`] at a time.
 #[inline(always)]
 pub(in crate::ops) fn transform_patch_gradients<T: Element>(m: &mut [T], len: usize, count: usize) {
-    for p in (0..count).step_by(LANES) {
-        // B along each row ...
-        let h = [
-            patch_gradient_row(points_of_row(m, len, p, 0)),
-            patch_gradient_row(points_of_row(m, len, p, 1)),
-            patch_gradient_row(points_of_row(m, len, p, 2)),
-            patch_gradient_row(points_of_row(m, len, p, 3)),
-        ];
-        // ... then down each column.
-        for b in 0..4 {
-            let column = patch_gradient_row(column_of(&h, b));
-            for (a, lanes) in column.iter().enumerate() {
-                store(m, (4 * a + b) * len + p, lanes);
-            }
-        }
-    }
+    transform_4x4(m, len, count, patch_gradient_row);
 }

@@ -381,22 +381,10 @@ fn zero_outside<T: Element>(lanes: Lanes<T>, kept: [bool; LANES]) -> Lanes<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::conv::tests::values;
     use crate::ops::packed_gemm;
     use crate::{Shape, Tensor};
     use tensor_spec::Conv2dGeometry;
-
-    /// Values in `[-1, 1)` from a fixed sequence, so failures repeat.
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-            })
-            .collect()
-    }
 
     /// The gradient over the forward's tiles against the f64 `matrixmultiply` route, with and
     /// without the ReLU's mask, on odd and even outputs (a partial last tile row and column),
