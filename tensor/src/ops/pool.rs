@@ -18,9 +18,23 @@ pub use tensor_spec::Pool2dGeometry;
 /// The values and indices of one plane of a max pooling's output, before they are written.
 type PlaneOut<'a, T> = (&'a mut [MaybeUninit<T>], &'a mut [MaybeUninit<u32>]);
 
+/// The largest of a 2x2 window's four values, each with its index, in scan order (upper left,
+/// upper right, lower left, lower right): the first maximum, and a NaN over any number (the
+/// last NaN over earlier ones), the general loop's choice. Branch-free, so that a loop over
+/// windows vectorises (inside `vectorized`).
+#[inline(always)]
+pub(crate) fn window_max<T: Element>(window: [(T, u32); 4]) -> (T, u32) {
+    let [(mut best, mut best_at), rest @ ..] = window;
+    for (c, c_at) in rest {
+        let take = c > best || c.is_nan();
+        best = if take { c } else { best };
+        best_at = if take { c_at } else { best_at };
+    }
+    (best, best_at)
+}
+
 /// Max pooling of one plane (`w` columns) with 2x2 windows, stride 2, no padding: the common
-/// case, without the general loop's window clipping. Same choice as the general loop: the first
-/// maximum in scan order, and a NaN wins over any number (the last NaN over earlier ones).
+/// case, without the general loop's window clipping ([`window_max`]).
 fn max_pool_2x2<T: Element>(
     plane: &[T],
     w: usize,
@@ -28,8 +42,6 @@ fn max_pool_2x2<T: Element>(
     vals: &mut [MaybeUninit<T>],
     inds: &mut [MaybeUninit<u32>],
 ) {
-    // Branch-free, so that the compiler vectorises the row (inside `vectorized`).
-    let better = |c: T, best: T| c > best || c.is_nan();
     simd::vectorized(
         #[inline(always)]
         || {
@@ -40,17 +52,12 @@ fn max_pool_2x2<T: Element>(
                 let top = (2 * oy * w) as u32;
                 for (ox, (v, i)) in row_vals.iter_mut().zip(row_inds.iter_mut()).enumerate() {
                     let at = top + 2 * ox as u32;
-                    let (mut best, mut best_at) = (upper[2 * ox], at);
-                    let candidates = [
+                    let (best, best_at) = window_max([
+                        (upper[2 * ox], at),
                         (upper[2 * ox + 1], at + 1),
                         (lower[2 * ox], at + w as u32),
                         (lower[2 * ox + 1], at + w as u32 + 1),
-                    ];
-                    for (c, c_at) in candidates {
-                        let take = better(c, best);
-                        best = if take { c } else { best };
-                        best_at = if take { c_at } else { best_at };
-                    }
+                    ]);
                     v.write(best);
                     i.write(best_at);
                 }

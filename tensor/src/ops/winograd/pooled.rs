@@ -7,6 +7,7 @@ use super::shape::{Tile, WinogradShape};
 use super::step::{Plan, TileRow, run_task};
 use super::weights::WinogradWeights;
 use crate::element::Element;
+use crate::ops::pool::window_max;
 use crate::simd;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -61,7 +62,7 @@ pub fn winograd_conv_relu_max_pool<T: Element>(
 /// The tiles of `step` pooled: output `(dy, dx)` of each tile in plane `2 dy + dx` of `m`
 /// (`len` apart), the tile row's tiles from its column; the largest of each tile's four into
 /// the task's `values` (`[images, O, OH / 2, OW / 2]`), its flat index in the output plane into
-/// `indices`. Branch-free, so that it vectorises along the row.
+/// `indices`, chosen as [`crate::Tensor::max_pool2d`] chooses ([`window_max`]).
 #[inline(always)]
 fn pool_tiles<T: Element>(
     shape: &WinogradShape,
@@ -71,7 +72,6 @@ fn pool_tiles<T: Element>(
 ) {
     let ow = shape.output().1;
     let (th, tw) = shape.tiles();
-    let better = |c: T, best: T| c > best || c.is_nan();
     for row in step {
         let top = (2 * row.ty * ow) as u32;
         for o in 0..shape.out_ch {
@@ -83,17 +83,12 @@ fn pool_tiles<T: Element>(
             let (values, indices) = (&mut values[out..][..tw], &mut indices[out..][..tw]);
             for tx in 0..tw {
                 let first = top + 2 * tx as u32;
-                let (mut best, mut best_at) = (upper_left[tx], first);
-                let candidates = [
+                let (best, best_at) = window_max([
+                    (upper_left[tx], first),
                     (upper_right[tx], first + 1),
                     (lower_left[tx], first + ow as u32),
                     (lower_right[tx], first + ow as u32 + 1),
-                ];
-                for (c, c_at) in candidates {
-                    let take = better(c, best);
-                    best = if take { c } else { best };
-                    best_at = if take { c_at } else { best_at };
-                }
+                ]);
                 values[tx].write(best);
                 indices[tx].write(best_at);
             }
