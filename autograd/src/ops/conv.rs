@@ -56,8 +56,8 @@ impl<'t, T: Element> Var<'t, T> {
         inputs.extend(bias);
         Var::from_op("conv2d_relu_max_pool", &inputs, pooled, move |g, need| {
             let only_input = need[0] && !need[1..].contains(&true);
-            let mut grads = vec![None; need.len()];
             if only_input {
+                let mut grads = vec![None; need.len()];
                 grads[0] = Some(g.conv2d_relu_max_pool_grad_input(
                     &kept,
                     &indices,
@@ -68,18 +68,11 @@ impl<'t, T: Element> Var<'t, T> {
                 ));
                 return grads;
             }
-            let (n, o) = (x.dims()[0], w.dims()[0]);
-            let (oh, ow) = geom.output_size(x.dims()[2], x.dims()[3], w.dims()[2], w.dims()[3]);
+            let output = geom.output_dims(x.dims(), w.dims()).into();
             let dy = g
                 .relu_grad(&kept)
-                .max_pool2d_backward(&indices, &[n, o, oh, ow].into(), pool);
-            grads[0] = need[0].then(|| dy.conv2d_grad_input(&w, x.shape(), geom));
-            grads[1] = need[1].then(|| dy.conv2d_grad_weight(&x, w.shape(), geom));
-            if need.len() == 3 {
-                grads[2] =
-                    need[2].then(|| dy.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false));
-            }
-            grads
+                .max_pool2d_backward(&indices, &output, pool);
+            conv_grads(&dy, (&x, &w), geom, need)
         })
     }
 
@@ -106,17 +99,7 @@ impl<'t, T: Element> Var<'t, T> {
                 return grads;
             }
             let masked = y.as_ref().map(|y| g.relu_grad(y));
-            let g = masked.as_ref().unwrap_or(g);
-            let mut grads = vec![
-                need[0].then(|| g.conv2d_grad_input(&w, x.shape(), geom)),
-                need[1].then(|| g.conv2d_grad_weight(&x, w.shape(), geom)),
-            ];
-            if need.len() == 3 {
-                grads.push(
-                    need[2].then(|| g.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false)),
-                );
-            }
-            grads
+            conv_grads(masked.as_ref().unwrap_or(g), (&x, &w), geom, need)
         })
     }
 
@@ -136,4 +119,22 @@ impl<'t, T: Element> Var<'t, T> {
             g.avg_pool2d_backward(&shape, geom)
         })
     }
+}
+
+/// The gradients a convolution of `x` by `w` (with a bias when `need` has three entries) sends
+/// to the operands `need` asks for, for its output gradient `g`.
+fn conv_grads<T: Element>(
+    g: &Tensor<T>,
+    (x, w): (&Tensor<T>, &Tensor<T>),
+    geom: Conv2dGeometry,
+    need: &[bool],
+) -> Vec<Option<Tensor<T>>> {
+    let mut grads = vec![
+        need[0].then(|| g.conv2d_grad_input(w, x.shape(), geom)),
+        need[1].then(|| g.conv2d_grad_weight(x, w.shape(), geom)),
+    ];
+    if need.len() == 3 {
+        grads.push(need[2].then(|| g.sum_axis(3, false).sum_axis(2, false).sum_axis(0, false)));
+    }
+    grads
 }

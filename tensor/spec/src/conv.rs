@@ -27,6 +27,13 @@ impl Conv2dGeometry {
         );
         ((ph - kh) / self.stride + 1, (pw - kw) / self.stride + 1)
     }
+
+    /// The output's NCHW dimensions for an NCHW `input` and OIHW `weight` (see
+    /// [`Conv2dGeometry::output_size`]).
+    pub fn output_dims(&self, input: &[usize], weight: &[usize]) -> [usize; 4] {
+        let (oh, ow) = self.output_size(input[2], input[3], weight[2], weight[3]);
+        [input[0], weight[0], oh, ow]
+    }
 }
 
 /// Checks that `input` is NCHW and `weight` OIHW with matching channels.

@@ -278,14 +278,7 @@ impl BackendOps<f32> for GpuBackend {
         input_shape: &Shape,
         (geom, pool): (Conv2dGeometry, Pool2dGeometry),
     ) -> Values {
-        let (n, h, w) = (
-            input_shape.dims()[0],
-            input_shape.dims()[2],
-            input_shape.dims()[3],
-        );
-        let (kh, kw) = (weight.dims()[2], weight.dims()[3]);
-        let (oh, ow) = geom.output_size(h, w, kh, kw);
-        let output_shape = Shape::from([n, weight.dims()[0], oh, ow]);
+        let output_shape = Shape::from(geom.output_dims(input_shape.dims(), weight.dims()));
         let masked = Self::relu_grad(g, pooled);
         let dy = Self::max_pool2d_backward(&masked, indices, &output_shape, pool);
         Self::conv2d_grad_input(&dy, weight, input_shape, geom)
